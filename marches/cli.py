@@ -1,0 +1,153 @@
+"""The ``marches`` command line. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from marches import __version__
+from marches.errors import MarchesError
+from marches.findings import READER_FINDINGS
+
+PROGRESS_MIN_BYTES = 5 << 20  # below this a file reads in a blink: no bar
+EXAMPLE = Path(__file__).parent / "data" / "exemple-decp-2022.json"
+
+
+def _fatal_errors(command):
+    """Turn MarchesError into a French message and its exit code; a traceback only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MarchesError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.secho(f"Erreur : {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="marches")
+@click.option("--debug", is_flag=True, help="Afficher la trace Python complète des erreurs.")
+def cli(debug: bool) -> None:
+    """marches : lire, valider, empaqueter et publier les données essentielles de la commande publique."""
+
+
+class _Progress:
+    """One progress bar per large input file, on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.source, self.shown, self.calls = quiet, None, None, 0, 0
+
+    def __call__(self, source) -> None:
+        if self.quiet or source.size < PROGRESS_MIN_BYTES:
+            return
+        self.calls += 1
+        if source is not self.source:
+            self.close()
+            self.source, self.shown = source, 0
+            self.bar = click.progressbar(
+                length=max(source.work, source.size), label=source.name, file=sys.stderr, show_eta=True, width=30
+            )
+            self.bar.__enter__()
+        if self.calls % 500 == 0 or source.bytes_read >= source.work:
+            self.bar.update(source.bytes_read - self.shown)
+            self.shown = source.bytes_read
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _print_summary(summary, out: Path) -> None:
+    kinds = summary.records
+    total = sum(kinds.values())
+    click.echo(
+        f"{total} enregistrement(s) lu(s) dans {len(summary.sources)} fichier(s) : "
+        f"{kinds['marche']} marché(s), {kinds['concession']} contrat(s) de concession "
+        f"(format 2019 : {summary.generations['2019']}, format 2022 : {summary.generations['2022']}).",
+        err=True,
+    )
+    for path, reason in summary.skipped:
+        click.echo(f"  {path} : {reason}", err=True)
+    tables = ", ".join(f"{t} ({n})" for t, n in summary.rows.items() if n)
+    click.echo(f"Tables écrites dans {out} : {tables or 'aucune ligne'}.", err=True)
+    if summary.findings:
+        n = sum(summary.findings.values())
+        click.echo(f"{n} anomalie(s) de lecture :", err=True)
+        for code, count in summary.findings.most_common():
+            kind = READER_FINDINGS.get(code)
+            label = kind.title if kind else code
+            click.echo(f"  {count:>7}  {code:<20} {label}", err=True)
+        click.echo("Lancez « marches validate » pour le détail de chaque anomalie.", err=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier où écrire les tables CSV (créé s'il n'existe pas ; les tables existantes sont remplacées).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
+@_fatal_errors
+def convert(files: tuple[Path, ...], out: Path, quiet: bool) -> None:
+    """Convertir des fichiers DECP (JSON ou XML, formats 2019 et 2022) en tables CSV.
+
+    Chaque table est décrite par un Table Schema Frictionless (copié à côté, avec un
+    datapackage.json qui les relie). Les anomalies de lecture sont comptées ; rien n'est perdu.
+
+    \b
+    Exemples :
+      marches convert decp-2024.json -o tables/
+      marches convert export.xml autre-export.json -o tables/ --quiet
+    """
+    from marches.convert import convert as run
+
+    progress = _Progress(quiet)
+    try:
+        summary = run(list(files), out, progress)
+    finally:
+        progress.close()
+    if not quiet:
+        _print_summary(summary, out)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default=Path("sortie"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier de sortie.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, quiet: bool) -> None:
+    """Démonstration sur un exemple embarqué : lecture et conversion en tables.
+
+    \b
+    Exemple :
+      marches demo -o sortie/
+    """
+    if not quiet:
+        click.echo(f"Exemple embarqué : {EXAMPLE.name}", err=True)
+    ctx.invoke(convert, files=(EXAMPLE,), out=out / "tables", quiet=quiet)
+    if not quiet:
+        click.echo(f"Consultez {out / 'tables'} (tables CSV, schémas et datapackage.json).", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,94 @@
+"""The tabular model: the Frictionless Table Schemas of `schemas/` are its single source of truth."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from marches.errors import SchemaError
+
+MARCHE_TABLES = (
+    "marches",
+    "marches_titulaires",
+    "marches_modifications",
+    "marches_modifications_titulaires",
+    "marches_actes_sous_traitance",
+    "marches_modifications_actes_sous_traitance",
+)
+CONCESSION_TABLES = (
+    "concessions",
+    "concessions_concessionnaires",
+    "concessions_modifications",
+    "concessions_donnees_execution",
+    "concessions_tarifs",
+)
+TABLES = MARCHE_TABLES + CONCESSION_TABLES
+ROOT_TABLES = {"marche": "marches", "concession": "concessions"}
+
+
+def schema_dir() -> Path:
+    """Where the Table Schemas live: inside the wheel, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_schemas", here.parent / "schemas"):
+        if (candidate / "marches.json").is_file():
+            return candidate
+    raise SchemaError(f"Schémas introuvables (cherchés dans {here / '_schemas'} et {here.parent / 'schemas'})")
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    descriptor: dict
+
+    @property
+    def fields(self) -> list[dict]:
+        return self.descriptor["fields"]
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f["name"] for f in self.fields)
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {f["name"]: f["type"] for f in self.fields}
+
+    @property
+    def primary_key(self) -> list[str]:
+        return self.descriptor["primaryKey"]
+
+    @property
+    def parent(self) -> str | None:
+        fks = self.descriptor.get("foreignKeys") or []
+        return fks[0]["reference"]["resource"] if fks else None
+
+    def field(self, name: str) -> dict:
+        for f in self.fields:
+            if f["name"] == name:
+                return f
+        raise KeyError(name)
+
+
+@cache
+def load_tables() -> dict[str, Table]:
+    directory = schema_dir()
+    tables = {}
+    for name in TABLES:
+        path = directory / f"{name}.json"
+        try:
+            tables[name] = Table(name, json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise SchemaError(f"Schéma illisible {path} : {exc}") from exc
+    return tables
+
+
+def table(name: str) -> Table:
+    return load_tables()[name]
+
+
+def enum_values(table_name: str, field_name: str) -> tuple[str, ...]:
+    """The allowed values of an enum field, or of each item of an array field."""
+    f = table(table_name).field(field_name)
+    constraints = f.get("arrayItem", {}).get("constraints") if f["type"] == "array" else f.get("constraints")
+    return tuple((constraints or {}).get("enum", ()))

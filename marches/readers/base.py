@@ -1,0 +1,99 @@
+"""What every reader yields: raw records with their location."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from marches.findings import READER_FINDINGS, Finding
+
+Kind = Literal["marche", "concession"]
+HASH_CHUNK = 1 << 22
+
+
+@dataclass(slots=True)
+class Source:
+    """One input file: its display name, its content hash and what a pre-scan saw in it."""
+
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    shape: str = "unknown"
+    records: int = 0
+    work: int = 0  # bytes the reader expects to read (a file read in two passes counts twice)
+    bytes_read: int = 0  # advanced by readers, for progress bars
+    findings: list[Finding] = field(default_factory=list)  # about the file as a whole
+    markers: dict[bytes, bool] = field(default_factory=dict)  # byte strings the pre-scan looked for
+
+    @property
+    def key_prefix(self) -> str:
+        return self.sha256[:12]
+
+    def note(self, code: str, message: str, value: Any = None) -> None:
+        kind = READER_FINDINGS[code]
+        self.findings.append(
+            Finding(
+                code=code,
+                severity=kind.severity,
+                message=message,
+                file=self.name,
+                value=None if value is None else str(value),
+            )
+        )
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One published record (a marché or a concession), as parsed, with where it was found."""
+
+    kind: Kind | None
+    data: Any
+    source: Source
+    position: int  # ordinal of the record in its file, in reading order, from 0
+    path: str  # JSON path ("marches.marche[3]") or XML path ("/marches/marche[4]")
+    origin: Literal["json", "xml", "csv"]
+    line: int | None = None
+    generation: str | None = None  # known from the file shape, else detected from the record's keys
+    findings: list[Finding] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
+
+    @property
+    def record_key(self) -> str:
+        if self.provenance and self.provenance.get("record_key"):
+            return self.provenance["record_key"]
+        return f"{self.source.key_prefix}-{self.position}"
+
+    def note(self, code: str, message: str, value: Any = None, path: str | None = None) -> None:
+        kind = READER_FINDINGS[code]
+        self.findings.append(
+            Finding(
+                code=code,
+                severity=kind.severity,
+                message=message,
+                file=self.source.name,
+                position=self.position,
+                path=path or self.path,
+                line=self.line,
+                value=None if value is None else str(value),
+            )
+        )
+
+
+def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[bytes, bool]]:
+    """SHA-256 of a file, and which of ``needles`` occur in it, in one streaming pass."""
+    digest = hashlib.sha256()
+    found = dict.fromkeys(needles, False)
+    overlap = max((len(n) for n in needles), default=1) - 1
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+            window = tail + chunk
+            for needle in needles:
+                if not found[needle] and needle in window:
+                    found[needle] = True
+            tail = window[-overlap:] if overlap else b""
+    return digest.hexdigest(), found

@@ -1,0 +1,137 @@
+"""Streaming, safe reader of DECP XML files (2019 and 2022 generations).
+
+Safety: a DTD is refused outright (DECP XML has none), entities are never resolved, the network
+is never used, and libxml2's huge-tree mode stays off. Records are converted to the same nested
+dictionaries as JSON records, then released, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from lxml import etree
+
+from marches.errors import InputError
+from marches.readers.base import RawRecord, Source, hash_file
+
+RECORD_TAGS = {"marche": "marche", "contrat-concession": "concession"}
+ROOT_TAGS = {"marches", *RECORD_TAGS}
+_FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+
+
+def prepare(path: Path, name: str) -> Source:
+    sha, found = hash_file(path, (b"<!DOCTYPE", b"<!ENTITY"))
+    source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size, shape="xml")
+    if found[b"<!DOCTYPE"] or found[b"<!ENTITY"]:
+        raise InputError(
+            name,
+            "déclaration DOCTYPE ou ENTITY refusée : un fichier DECP n'en contient pas, "
+            "et elles permettent des attaques (entités externes, « billion laughs »)",
+            records_read=0,
+        )
+    return source
+
+
+def _root_tag(source: Source) -> str:
+    with source.path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", head, flags=re.S)
+    m = _FIRST_TAG.search(body)
+    if not m:
+        raise InputError(source.name, "aucun élément XML trouvé", line=1, records_read=0)
+    return m.group(2).decode("ascii", "replace")
+
+
+def _local(tag) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def element_to_value(el):
+    """An element as JSON-like data: text for a leaf, a dict for children (repeated tags -> list)."""
+    children = [c for c in el if isinstance(c.tag, str)]
+    if not children:
+        return (el.text or "").strip()
+    out: dict = {}
+    for child in children:
+        key = _local(child.tag)
+        value = element_to_value(child)
+        if key in out:
+            previous = out[key]
+            if isinstance(previous, list) and getattr(previous, "_repeated", False):
+                previous.append(value)
+            else:
+                out[key] = _Repeated([previous, value])
+        else:
+            out[key] = value
+    return out
+
+
+class _Repeated(list):
+    """A list built from repeated XML elements (as opposed to a value that is itself a list)."""
+
+    _repeated = True
+
+
+def read_xml(source: Source) -> Iterator[RawRecord]:
+    root = _root_tag(source)
+    if root not in ROOT_TAGS:
+        raise InputError(
+            source.name,
+            f"élément racine <{root}> inattendu : attendu <marches>, <marche> ou <contrat-concession>",
+            line=1,
+            records_read=0,
+        )
+    source.work = source.size
+    counters = dict.fromkeys(RECORD_TAGS, 0)
+    position = 0
+    with source.path.open("rb") as fh:
+        parser = etree.iterparse(
+            fh,
+            events=("end",),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        try:
+            for _event, el in parser:
+                local = _local(el.tag)
+                parent = el.getparent()
+                at_record_level = (
+                    parent is None if root != "marches" else (parent is not None and parent.getparent() is None)
+                )
+                if local not in RECORD_TAGS or not at_record_level:
+                    continue
+                counters[local] += 1
+                path = f"/{local}" if parent is None else f"/marches/{local}[{counters[local]}]"
+                record = RawRecord(
+                    kind=RECORD_TAGS[local],
+                    data=element_to_value(el),
+                    source=source,
+                    position=position,
+                    path=path,
+                    origin="xml",
+                    line=el.sourceline,
+                )
+                source.bytes_read = fh.tell()
+                yield record
+                position += 1
+                el.clear(keep_tail=True)
+                if parent is not None:
+                    while el.getprevious() is not None:
+                        del parent[0]
+        except etree.XMLSyntaxError as exc:
+            line, column = exc.position if exc.position else (getattr(exc, "lineno", None), None)
+            message = exc.msg or str(exc)
+            problem = (
+                "encodage invalide : le fichier n'est pas en UTF-8"
+                if "UTF-8" in message or "encoding" in message
+                else f"XML invalide : {message}"
+            )
+            raise InputError(source.name, problem, line=line, column=column, records_read=position) from exc
+    source.bytes_read = source.size
+    source.records = position

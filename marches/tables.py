@@ -1,0 +1,134 @@
+"""The CSV form of the tabular model: cell encoding, and a streaming, all-or-nothing table writer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from marches.errors import OutputError
+from marches.model import TABLES, load_tables, schema_dir
+
+_INT = re.compile(r"^[+-]?\d+$")
+JSON_OBJECT_COLUMNS = ("extra_fields", "original_values")
+
+
+def to_cell(value: Any) -> str:
+    """A typed value as a CSV cell, in the lexical forms Frictionless reads back."""
+    if value is None:
+        return ""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if not math.isfinite(value):
+            return str(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return orjson.dumps(value).decode()
+
+
+def from_cell(text: str, type_: str, name: str = "") -> Any:
+    """A CSV cell back to a typed value; a cell that does not parse is returned as published."""
+    if text == "":
+        return None
+    try:
+        if type_ == "integer":
+            return int(text) if _INT.match(text) else text
+        if type_ == "number":
+            number = float(text)
+            return int(number) if _INT.match(text) else number
+        if type_ == "boolean":
+            return {"true": True, "false": False}.get(text, text)
+        if type_ == "array":
+            value = json.loads(text)
+            return value if isinstance(value, list) else text
+        if type_ == "string" and name in JSON_OBJECT_COLUMNS:
+            return json.loads(text)
+    except ValueError:
+        return text
+    return text
+
+
+class TableWriter:
+    """Writes the CSV tables of the model into a directory, atomically.
+
+    Rows go to a temporary directory beside the target; ``commit`` moves every file into place,
+    so an interrupted conversion never leaves a mix of old and new tables.
+    """
+
+    def __init__(self, directory: Path, tables: tuple[str, ...] = TABLES):
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=".marches-", dir=self.directory))
+        except OSError as exc:
+            raise OutputError(f"Impossible d'écrire dans {self.directory} : {exc.strerror}") from exc
+        self.models = load_tables()
+        self.tables = tables
+        self.counts = dict.fromkeys(tables, 0)
+        self._files, self._writers, self._fields = {}, {}, {}
+        for name in tables:
+            fh = (self.tmp / f"{name}.csv").open("w", encoding="utf-8", newline="")
+            self._files[name] = fh
+            self._fields[name] = self.models[name].field_names
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(self._fields[name])
+            self._writers[name] = writer
+
+    def write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        fields = self._fields[table]
+        self._writers[table].writerows([to_cell(row.get(f)) for f in fields] for row in rows)
+        self.counts[table] += len(rows)
+
+    def commit(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        source_schemas = schema_dir()
+        resources = []
+        for name in self.tables:
+            shutil.copyfile(source_schemas / f"{name}.json", self.tmp / f"{name}.schema.json")
+            resources.append(
+                {
+                    "name": name,
+                    "path": f"{name}.csv",
+                    "schema": f"{name}.schema.json",
+                    "format": "csv",
+                    "mediatype": "text/csv",
+                    "encoding": "utf-8",
+                    "title": self.models[name].descriptor.get("title"),
+                }
+            )
+        descriptor = {
+            "name": "decp-tables",
+            "title": "Tables DECP produites par marches convert",
+            "resources": resources,
+        }
+        (self.tmp / "datapackage.json").write_text(
+            json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        try:
+            for item in sorted(self.tmp.iterdir()):
+                os.replace(item, self.directory / item.name)
+        except OSError as exc:
+            raise OutputError(f"Impossible d'écrire dans {self.directory} : {exc.strerror}") from exc
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def abort(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
