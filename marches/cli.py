@@ -86,7 +86,10 @@ def _print_summary(summary, out: Path) -> None:
             kind = READER_FINDINGS.get(code)
             label = kind.title if kind else code
             click.echo(f"  {count:>7}  {code:<20} {label}", err=True)
-        click.echo("Lancez « marches validate » pour le détail de chaque anomalie.", err=True)
+        click.echo("Premières anomalies :", err=True)
+        for f in summary.examples:
+            where = f"{f.file}, {f.path}" + (f" (ligne {f.line})" if f.line else "") if f.path else f.file
+            click.echo(f"  {where} : {f.message}", err=True)
 
 
 @cli.command()
@@ -102,7 +105,7 @@ def _print_summary(summary, out: Path) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
 def convert(files: tuple[Path, ...], out: Path, quiet: bool) -> None:
-    """Convertir des fichiers DECP (JSON ou XML, formats 2019 et 2022) en tables CSV.
+    """Convertir des fichiers DECP (JSON ou XML, formats 2019 et 2022, ou tables CSV de marches) en tables CSV.
 
     Chaque table est décrite par un Table Schema Frictionless (copié à côté, avec un
     datapackage.json qui les relie). Les anomalies de lecture sont comptées ; rien n'est perdu.

@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from marches.errors import InputError
 from marches.findings import Finding
-from marches.flatten import FlatRecord, flatten
+from marches.flatten import flatten
 from marches.readers import Input, open_input
 from marches.readers.base import Source
 from marches.tables import TableWriter
+
+MAX_EXAMPLES = 10
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ConversionSummary:
     records: Counter = field(default_factory=Counter)  # by kind
     generations: Counter = field(default_factory=Counter)
     findings: Counter = field(default_factory=Counter)  # by code
+    examples: list[Finding] = field(default_factory=list)  # the first findings met, to show
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -36,15 +38,6 @@ def open_inputs(paths: Iterable[Path | str]) -> Iterator[tuple[Input | None, str
             continue
         seen[opened.source.sha256] = str(path)
         yield opened, str(path), None
-
-
-def flat_records(inputs: Iterable[Input], on_finding: Callable[[Finding], None] | None = None) -> Iterator[FlatRecord]:
-    for opened in inputs:
-        for raw in opened.records:
-            yield flatten(raw)
-        if on_finding:
-            for f in opened.source.findings:
-                on_finding(f)
 
 
 def convert(paths: list[Path], out: Path, progress: Callable[[Source], None] | None = None) -> ConversionSummary:
@@ -64,9 +57,12 @@ def convert(paths: list[Path], out: Path, progress: Callable[[Source], None] | N
                 summary.records[record.kind] += 1
                 summary.generations[record.generation] += 1
                 summary.findings.update(f.code for f in record.findings)
+                if len(summary.examples) < MAX_EXAMPLES:
+                    summary.examples.extend(record.findings[: MAX_EXAMPLES - len(summary.examples)])
                 if progress:
                     progress(opened.source)
             summary.findings.update(f.code for f in opened.source.findings)
+            summary.examples[:0] = opened.source.findings
             if progress:
                 progress(opened.source)
         writer.commit()
@@ -77,4 +73,4 @@ def convert(paths: list[Path], out: Path, progress: Callable[[Source], None] | N
     return summary
 
 
-__all__ = ["ConversionSummary", "InputError", "convert", "flat_records", "open_inputs"]
+__all__ = ["ConversionSummary", "convert", "open_inputs"]

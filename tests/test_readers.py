@@ -1,0 +1,290 @@
+"""Readers: every shape, every real-world defect as a located finding, clear fatal errors, safe XML."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from marches.errors import InputError
+from marches.flatten import flatten
+from marches.readers import detect_format, open_input
+from tests.conftest import FIXTURES, example_params
+
+DEFECTS = FIXTURES / "defects"
+MALFORMED = FIXTURES / "malformed"
+
+
+def read_all(path: Path):
+    opened = open_input(path)
+    records = [flatten(raw) for raw in opened.records]
+    return opened.source, records
+
+
+def codes(source, records) -> list[str]:
+    return [f.code for f in source.findings] + [f.code for r in records for f in r.findings]
+
+
+@pytest.mark.parametrize("path", example_params())
+def test_every_official_example_is_read_and_flattened(path):
+    source, records = read_all(path)
+    assert records, f"no record read from {path.name}"
+    assert source.records == len(records)
+    for r in records:
+        root = r.rows["marches" if r.kind == "marche" else "concessions"][0]
+        assert root["id"], "every official record has an id"
+        assert r.generation == ("2019" if "v1.5.0" in str(path) else "2022")
+        assert not [f for f in r.findings if f.severity == "error"], [f.message for f in r.findings]
+
+
+def test_readers_are_lazy_generators(tmp_path):
+    """Records come one at a time: nothing is parsed before the first one is asked for."""
+    opened = open_input(FIXTURES / "valid-2022.json")
+    assert inspect.isgenerator(opened.records)
+    assert opened.source.bytes_read == 0
+    first = next(opened.records)
+    assert first.position == 0
+    xml = open_input(FIXTURES / "modification-actes-xsd-spelling.xml")
+    assert inspect.isgenerator(xml.records)
+
+
+def test_json_reading_does_not_keep_earlier_records(tmp_path):
+    """A large file: the records already yielded are not held by the reader (weakref-free check on ids)."""
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    big = tmp_path / "big.json"
+    with big.open("w") as fh:
+        fh.write('{"marches": {"marche": [')
+        for i in range(3000):
+            fh.write(("," if i else "") + json.dumps({**record, "id": f"N{i}"}))
+        fh.write("]}}")
+    opened = open_input(big)
+    seen = 0
+    for _raw in opened.records:
+        seen += 1
+        if seen == 10:
+            assert opened.source.bytes_read < big.stat().st_size  # still streaming, not read whole
+    assert seen == 3000
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected", "path_part"),
+    [
+        ("number-as-string.json", "number-as-string", "montant"),
+        ("id-as-number.json", "id-as-number", "titulaires[0].id"),
+        ("nc-placeholder.json", "placeholder", "montant"),
+        ("nested-list.json", "nested-list", "titulaires[0]"),
+        ("flat-key.json", "flat-key", "acheteur.id"),
+        ("single-object.json", "single-object", "titulaires"),
+        ("empty-list.json", "empty-list", "modifications"),
+        ("enum-case.json", "enum-normalized", "nature"),
+        ("boolean-as-string.json", "boolean-as-string", "marcheInnovant"),
+        ("date-timezone.json", "date-timezone", "dateNotification"),
+        ("unknown-field.json", "unknown-field", "commentaire"),
+        ("nan-literal.json", "nan-literal", "montant"),
+        ("bom.json", "bom", None),
+    ],
+)
+def test_each_defect_is_a_located_finding_and_nothing_is_lost(fixture, expected, path_part):
+    source, records = read_all(DEFECTS / fixture)
+    assert len(records) == 1, "the defective record is still read"
+    found = [f for f in source.findings + records[0].findings if f.code == expected]
+    assert found, f"{expected} not reported: {codes(source, records)}"
+    if path_part:
+        found = [f for f in found if path_part in f.path]
+        assert found, f"{expected} not located at {path_part}"
+    finding = found[0]
+    assert finding.file == fixture
+    assert finding.message
+    if path_part:
+        assert finding.path.startswith("marches.marche[0]")
+        assert finding.id == records[0].id and finding.record_key == records[0].record_key
+
+
+def test_defects_are_repaired_where_meaning_is_unambiguous():
+    row = read_all(DEFECTS / "number-as-string.json")[1][0].rows["marches"][0]
+    assert row["montant"] == 85000 and row["original_values"] == {"montant": "85000"}
+    rec = read_all(DEFECTS / "id-as-number.json")[1][0]
+    assert rec.rows["marches_titulaires"][0]["id"] == "38012986643097"
+    assert rec.rows["marches"][0]["id"] == "20240042"
+    row = read_all(DEFECTS / "enum-case.json")[1][0].rows
+    assert row["marches"][0]["nature"] == "Marché"
+    assert row["marches"][0]["lieuExecution_typeCode"] == "Code commune"
+    assert row["marches"][0]["procedure"] == "Procédure adaptée"
+    assert row["marches_titulaires"][0]["typeIdentifiant"] == "SIRET"
+    assert row["marches"][0]["original_values"]["nature"] == "MARCHE"
+    assert read_all(DEFECTS / "flat-key.json")[1][0].rows["marches"][0]["acheteur_id"] == "21690123100011"
+    assert read_all(DEFECTS / "nested-list.json")[1][0].rows["marches_titulaires"][0]["id"] == "38012986643097"
+    assert read_all(DEFECTS / "single-object.json")[1][0].rows["marches_titulaires"][0]["id"] == "38012986643097"
+    assert read_all(DEFECTS / "date-timezone.json")[1][0].rows["marches"][0]["dateNotification"] == "2024-03-12"
+
+
+def test_placeholders_become_empty_with_the_published_value_kept():
+    row = read_all(DEFECTS / "nc-placeholder.json")[1][0].rows["marches"][0]
+    assert row["montant"] is None and row["offresRecues"] is None
+    assert row["original_values"] == {"montant": "NC", "offresRecues": "NC"}
+    nan = read_all(DEFECTS / "nan-literal.json")[1][0].rows["marches"][0]
+    assert nan["montant"] is None and nan["original_values"] == {"montant": "NaN"}
+
+
+def test_unknown_fields_are_kept():
+    row = read_all(DEFECTS / "unknown-field.json")[1][0].rows["marches"][0]
+    assert row["extra_fields"] == {"commentaire": "champ maison"}
+
+
+def test_mixed_array_detects_generation_per_record_and_maps_2019_values():
+    source, (v1, v2) = read_all(FIXTURES / "mixed-array-2019-2022.json")
+    assert source.shape == "json-array"
+    assert (v1.generation, v2.generation) == ("2019", "2022")
+    m1 = v1.rows["marches"][0]
+    assert m1["nature"] == "Marché" and m1["nature_2019"] == "Accord-cadre"
+    assert m1["techniques"] == ["Accord-cadre"]
+    assert m1["typesPrix"] == ["Définitif actualisable"] and m1["formePrix_2019"] == "Ferme et actualisable"
+    assert m1["formePrix"] is None
+    assert m1["acheteur_nom"] == "Ville exemple" and m1["lieuExecution_nom"] == "Rennes"
+    assert v1.rows["marches_titulaires"][0]["denominationSociale"] == "Papeterie SARL"
+    assert m1["uid"] == "213502388000192019AC07"
+    m2 = v2.rows["marches"][0]
+    assert m2["techniques"] == ["Système d'acquisition dynamique"]
+    assert m2["modalitesExecution"] == ["Bons de commande", "Marchés subséquents"]  # 2.0.0 "Mixte"
+    assert m2["procedure"] == "Procédure avec négociation"
+    assert m2["typesPrix"] == ["Définitif ferme"]
+    assert m2["considerationsSociales"] == ["Clause sociale"]
+    assert v2.rows["marches_titulaires"][0]["typeIdentifiant"] == "TVA"
+    legacy = [f for f in v2.findings if f.code == "enum-legacy"]
+    assert {f.value for f in legacy} >= {"Procédure concurrentielle avec négociation", "Mixte"}
+
+
+def test_xml_accepts_the_xsd_spelling_of_modifications_of_subcontracting_acts():
+    source, (record,) = read_all(FIXTURES / "modification-actes-xsd-spelling.xml")
+    assert source.shape == "xml"
+    rows = record.rows
+    assert rows["marches_modifications_actes_sous_traitance"][0]["montant"] == 52000
+    assert rows["marches_actes_sous_traitance"][0]["sousTraitant_id"] == "29384756200031"
+    root = rows["marches"][0]
+    assert root["marcheInnovant"] is False and root["sousTraitanceDeclaree"] is True
+    assert root["attributionAvance"] is False
+    assert root["montant"] == 230000
+    assert root["source_line"] == 3 and root["source_path"] == "/marches/marche[1]"
+    assert not [f for f in record.findings if f.code in ("boolean-as-string", "number-as-string")], (
+        "XML booleans oui/non/0/1 and numbers in text are the XML way, not defects"
+    )
+
+
+def test_truncated_json_names_file_location_and_records_read():
+    with pytest.raises(InputError) as err:
+        read_all(MALFORMED / "truncated.json")
+    e = err.value
+    assert e.file == "truncated.json" and e.records_read == 1 and e.line and not e.approximate
+    assert "truncated.json" in str(e) and "1 enregistrement lu" in str(e)
+
+
+def test_wrong_encoding_json_is_a_clear_error():
+    with pytest.raises(InputError) as err:
+        read_all(MALFORMED / "latin1.json")
+    assert "UTF-8" in str(err.value) and err.value.line
+
+
+def test_broken_xml_names_line_and_records_read():
+    with pytest.raises(InputError) as err:
+        read_all(MALFORMED / "broken.xml")
+    assert err.value.records_read == 1 and err.value.line == 11
+    assert "broken.xml" in str(err.value)
+
+
+def test_undeclared_latin1_xml_is_an_encoding_error():
+    with pytest.raises(InputError) as err:
+        read_all(MALFORMED / "latin1-undeclared.xml")
+    assert "UTF-8" in str(err.value) or "encodage" in str(err.value)
+
+
+@pytest.mark.parametrize("fixture", ["xxe.xml", "billion-laughs.xml"])
+def test_unsafe_xml_is_refused_fast_without_expanding_anything(fixture):
+    start = time.process_time()
+    with pytest.raises(InputError) as err:
+        read_all(MALFORMED / fixture)
+    assert "DOCTYPE" in str(err.value)
+    assert time.process_time() - start < 5  # guard against a hang, not a performance target
+
+
+def test_lxml_never_resolves_entities_even_without_the_prescan(tmp_path):
+    """Defence in depth: the parser options alone keep an external entity out of the data."""
+    from marches.readers import xml_reader
+    from marches.readers.base import Source
+
+    path = MALFORMED / "xxe.xml"
+    source = Source(path=path, name="xxe.xml", sha256="0" * 64, size=path.stat().st_size)
+    records = list(xml_reader.read_xml(source))
+    assert "root:" not in json.dumps([r.data for r in records])
+
+
+def test_format_detection(tmp_path):
+    assert detect_format(FIXTURES / "valid-2022.json") == "json"
+    assert detect_format(DEFECTS / "bom.json") == "json"
+    assert detect_format(FIXTURES / "modification-actes-xsd-spelling.xml") == "xml"
+    other = tmp_path / "x.txt"
+    other.write_text("hello")
+    with pytest.raises(InputError, match="format non reconnu"):
+        detect_format(other)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(InputError, match="introuvable"):
+        open_input(tmp_path / "absent.json")
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="vide"):
+        open_input(empty)
+
+
+def test_json_without_marches_key_is_a_clear_error(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"foo": [1, 2]}')
+    with pytest.raises(InputError, match="marches"):
+        list(open_input(path).records)
+
+
+def test_single_record_object_instead_of_list(tmp_path):
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    path = tmp_path / "single.json"
+    path.write_text(json.dumps({"marches": {"marche": record}}))
+    source, records = read_all(path)
+    assert len(records) == 1 and "single-object" in codes(source, records)
+
+
+def test_big_integers_do_not_crash_the_json_reader(tmp_path):
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    text = json.dumps({"marches": {"marche": [record, record]}}).replace(
+        '"montant": 85000', '"montant": 123456789012345678901234', 1
+    )
+    path = tmp_path / "bigint.json"
+    path.write_text(text)
+    _, records = read_all(path)
+    assert len(records) == 2
+    assert records[0].rows["marches"][0]["montant"] == 123456789012345678901234
+
+
+def test_bare_top_level_list_is_read(tmp_path):
+    record = json.loads((FIXTURES / "mixed-array-2019-2022.json").read_text())["marches"][0]
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps([record]))
+    source, records = read_all(path)
+    assert len(records) == 1 and records[0].generation == "2019"
+    assert "wrong-type" in [f.code for f in source.findings]
+
+
+def test_record_that_is_not_an_object_is_kept(tmp_path):
+    path = tmp_path / "scalar.json"
+    path.write_text('{"marches": ["n\'importe quoi"]}')
+    _, (record,) = read_all(path)
+    assert "not-an-object" in [f.code for f in record.findings]
+    assert record.rows["marches"][0]["extra_fields"] == {"": "n'importe quoi"}
+
+
+def test_record_keys_are_content_addressed_and_unique_per_file():
+    _, a = read_all(FIXTURES / "mixed-array-2019-2022.json")
+    _, b = read_all(FIXTURES / "mixed-array-2019-2022.json")
+    assert [r.record_key for r in a] == [r.record_key for r in b]
+    assert len({r.record_key for r in a}) == 2
