@@ -149,5 +149,16 @@ class Finding:
     field: str | None = None
     value: str | None = None
 
+    @classmethod
+    def of(cls, code: str, message: str, value=None, **where) -> Finding:
+        """A finding of a declared code, its severity taken from the catalogue."""
+        return cls(
+            code=code,
+            severity=READER_FINDINGS[code].severity,
+            message=message,
+            value=None if value is None else str(value),
+            **where,
+        )
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -402,52 +402,41 @@ def detect_generation(data: dict) -> str:
     return "2019"
 
 
+def _closed_list(ctx: RecordContext, d: dict, key: str, item: str, table: str, spec: Enum, alias: str | None = None):
+    """A closed-list column (``techniques``…), also read under its schema 2.0.0 name ``alias``."""
+    published = d.get(key, d.get(alias)) if alias else d.get(key)
+    return n.enum_list(ctx, _value_list(ctx, published, item, key), key, table, key, spec)
+
+
+def _place(ctx: RecordContext, d: dict, table: str) -> dict:
+    place = _object(ctx, d.get("lieuExecution"), "lieuExecution", PLACE_KEYS)
+    return {
+        "lieuExecution_code": n.text(ctx, place.get("code"), "lieuExecution.code", table, "lieuExecution_code"),
+        "lieuExecution_typeCode": n.enum(
+            ctx, place.get("typeCode"), "lieuExecution.typeCode", table, "lieuExecution_typeCode", E_TYPE_CODE
+        ),
+        "lieuExecution_nom": n.text(ctx, place.get("nom"), "lieuExecution.nom", table, "lieuExecution_nom"),
+    }
+
+
+def _unknown_top_level(ctx: RecordContext, d: dict, known: frozenset[str]) -> None:
+    for k in d.keys() - known:
+        ctx.extra[k] = d[k]
+        ctx.note("unknown-field", k, None, f"Champ « {k} » non prévu par le format ; conservé dans extra_fields.")
+
+
 # -- marchés -----------------------------------------------------------------------------------------
 
 
 def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict]]:
     t = "marches"
-    for k in d.keys() - MARCHE_KEYS:
-        ctx.extra[k] = d[k]
-        ctx.note("unknown-field", k, None, f"Champ « {k} » non prévu par le format ; conservé dans extra_fields.")
+    _unknown_top_level(ctx, d, MARCHE_KEYS)
     buyer = _object(ctx, d.get("acheteur"), "acheteur", BUYER_KEYS)
-    place = _object(ctx, d.get("lieuExecution"), "lieuExecution", PLACE_KEYS)
-
-    techniques = (
-        n.enum_list(
-            ctx,
-            _value_list(ctx, d.get("techniques", d.get("technique")), "technique", "techniques"),
-            "techniques",
-            t,
-            "techniques",
-            E_TECHNIQUE,
-        )
-        or []
-    )
+    techniques = _closed_list(ctx, d, "techniques", "technique", t, E_TECHNIQUE, "technique") or []
     modalites = (
-        n.enum_list(
-            ctx,
-            _value_list(
-                ctx, d.get("modalitesExecution", d.get("modaliteExecution")), "modaliteExecution", "modalitesExecution"
-            ),
-            "modalitesExecution",
-            t,
-            "modalitesExecution",
-            E_MODALITE,
-        )
-        or []
+        _closed_list(ctx, d, "modalitesExecution", "modaliteExecution", t, E_MODALITE, "modaliteExecution") or []
     )
-    types_prix = (
-        n.enum_list(
-            ctx,
-            _value_list(ctx, d.get("typesPrix", d.get("typePrix")), "typePrix", "typesPrix"),
-            "typesPrix",
-            t,
-            "typesPrix",
-            E_TYPE_PRIX,
-        )
-        or []
-    )
+    types_prix = _closed_list(ctx, d, "typesPrix", "typePrix", t, E_TYPE_PRIX, "typePrix") or []
 
     nature = n.enum(ctx, d.get("nature"), "nature", t, "nature", E_NATURE)
     nature_2019 = None
@@ -513,11 +502,7 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
             ctx, d.get("sousTraitanceDeclaree"), "sousTraitanceDeclaree", t, "sousTraitanceDeclaree"
         ),
         "procedure": n.enum(ctx, d.get("procedure"), "procedure", t, "procedure", E_PROCEDURE),
-        "lieuExecution_code": n.text(ctx, place.get("code"), "lieuExecution.code", t, "lieuExecution_code"),
-        "lieuExecution_typeCode": n.enum(
-            ctx, place.get("typeCode"), "lieuExecution.typeCode", t, "lieuExecution_typeCode", E_TYPE_CODE
-        ),
-        "lieuExecution_nom": n.text(ctx, place.get("nom"), "lieuExecution.nom", t, "lieuExecution_nom"),
+        **_place(ctx, d, t),
         "dureeMois": n.integer(ctx, d.get("dureeMois"), "dureeMois", t, "dureeMois"),
         "dateNotification": n.date(ctx, d.get("dateNotification"), "dateNotification", t, "dateNotification"),
         "datePublicationDonnees": n.date(
@@ -529,26 +514,9 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
         "formePrix_2019": forme_prix_2019,
         "origineUE": n.number(ctx, d.get("origineUE"), "origineUE", t, "origineUE"),
         "origineFrance": n.number(ctx, d.get("origineFrance"), "origineFrance", t, "origineFrance"),
-        "considerationsSociales": n.enum_list(
-            ctx,
-            _value_list(ctx, d.get("considerationsSociales"), "considerationSociale", "considerationsSociales"),
-            "considerationsSociales",
-            t,
-            "considerationsSociales",
-            E_CONS_SOC,
-        ),
-        "considerationsEnvironnementales": n.enum_list(
-            ctx,
-            _value_list(
-                ctx,
-                d.get("considerationsEnvironnementales"),
-                "considerationEnvironnementale",
-                "considerationsEnvironnementales",
-            ),
-            "considerationsEnvironnementales",
-            t,
-            "considerationsEnvironnementales",
-            E_CONS_ENV,
+        "considerationsSociales": _closed_list(ctx, d, "considerationsSociales", "considerationSociale", t, E_CONS_SOC),
+        "considerationsEnvironnementales": _closed_list(
+            ctx, d, "considerationsEnvironnementales", "considerationEnvironnementale", t, E_CONS_ENV
         ),
     }
     rows: dict[str, list[dict]] = {"marches": [row]}
@@ -661,11 +629,8 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
 
 def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict]]:
     t = "concessions"
-    for k in d.keys() - CONCESSION_KEYS:
-        ctx.extra[k] = d[k]
-        ctx.note("unknown-field", k, None, f"Champ « {k} » non prévu par le format ; conservé dans extra_fields.")
+    _unknown_top_level(ctx, d, CONCESSION_KEYS)
     authority = _object(ctx, d.get("autoriteConcedante"), "autoriteConcedante", BUYER_KEYS)
-    place = _object(ctx, d.get("lieuExecution"), "lieuExecution", PLACE_KEYS)
     row = {
         "id": n.text(ctx, d.get("id"), "id", t, "id"),
         "autoriteConcedante_id": n.text(ctx, authority.get("id"), "autoriteConcedante.id", t, "autoriteConcedante_id"),
@@ -675,11 +640,7 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
         "nature": n.enum(ctx, d.get("nature"), "nature", t, "nature", E_NATURE_CONCESSION),
         "objet": n.text(ctx, d.get("objet"), "objet", t, "objet"),
         "procedure": n.enum(ctx, d.get("procedure"), "procedure", t, "procedure", E_PROCEDURE_CONCESSION),
-        "lieuExecution_code": n.text(ctx, place.get("code"), "lieuExecution.code", t, "lieuExecution_code"),
-        "lieuExecution_typeCode": n.enum(
-            ctx, place.get("typeCode"), "lieuExecution.typeCode", t, "lieuExecution_typeCode", E_TYPE_CODE
-        ),
-        "lieuExecution_nom": n.text(ctx, place.get("nom"), "lieuExecution.nom", t, "lieuExecution_nom"),
+        **_place(ctx, d, t),
         "dureeMois": n.integer(ctx, d.get("dureeMois"), "dureeMois", t, "dureeMois"),
         "dateSignature": n.date(ctx, d.get("dateSignature"), "dateSignature", t, "dateSignature"),
         "datePublicationDonnees": n.date(
@@ -690,26 +651,11 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
         "montantSubventionPublique": n.number(
             ctx, d.get("montantSubventionPublique"), "montantSubventionPublique", t, "montantSubventionPublique"
         ),
-        "considerationsSociales": n.enum_list(
-            ctx,
-            _value_list(ctx, d.get("considerationsSociales"), "considerationSociale", "considerationsSociales"),
-            "considerationsSociales",
-            t,
-            "considerationsSociales",
-            E_CONS_SOC_CONCESSION,
+        "considerationsSociales": _closed_list(
+            ctx, d, "considerationsSociales", "considerationSociale", t, E_CONS_SOC_CONCESSION
         ),
-        "considerationsEnvironnementales": n.enum_list(
-            ctx,
-            _value_list(
-                ctx,
-                d.get("considerationsEnvironnementales"),
-                "considerationEnvironnementale",
-                "considerationsEnvironnementales",
-            ),
-            "considerationsEnvironnementales",
-            t,
-            "considerationsEnvironnementales",
-            E_CONS_ENV,
+        "considerationsEnvironnementales": _closed_list(
+            ctx, d, "considerationsEnvironnementales", "considerationEnvironnementale", t, E_CONS_ENV
         ),
     }
     rows: dict[str, list[dict]] = {"concessions": [row]}

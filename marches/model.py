@@ -26,6 +26,18 @@ CONCESSION_TABLES = (
 )
 TABLES = MARCHE_TABLES + CONCESSION_TABLES
 ROOT_TABLES = {"marche": "marches", "concession": "concessions"}
+# technical columns of the root tables: identity, provenance, and what reading had to keep aside
+PROVENANCE_COLUMNS = (
+    "record_key",
+    "uid",
+    "generation",
+    "source_file",
+    "source_position",
+    "source_path",
+    "source_line",
+    "extra_fields",
+    "original_values",
+)
 
 
 def schema_dir() -> Path:

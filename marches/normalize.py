@@ -13,7 +13,7 @@ import re
 import unicodedata
 from typing import Any
 
-from marches.findings import READER_FINDINGS, Finding
+from marches.findings import Finding
 
 NAN_SENTINEL = "\x00NaN"  # what the JSON reader substitutes for bare NaN/Infinity tokens
 PLACEHOLDERS = frozenset(
@@ -96,19 +96,17 @@ class RecordContext:
     def note(
         self, code: str, rel: str, value: Any, message: str, table: str | None = None, field: str | None = None
     ) -> None:
-        kind = READER_FINDINGS[code]
         self.findings.append(
-            Finding(
-                code=code,
-                severity=kind.severity,
-                message=message,
+            Finding.of(
+                code,
+                message,
+                None if value is None else _show(value),
                 file=self.file,
                 position=self.position,
                 path=f"{self.path}.{rel}" if rel else self.path,
                 line=self.line,
                 table=table,
                 field=field,
-                value=None if value is None else _show(value),
             )
         )
 

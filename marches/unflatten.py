@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marches.model import PROVENANCE_COLUMNS
+
 LISTS = {  # column -> (container key, item key)
     "techniques": ("techniques", "technique"),
     "modalitesExecution": ("modalitesExecution", "modaliteExecution"),
@@ -16,15 +18,7 @@ LISTS = {  # column -> (container key, item key)
     "considerationsEnvironnementales": ("considerationsEnvironnementales", "considerationEnvironnementale"),
 }
 TECHNICAL = {
-    "record_key",
-    "uid",
-    "generation",
-    "source_file",
-    "source_position",
-    "source_path",
-    "source_line",
-    "extra_fields",
-    "original_values",
+    *PROVENANCE_COLUMNS,
     "position",
     "modification_position",
     "donneesExecution_position",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from marches.findings import READER_FINDINGS, Finding
+from marches.findings import Finding
 
 Kind = Literal["marche", "concession"]
 HASH_CHUNK = 1 << 22
@@ -33,16 +33,7 @@ class Source:
         return self.sha256[:12]
 
     def note(self, code: str, message: str, value: Any = None) -> None:
-        kind = READER_FINDINGS[code]
-        self.findings.append(
-            Finding(
-                code=code,
-                severity=kind.severity,
-                message=message,
-                file=self.name,
-                value=None if value is None else str(value),
-            )
-        )
+        self.findings.append(Finding.of(code, message, value, file=self.name))
 
 
 @dataclass(slots=True)
@@ -67,17 +58,15 @@ class RawRecord:
         return f"{self.source.key_prefix}-{self.position}"
 
     def note(self, code: str, message: str, value: Any = None, path: str | None = None) -> None:
-        kind = READER_FINDINGS[code]
         self.findings.append(
-            Finding(
-                code=code,
-                severity=kind.severity,
-                message=message,
+            Finding.of(
+                code,
+                message,
+                value,
                 file=self.source.name,
                 position=self.position,
                 path=path or self.path,
                 line=self.line,
-                value=None if value is None else str(value),
             )
         )
 

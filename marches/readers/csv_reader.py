@@ -13,21 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from marches.errors import InputError
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, PROVENANCE_COLUMNS, load_tables
 from marches.readers.base import RawRecord, Source, hash_file
 from marches.tables import from_cell
-
-PROVENANCE = (
-    "record_key",
-    "uid",
-    "generation",
-    "source_file",
-    "source_position",
-    "source_path",
-    "source_line",
-    "extra_fields",
-    "original_values",
-)
 
 
 def _directory(path: Path) -> Path:
@@ -135,7 +123,7 @@ def read_tables(source: Source) -> Iterator[RawRecord]:
             rows = {tables[0]: [row]}
             for child in children:
                 rows[child.name] = child.take(key)
-            provenance = {k: row.get(k) for k in PROVENANCE}
+            provenance = {k: row.get(k) for k in PROVENANCE_COLUMNS}
             yield RawRecord(
                 kind=kind,
                 data=rows,
