@@ -278,8 +278,8 @@ def _object(ctx: RecordContext, value: Any, rel: str, known: frozenset[str]) -> 
     return value
 
 
-def _items(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list:
-    """The items of a list of objects, whatever the way it was published.
+def _items(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list[tuple[str, Any]]:
+    """The items of a list of objects, whatever the way it was published, each with its exact path.
 
     2022 JSON wraps every item (``[{"titulaire": {...}}]``), 2019 JSON does not, XML gives
     ``{"titulaire": [...]}`` or ``{"titulaire": {...}}``; real files add ``[[...]]``, a single
@@ -298,8 +298,9 @@ def _items(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list:
                     None,
                     f"« {rel} » : liste attendue, objet {{« {wrapper} » : …}} reçu ; lu comme une liste.",
                 )
-            container = inner if isinstance(inner, list) else [inner]
-            return [item for item in container if item is not None]
+            if not isinstance(inner, list):
+                return [] if inner is None else [(f"{rel}.{wrapper}", inner)]
+            return [(f"{rel}.{wrapper}[{k}]", item) for k, item in enumerate(inner) if item is not None]
         if json:
             ctx.note(
                 "single-object",
@@ -307,8 +308,8 @@ def _items(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list:
                 None,
                 f"« {rel} » : liste attendue, objet isolé reçu ; lu comme une liste d'un élément.",
             )
-        container = [container]
-    elif not isinstance(container, list):
+        return [(rel, _unwrap(container, wrapper)[1])]
+    if not isinstance(container, list):
         ctx.note(
             "wrong-type",
             rel,
@@ -317,25 +318,30 @@ def _items(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list:
         )
         ctx.extra[rel] = container
         return []
-    elif not container:
-        if ctx.generation == "2019":  # the 2019 format asks for [] when there is nothing to publish
-            return []
-        ctx.note("empty-list", rel, None, f"« {rel} » : liste vide ; omettez le champ quand il n'y a rien à publier.")
+    if not container:
+        if ctx.generation != "2019":  # the 2019 format asks for [] when there is nothing to publish
+            ctx.note(
+                "empty-list", rel, None, f"« {rel} » : liste vide ; omettez le champ quand il n'y a rien à publier."
+            )
         return []
     items = []
     for i, item in enumerate(container):
         if isinstance(item, list):
             ctx.note("nested-list", f"{rel}[{i}]", None, f"« {rel} » : liste imbriquée dans une liste ; aplatie.")
-            items.extend(_unwrap(x, wrapper) for x in item)
+            for k, x in enumerate(item):
+                suffix, value = _unwrap(x, wrapper)
+                items.append((f"{rel}[{i}][{k}]{suffix}", value))
         else:
-            items.append(_unwrap(item, wrapper))
+            suffix, value = _unwrap(item, wrapper)
+            items.append((f"{rel}[{i}]{suffix}", value))
     return items
 
 
-def _unwrap(item: Any, wrapper: str) -> Any:
+def _unwrap(item: Any, wrapper: str) -> tuple[str, Any]:
+    """``{"titulaire": {...}}`` -> (".titulaire", {...}); an unwrapped item -> ("", item)."""
     if isinstance(item, dict) and len(item) == 1 and wrapper in item:
-        return item[wrapper]
-    return item
+        return f".{wrapper}", item[wrapper]
+    return "", item
 
 
 def _value_list(ctx: RecordContext, container: Any, wrapper: str, rel: str) -> list:
@@ -523,14 +529,13 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
 
     tt = "marches_titulaires"
     rows[tt] = [
-        {"position": i, **_holder(ctx, item, f"titulaires[{i}]", tt)}
-        for i, item in enumerate(_items(ctx, d.get("titulaires"), "titulaire", "titulaires"))
+        {"position": i, **_holder(ctx, item, path, tt)}
+        for i, (path, item) in enumerate(_items(ctx, d.get("titulaires"), "titulaire", "titulaires"))
     ]
 
     tm, tmt = "marches_modifications", "marches_modifications_titulaires"
     rows[tm], rows[tmt] = [], []
-    for i, item in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
-        rel = f"modifications[{i}]"
+    for i, (rel, item) in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
         m = _object(ctx, item, rel, MODIFICATION_KEYS)
         rows[tm].append(
             {
@@ -558,14 +563,15 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
             }
         )
         rows[tmt].extend(
-            {"modification_position": i, "position": j, **_holder(ctx, h, f"{rel}.titulaires[{j}]", tmt)}
-            for j, h in enumerate(_items(ctx, m.get("titulaires"), "titulaire", f"{rel}.titulaires"))
+            {"modification_position": i, "position": j, **_holder(ctx, h, hrel, tmt)}
+            for j, (hrel, h) in enumerate(_items(ctx, m.get("titulaires"), "titulaire", f"{rel}.titulaires"))
         )
 
     ta = "marches_actes_sous_traitance"
     rows[ta] = []
-    for i, item in enumerate(_items(ctx, d.get("actesSousTraitance"), "acteSousTraitance", "actesSousTraitance")):
-        rel = f"actesSousTraitance[{i}]"
+    for i, (rel, item) in enumerate(
+        _items(ctx, d.get("actesSousTraitance"), "acteSousTraitance", "actesSousTraitance")
+    ):
         a = _object(ctx, item, rel, ACT_KEYS)
         sub = _holder(ctx, a.get("sousTraitant"), f"{rel}.sousTraitant", ta, SUBCONTRACTOR_KEYS)
         rows[ta].append(
@@ -600,8 +606,7 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
         and set(container[0]) == {"modificationActesSousTraitance"}
     ):
         wrapper = "modificationActesSousTraitance"
-    for i, item in enumerate(_items(ctx, container, wrapper, "modificationsActesSousTraitance")):
-        rel = f"modificationsActesSousTraitance[{i}]"
+    for i, (rel, item) in enumerate(_items(ctx, container, wrapper, "modificationsActesSousTraitance")):
         a = _object(ctx, item, rel, ACT_MODIFICATION_KEYS)
         rows[tma].append(
             {
@@ -662,14 +667,13 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
 
     tc = "concessions_concessionnaires"
     rows[tc] = [
-        {"position": i, **_holder(ctx, item, f"concessionnaires[{i}]", tc)}
-        for i, item in enumerate(_items(ctx, d.get("concessionnaires"), "concessionnaire", "concessionnaires"))
+        {"position": i, **_holder(ctx, item, path, tc)}
+        for i, (path, item) in enumerate(_items(ctx, d.get("concessionnaires"), "concessionnaire", "concessionnaires"))
     ]
 
     tm = "concessions_modifications"
     rows[tm] = []
-    for i, item in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
-        rel = f"modifications[{i}]"
+    for i, (rel, item) in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
         m = _object(ctx, item, rel, CONCESSION_MODIFICATION_KEYS)
         rows[tm].append(
             {
@@ -699,8 +703,7 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
 
     te, tt = "concessions_donnees_execution", "concessions_tarifs"
     rows[te], rows[tt] = [], []
-    for i, item in enumerate(_items(ctx, d.get("donneesExecution"), "donneesAnnuelles", "donneesExecution")):
-        rel = f"donneesExecution[{i}]"
+    for i, (rel, item) in enumerate(_items(ctx, d.get("donneesExecution"), "donneesAnnuelles", "donneesExecution")):
         e = _object(ctx, item, rel, EXECUTION_KEYS)
         rows[te].append(
             {
@@ -717,8 +720,7 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
                 ),
             }
         )
-        for j, tariff in enumerate(_items(ctx, e.get("tarifs"), "tarif", f"{rel}.tarifs")):
-            trel = f"{rel}.tarifs[{j}]"
+        for j, (trel, tariff) in enumerate(_items(ctx, e.get("tarifs"), "tarif", f"{rel}.tarifs")):
             tv = _object(ctx, tariff, trel, TARIFF_KEYS)
             rows[tt].append(
                 {

@@ -73,7 +73,7 @@ def test_json_reading_does_not_keep_earlier_records(tmp_path):
     ("fixture", "expected", "path_part"),
     [
         ("number-as-string.json", "number-as-string", "montant"),
-        ("id-as-number.json", "id-as-number", "titulaires[0].id"),
+        ("id-as-number.json", "id-as-number", "marches.marche[0].titulaires[0].titulaire.id"),
         ("nc-placeholder.json", "placeholder", "montant"),
         ("nested-list.json", "nested-list", "titulaires[0]"),
         ("flat-key.json", "flat-key", "acheteur.id"),
