@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) sortie .pytest_cache .ruff_cache
+
+# The benchmark (minutes at 1.5 M contracts): results in benchmarks/results.md and the README.
+SIZES ?= 10000 100000 1500000
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --sizes $(SIZES) --readme README.md

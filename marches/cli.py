@@ -13,7 +13,7 @@ from marches.errors import MarchesError
 from marches.findings import READER_FINDINGS
 
 PROGRESS_MIN_BYTES = 5 << 20  # below this a file reads in a blink: no bar
-EXAMPLE = Path(__file__).parent / "data" / "exemple-decp-2022.json"
+DEMO_DEFECT_RATE = 0.05
 
 
 def _fatal_errors(command):
@@ -231,20 +231,47 @@ def generate(
     type=click.Path(file_okay=False, path_type=Path),
     help="Dossier de sortie.",
 )
+@click.option(
+    "-n",
+    "--contracts",
+    type=click.IntRange(min=1),
+    default=20000,
+    show_default=True,
+    help="Nombre de contrats du jeu de démonstration.",
+)
+@click.option("--seed", type=int, default=2026, show_default=True, help="Graine du jeu de démonstration.")
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @click.pass_context
-def demo(ctx: click.Context, out: Path, quiet: bool) -> None:
-    """Démonstration sur un exemple embarqué : lecture et conversion en tables.
+def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) -> None:
+    """Démonstration de bout en bout sur un jeu de données généré.
+
+    Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
+    décrits dans defauts-injectes.csv), puis le convertit en tables.
 
     \b
     Exemple :
       marches demo -o sortie/
     """
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "decp-demo.json"
+    ctx.invoke(
+        generate,
+        out=data,
+        fmt="json-2022",
+        contracts=contracts,
+        seed=seed,
+        concession_share=0.02,
+        defect_rate=DEMO_DEFECT_RATE,
+        truth=out / "defauts-injectes.csv",
+        quiet=quiet,
+    )
+    ctx.invoke(convert, files=(data,), out=out / "tables", quiet=quiet)
     if not quiet:
-        click.echo(f"Exemple embarqué : {EXAMPLE.name}", err=True)
-    ctx.invoke(convert, files=(EXAMPLE,), out=out / "tables", quiet=quiet)
-    if not quiet:
-        click.echo(f"Consultez {out / 'tables'} (tables CSV, schémas et datapackage.json).", err=True)
+        click.echo(
+            f"Consultez {out / 'tables'} (tables CSV, schémas et datapackage.json) "
+            f"et {out / 'defauts-injectes.csv'} (défauts injectés).",
+            err=True,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

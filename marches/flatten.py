@@ -227,7 +227,7 @@ class FlatRecord:
 
 def _expand_flat_keys(ctx: RecordContext, obj: dict, rel: str) -> dict:
     """``{"acheteur.id": "1"}`` -> ``{"acheteur": {"id": "1"}}``, noted."""
-    if not any("." in k for k in obj):
+    if "." not in "".join(obj):
         return obj
     out: dict = {}
     for k, v in obj.items():

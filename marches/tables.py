@@ -19,6 +19,7 @@ from marches.model import TABLES, load_tables, schema_dir
 
 _INT = re.compile(r"^[+-]?\d+$")
 JSON_OBJECT_COLUMNS = ("extra_fields", "original_values")
+_NATIVE = frozenset({str, int})
 
 
 def to_cell(value: Any) -> str:
@@ -91,7 +92,10 @@ class TableWriter:
         if not rows:
             return
         fields = self._fields[table]
-        self._writers[table].writerows([to_cell(row.get(f)) for f in fields] for row in rows)
+        # csv writes None, str and int right by itself: only the other types need to_cell
+        self._writers[table].writerows(
+            [v if v is None or type(v) in _NATIVE else to_cell(v) for v in map(row.get, fields)] for row in rows
+        )
         self.counts[table] += len(rows)
 
     def commit(self) -> None:

@@ -149,11 +149,13 @@ def test_progress_bar_goes_to_stderr_for_large_inputs(tmp_path):
     assert "big.json" in result.stderr  # click shows only the label when stderr is not a terminal
 
 
-def test_demo_converts_the_bundled_example(tmp_path):
-    result = run("demo", "-o", str(tmp_path))
+def test_demo_generates_then_converts(tmp_path):
+    result = run("demo", "-o", str(tmp_path), "--contracts", "2000")
     assert result.exit_code == 0, result.output
-    # the example carries deliberate defects: the "NC" amount is the only one the Table Schemas catch
-    assert [e[2:4] for e in frictionless_errors(tmp_path / "tables")] == [["montant", "constraint-error"]]
+    assert result.stdout == ""
     rows = list(csv.DictReader((tmp_path / "tables" / "marches.csv").open()))
-    assert len(rows) == 3
-    assert "placeholder" in result.stderr
+    concessions = list(csv.DictReader((tmp_path / "tables" / "concessions.csv").open()))
+    assert len(rows) + len(concessions) == 2000
+    truth = list(csv.DictReader((tmp_path / "defauts-injectes.csv").open()))
+    assert 60 < len(truth) < 140
+    assert "anomalie(s) de lecture" in result.stderr

@@ -1,0 +1,151 @@
+"""The benchmark: marches' stages and the tools users have today, on the same generated files.
+
+    python benchmarks/bench.py [--sizes 10000 100000 1500000] [--work DIR] [--readme README.md]
+
+For each size it generates a clean JSON 2022 file (seeded), then measures, each stage in its
+own process (wall time, throughput, peak resident memory):
+
+* marches stages: generate, convert (read + flatten + write the tables);
+* peers: the parse floor (orjson loading the whole file; ijson streaming it), the official
+  JSON Schema checked record by record with jsonschema, and `frictionless validate` of the
+  tables against schemas/.
+
+It prints the ratios and writes benchmarks/results.md and .json; with --readme it replaces the
+README's section between the bench markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STAGE = HERE / "stage.py"
+SHARED_SCHEMA = HERE.parents[1] / "shared" / "reference" / "decp" / "schemas" / "v2.0.3" / "schema_decp_v2.0.3.json"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+LABELS = {
+    "generate": "marches generate",
+    "convert": "marches convert (lecture + aplatissement + écriture)",
+    "orjson-floor": "plancher : orjson charge tout le JSON",
+    "ijson-floor": "plancher : ijson (C) lit le JSON en flux",
+    "jsonschema-official": "jsonschema : schéma officiel 2.0.3, contrat par contrat",
+    "frictionless-validate": "frictionless validate des tables (schemas/)",
+}
+PEERS = ("orjson-floor", "ijson-floor", "jsonschema-official", "frictionless-validate")
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+    except (OSError, StopIteration):
+        mem_kb = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(terse=True),
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def run_stage(name: str, *args: str) -> dict:
+    completed = subprocess.run([sys.executable, str(STAGE), name, *args], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"stage {name} failed:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def bench_size(size: int, work: Path) -> list[dict]:
+    directory = work / str(size)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    source, tables = directory / "decp.json", directory / "tables"
+    results = [run_stage("generate", str(size), str(source))]
+    results.append(run_stage("convert", str(source), str(tables)))
+    for peer in PEERS:
+        if peer == "jsonschema-official" and not SHARED_SCHEMA.is_file():
+            print(f"  {peer}: skipped (../shared/reference absent)", file=sys.stderr)
+            continue
+        results.append(run_stage(peer, str(tables if peer == "frictionless-validate" else source)))
+    for r in results:
+        r["size"] = size
+        r["file_mb"] = round(source.stat().st_size / 1e6, 1)
+        r["contracts_per_s"] = round(size / r["seconds"]) if r["seconds"] else None
+        print(
+            f"  {r['stage']:<24} {r['seconds']:>9.2f} s  {r['contracts_per_s'] or 0:>9} contrats/s  "
+            f"{r['peak_mb']:>8.0f} Mo",
+            file=sys.stderr,
+        )
+    shutil.rmtree(directory, ignore_errors=True)
+    return results
+
+
+def _n(number: int) -> str:
+    return f"{number:,}".replace(",", "\u202f")  # narrow no-break space, the French thousands separator
+
+
+def render(results: list[dict], info: dict) -> str:
+    lines = [
+        f"Machine : {info['cpu']}, {info['cores']} cœurs, {info['memory_gb']} Go ; Python {info['python']} ; "
+        f"{info['system']} ; mesuré le {info['date']}.",
+        "",
+        "| contrats | JSON | étape | durée | débit (contrats/s) | mémoire max | marches convert ÷ étape |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for size in sorted({r["size"] for r in results}):
+        rows = [r for r in results if r["size"] == size]
+        ours = next(r for r in rows if r["stage"] == "convert")
+        for r in rows:
+            ratio = "" if r["stage"] in ("convert", "generate") else f"{ours['seconds'] / r['seconds']:.2f}"
+            lines.append(
+                f"| {size:,} | {r['file_mb']:,} Mo | {LABELS[r['stage']]} | {r['seconds']:,.2f} s | "
+                f"{r['contracts_per_s']:,} | {r['peak_mb']:,.0f} Mo | {ratio} |".replace(",", " ")
+            )
+    lines += ["", "Ratio < 1 : marches convert est plus rapide que l'étape comparée (0,25 = quatre fois plus rapide)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 100000, 1500000])
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "marches-bench")
+    parser.add_argument("--readme", type=Path, help="README whose bench section is replaced by the results")
+    args = parser.parse_args()
+    info = machine()
+    results = []
+    for size in args.sizes:
+        print(f"{size} contrats :", file=sys.stderr)
+        results.extend(bench_size(size, args.work))
+    table = render(results, info)
+    (HERE / "results.json").write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
+    (HERE / "results.md").write_text(table + "\n")
+    print(table)
+    if args.readme:
+        text = args.readme.read_text(encoding="utf-8")
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            args.readme.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""One measured stage, run in its own process so that its peak memory is its own.
+
+    python benchmarks/stage.py NAME INPUT [OUTPUT]
+
+prints one JSON line: {"stage", "seconds", "peak_mb", "items"}.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+SHARED_SCHEMA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "reference"
+    / "decp"
+    / "schemas"
+    / "v2.0.3"
+    / "schema_decp_v2.0.3.json"
+)
+
+
+def generate(size: str, output: str) -> int:
+    from marches.generate import generate as run
+
+    return run(Path(output), "json-2022", int(size), seed=42, concession_share=0.02).contracts
+
+
+def convert(source: str, output: str) -> int:
+    from marches.convert import convert as run
+
+    summary = run([Path(source)], Path(output))
+    return sum(summary.records.values())
+
+
+def orjson_floor(source: str, _output: str) -> int:
+    import orjson
+
+    data = orjson.loads(Path(source).read_bytes())["marches"]
+    return sum(len(v) for v in data.values())
+
+
+def ijson_floor(source: str, _output: str) -> int:
+    import ijson
+
+    count = 0
+    for prefix in ("marches.marche.item", "marches.contrat-concession.item"):
+        with open(source, "rb") as fh:
+            count += sum(1 for _ in ijson.items(fh, prefix, use_float=True))
+    return count
+
+
+def jsonschema_official(source: str, _output: str) -> int:
+    """What the consolidation pipeline does: each record against the official JSON Schema."""
+    import ijson
+    import jsonschema
+
+    schema = json.loads(SHARED_SCHEMA.read_text(encoding="utf-8"))
+    count = errors = 0
+    for prefix, definition in (
+        ("marches.marche.item", "marche"),
+        ("marches.contrat-concession.item", "contrat-concession"),
+    ):
+        validator = jsonschema.Draft7Validator({**schema, "$ref": f"#/definitions/{definition}"})
+        with open(source, "rb") as fh:
+            for record in ijson.items(fh, prefix, use_float=True):
+                errors += sum(1 for _ in validator.iter_errors(record))
+                count += 1
+    return count
+
+
+def frictionless_validate(tables: str, _output: str) -> int:
+    """`frictionless validate datapackage.json` on the tables marches convert wrote."""
+    from frictionless import Package, system
+
+    with system.use_context(trusted=True):
+        report = Package(str(Path(tables) / "datapackage.json")).validate(limit_errors=10**9)
+    return sum(task.stats.get("rows", 0) or 0 for task in report.tasks)
+
+
+STAGES = {
+    f.__name__.replace("_", "-"): f
+    for f in (generate, convert, orjson_floor, ijson_floor, jsonschema_official, frictionless_validate)
+}
+
+if __name__ == "__main__":
+    name, source = sys.argv[1], sys.argv[2]
+    output = sys.argv[3] if len(sys.argv) > 3 else ""
+    start = time.perf_counter()
+    items = STAGES[name](source, output)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"stage": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "items": items}))
