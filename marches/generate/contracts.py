@@ -15,6 +15,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+from marches.domain import origin_applies
 from marches.generate import vocabulary as v
 
 
@@ -284,7 +285,7 @@ class ContractFactory:
                 "formePrix": _weighted(rng, FORMES_PRIX),
             }
         )
-        if v.origin_applies(cpv) and rng.random() < 0.7:
+        if origin_applies(cpv) and rng.random() < 0.7:
             ue = round(rng.uniform(0.3, 1.0), 2)
             record["origineUE"], record["origineFrance"] = ue, round(ue * rng.uniform(0.2, 1.0), 2)
         record["titulaires"] = [{"titulaire": {"typeIdentifiant": "SIRET", "id": h[0]}} for h in holders]

@@ -1,0 +1,182 @@
+"""Coherence between fields and between tables of one contract."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from marches.domain import ORIGIN_RANGES
+from marches.rules import rule
+
+NONE_VALUES = {
+    "techniques": "Sans objet",
+    "modalitesExecution": "Sans objet",
+    "considerationsSociales": "Pas de considération sociale",
+    "considerationsEnvironnementales": "Pas de considération environnementale",
+}
+
+
+def _parent_column(column: str, parent: str = "marches"):
+    def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+        parents = ctx.frames.get(parent)
+        if parents is None or column not in parents.columns:
+            return frame.with_columns(pl.lit(None, dtype=pl.String).alias(f"_parent_{column}"))
+        lookup = parents.select("record_key", pl.col(column).alias(f"_parent_{column}")).unique("record_key")
+        return frame.join(lookup, on="record_key", how="left", maintain_order="left")
+
+    return prepare
+
+
+rule(
+    code="buyer-is-holder",
+    severity="warning",
+    table="marches_titulaires",
+    field="id",
+    title="L'acheteur est titulaire de son propre marché",
+    message="Le titulaire « {value} » a le même SIRET que l'acheteur : vérifiez l'identifiant du titulaire "
+    "(erreur fréquente de saisie).",
+    reason="Un acheteur ne contracte pas avec lui-même : l'identifiant du titulaire a souvent été rempli avec "
+    "celui de l'acheteur.",
+    prepare=_parent_column("acheteur_id"),
+    ok=lambda c: pl.col("id") != pl.col("_parent_acheteur_id"),
+    valid=({"id": "55204599900869", "_parent_acheteur_id": "21690123100011"},),
+    invalid=({"id": "21690123100011", "_parent_acheteur_id": "21690123100011"},),
+)
+
+
+def _modification_order(date_column: str):
+    def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+        ordered = frame.with_row_index("_row").sort(["record_key", date_column, "position"], nulls_last=True)
+        ordered = ordered.with_columns(pl.col("id").cum_max().shift(1).over("record_key").alias("_previous_max"))
+        return ordered.sort("_row").drop("_row")
+
+    return prepare
+
+
+for table, date_column in (
+    ("marches_modifications", "dateNotificationModification"),
+    ("concessions_modifications", "dateSignatureModification"),
+):
+    rule(
+        code="modification-order",
+        severity="error",
+        table=table,
+        field="id",
+        title="Numéros de modification incohérents",
+        message="Modification numéro {value} : les numéros doivent être uniques et croître avec la date de "
+        "notification (numéro précédent le plus grand : {_previous_max}).",
+        reason="Arrêtés du 22/12/2022 : l'identifiant d'une modification est unique dans le contrat et forme une "
+        "séquence croissante dans l'ordre des notifications.",
+        prepare=_modification_order(date_column),
+        ok=lambda c: pl.col("_previous_max").is_null() | (pl.col("id") > pl.col("_previous_max")),
+        valid=({"record_key": "k", "position": 0, "id": 1, date_column: "2024-01-01"},),
+        invalid=(),  # needs several rows: see test_rules.py::test_modification_order
+    )
+
+
+def _act_exists(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+    acts = ctx.frames.get("marches_actes_sous_traitance")
+    if acts is None:
+        return frame.with_columns(pl.lit(False).alias("_act_exists"))
+    known = acts.select("record_key", "id").unique().with_columns(pl.lit(True).alias("_act_exists"))
+    return frame.join(known, on=["record_key", "id"], how="left", maintain_order="left").with_columns(
+        pl.col("_act_exists").fill_null(False)
+    )
+
+
+rule(
+    code="subcontracting-reference",
+    severity="error",
+    table="marches_modifications_actes_sous_traitance",
+    field="id",
+    title="Modification d'un acte de sous-traitance inexistant",
+    message="La modification porte sur l'acte de sous-traitance numéro {value}, qui n'est pas publié pour ce marché.",
+    reason="Une modification d'acte de sous-traitance désigne par son numéro un acte publié dans actesSousTraitance.",
+    prepare=_act_exists,
+    ok=lambda c: pl.col("_act_exists") | pl.col("id").is_null(),
+    valid=({"id": 1, "_act_exists": True},),
+    invalid=({"id": 9, "_act_exists": False},),
+)
+
+rule(
+    code="origine-order",
+    severity="error",
+    table="marches",
+    field="origineFrance",
+    title="Part d'origine France supérieure à la part d'origine UE",
+    message="Part d'origine France ({value}) supérieure à la part d'origine UE ({origineUE}) : la France est "
+    "dans l'Union européenne.",
+    reason="Arrêtés du 22/12/2022 : origineFrance est une partie de origineUE.",
+    ok=lambda c: pl.col("origineFrance") <= pl.col("origineUE"),
+    valid=({"origineUE": 0.6, "origineFrance": 0.3},),
+    invalid=({"origineUE": 0.3, "origineFrance": 0.6},),
+)
+
+
+def _in_origin_ranges() -> pl.Expr:
+    code = pl.col("codeCPV").str.slice(0, 8).cast(pl.Int64, strict=False)
+    return pl.any_horizontal([code.is_between(low, high) for low, high in ORIGIN_RANGES])
+
+
+rule(
+    code="origine-scope",
+    severity="warning",
+    table="marches",
+    field="origineUE",
+    title="Parts d'origine hors des achats concernés",
+    message="Parts d'origine renseignées ({value}) pour le code CPV {codeCPV}, hors des catégories concernées "
+    "(denrées, véhicules, produits de santé, habillement).",
+    reason="Les parts d'origine UE et France ne concernent que certaines catégories d'achats (décret 2022-767) : "
+    "CPV 15100000-15982200, 34100000-34144910, 33100000-33198200, 18100000-18453000…",
+    ok=lambda c: pl.col("origineUE").is_null() | _in_origin_ranges(),
+    valid=({"codeCPV": "15800000-6", "origineUE": 0.5}, {"codeCPV": "45000000-7"}),
+    invalid=({"codeCPV": "45000000-7", "origineUE": 0.5},),
+)
+
+rule(
+    code="taux-avance",
+    severity="error",
+    table="marches",
+    field="tauxAvance",
+    title="Taux d'avance sans avance attribuée",
+    message="Taux d'avance de {value} alors qu'aucune avance n'est attribuée (attributionAvance = faux).",
+    reason="Le taux d'avance n'a de sens que si une avance est attribuée ; 0 avec une avance signifie « taux inconnu ».",
+    ok=lambda c: pl.col("tauxAvance").is_null() | (pl.col("attributionAvance") | (pl.col("tauxAvance") == 0)),
+    valid=({"attributionAvance": "true", "tauxAvance": 0.05}, {"attributionAvance": "false"}),
+    invalid=({"attributionAvance": "false", "tauxAvance": 0.2},),
+)
+
+for table in ("marches", "concessions"):
+    for column, none in NONE_VALUES.items():
+        if table == "concessions" and column in ("techniques", "modalitesExecution"):
+            continue
+        rule(
+            code="alone-in-list",
+            severity="error",
+            table=table,
+            field=column,
+            title="« Sans objet » ou « Pas de … » accompagné d'autres valeurs",
+            message=f"« {column} » : « {none} » ne peut pas être accompagné d'autres valeurs ({{value}}).",
+            reason="« Sans objet » et « Pas de considération … » disent qu'il n'y a rien : ils sont seuls dans "
+            "leur liste ou absents.",
+            ok=lambda c, col=column, v=none: ~(pl.col(col).list.contains(v) & (pl.col(col).list.len() > 1)),
+            valid=({column: f'["{none}"]'},),
+            invalid=({column: f'["{none}", "Clause sociale"]'},),
+        )
+
+rule(
+    code="accord-cadre-id",
+    severity="warning",
+    table="marches",
+    field="idAccordCadre",
+    title="Marché subséquent sans identifiant d'accord-cadre",
+    message="Marché subséquent (modalité « Marchés subséquents ») sans identifiant de l'accord-cadre (idAccordCadre).",
+    reason="Arrêtés du 22/12/2022 : un marché subséquent indique l'identifiant de l'accord-cadre dont il découle.",
+    ok=lambda c: (
+        ~pl.col("modalitesExecution").list.contains("Marchés subséquents") | pl.col("idAccordCadre").is_not_null()
+    ),
+    valid=(
+        {"modalitesExecution": '["Marchés subséquents"]', "idAccordCadre": "AC2023-01"},
+        {"modalitesExecution": '["Tranches"]'},
+    ),
+    invalid=({"modalitesExecution": '["Marchés subséquents"]'},),
+)

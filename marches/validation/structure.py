@@ -1,0 +1,297 @@
+"""Structural validation built from the Table Schemas: types, then every constraint.
+
+The Table Schemas of ``schemas/`` are the single source of truth: each field's type gives a
+vectorised polars cast (a non-empty cell that does not cast is a ``type-error``), and its
+constraints become a Pandera (polars backend) schema: ``required``, ``enum``, ``pattern``,
+``minimum``/``maximum``, ``minLength``/``maxLength``, item enums of arrays, the primary key and
+the foreign keys. The codes and the cells they point at agree with ``frictionless validate``
+(a differential test checks it), plus the marches extension ``required-2022``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from marches.model import Table, load_tables
+
+TRUE_VALUES = ("true", "True", "TRUE", "1")
+FALSE_VALUES = ("false", "False", "FALSE", "0")
+_JSON_ARRAY = r"^\s*\[.*\]\s*$"
+PATTERN_HINTS = {
+    "^[0-9]{14}$": "14 chiffres (SIRET)",
+    "^[0-9]{8}(-[0-9])?$": "8 chiffres, éventuellement suivis d'un tiret et du chiffre de contrôle (CPV)",
+}
+TYPE_NAMES = {
+    "integer": "un nombre entier",
+    "number": "un nombre",
+    "boolean": "true ou false",
+    "date": "une date AAAA-MM-JJ",
+    "array": "une liste JSON",
+    "string": "du texte",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMeta:
+    """What a Pandera check of a column stands for, to turn its failures into findings."""
+
+    code: str
+    field: str
+    constraint: Any = None
+
+
+# -- casting -------------------------------------------------------------------------------------------
+
+
+def cast_expr(name: str, type_: str) -> pl.Expr:
+    """The typed value of a text column, null where the text is not of the type."""
+    col = pl.col(name)
+    if type_ == "integer":
+        return col.str.strip_chars().cast(pl.Int64, strict=False)
+    if type_ == "number":
+        return col.str.strip_chars().cast(pl.Float64, strict=False)
+    if type_ == "boolean":
+        return pl.when(col.is_in(TRUE_VALUES)).then(True).when(col.is_in(FALSE_VALUES)).then(False).otherwise(None)
+    if type_ == "date":
+        return pl.when(col.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(col.str.to_date("%Y-%m-%d", strict=False))
+    return col
+
+
+def _decode_arrays(series: pl.Series) -> pl.Series:
+    """JSON arrays of strings; anything else null (reported as a type error)."""
+    candidate = series.str.contains(_JSON_ARRAY).fill_null(False)
+    try:
+        only_arrays = pl.select(pl.when(candidate).then(series)).to_series()
+        return only_arrays.str.json_decode(pl.List(pl.String)).alias(series.name)
+    except pl.exceptions.PolarsError:  # a malformed array among them: decode cell by cell
+        values = []
+        for text in series.to_list():
+            try:
+                value = json.loads(text) if text is not None else None
+            except ValueError:
+                value = None
+            values.append([str(v) for v in value] if isinstance(value, list) else None)
+        return pl.Series(series.name, values, dtype=pl.List(pl.String))
+
+
+def typed_frame(raw: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(typed frame, type errors as rows: row, field, value) for one table's text frame."""
+    types = table.types
+    exprs = [cast_expr(name, types[name]).alias(name) for name in raw.columns if types.get(name) != "array"]
+    typed = raw.with_columns(exprs)
+    for name in raw.columns:
+        if types.get(name) == "array":
+            typed = typed.with_columns(_decode_arrays(raw[name]))
+    errors = []
+    for name in raw.columns:
+        if types.get(name, "string") == "string":
+            continue
+        bad = raw[name].is_not_null() & typed[name].is_null()
+        if bad.any():
+            rows = bad.arg_true()
+            errors.append(pl.DataFrame({"row": rows.cast(pl.Int64), "field": name, "value": raw[name].gather(rows)}))
+    type_errors = (
+        pl.concat(errors) if errors else pl.DataFrame(schema={"row": pl.Int64, "field": pl.String, "value": pl.String})
+    )
+    return typed, type_errors
+
+
+# -- constraints as Pandera schemas ------------------------------------------------------------------
+
+
+def _dtype(type_: str):
+    return {
+        "integer": pl.Int64,
+        "number": pl.Float64,
+        "boolean": pl.Boolean,
+        "date": pl.Date,
+        "array": pl.List(pl.String),
+    }.get(type_, pl.String)
+
+
+def _field_checks(field: dict) -> list[tuple[pa.Check, CheckMeta]]:
+    name, type_ = field["name"], field["type"]
+    constraints = field.get("constraints") or {}
+    checks: list[tuple[pa.Check, CheckMeta]] = []
+    if "enum" in constraints:
+        checks.append((pa.Check.isin(constraints["enum"]), CheckMeta("enum", name, constraints["enum"])))
+    if "pattern" in constraints:
+        checks.append(
+            (pa.Check.str_matches(constraints["pattern"]), CheckMeta("pattern", name, constraints["pattern"]))
+        )
+    if "minimum" in constraints:
+        checks.append((pa.Check.ge(constraints["minimum"]), CheckMeta("minimum", name, constraints["minimum"])))
+    if "maximum" in constraints:
+        checks.append((pa.Check.le(constraints["maximum"]), CheckMeta("maximum", name, constraints["maximum"])))
+    if type_ == "string" and "minLength" in constraints:
+        checks.append(
+            (
+                pa.Check.str_length(min_value=constraints["minLength"]),
+                CheckMeta("minLength", name, constraints["minLength"]),
+            )
+        )
+    if type_ == "string" and "maxLength" in constraints:
+        checks.append(
+            (
+                pa.Check.str_length(max_value=constraints["maxLength"]),
+                CheckMeta("maxLength", name, constraints["maxLength"]),
+            )
+        )
+    if type_ == "array":
+        if "minLength" in constraints:
+            minimum = constraints["minLength"]
+            checks.append(
+                (
+                    pa.Check(
+                        lambda data, m=minimum: data.lazyframe.select(pl.col(data.key).list.len() >= m),
+                        name="array-min-length",
+                    ),
+                    CheckMeta("minLength", name, minimum),
+                )
+            )
+        items = (field.get("arrayItem") or {}).get("constraints", {}).get("enum")
+        if items:
+            checks.append(
+                (
+                    pa.Check(
+                        lambda data, allowed=tuple(items): data.lazyframe.select(
+                            pl.col(data.key).list.eval(pl.element().is_in(allowed)).list.all()
+                        ),
+                        name="array-item-enum",
+                    ),
+                    CheckMeta("enum", name, items),
+                )
+            )
+    return checks
+
+
+@cache
+def pandera_schema(table_name: str) -> tuple[pa.DataFrameSchema, dict[tuple[str, int], CheckMeta]]:
+    """The Pandera schema of one table, and what each of its checks means."""
+    table = load_tables()[table_name]
+    columns, meta = {}, {}
+    for field in table.fields:
+        checks = _field_checks(field)
+        for number, (_check, m) in enumerate(checks):
+            meta[(field["name"], number)] = m
+        columns[field["name"]] = pa.Column(
+            _dtype(field["type"]),
+            [c for c, _ in checks],
+            nullable=not (field.get("constraints") or {}).get("required", False),
+            required=False,
+        )
+    return pa.DataFrameSchema(columns, name=table_name), meta
+
+
+def constraint_failures(typed: pl.DataFrame, table_name: str) -> pl.DataFrame:
+    """Rows that break a constraint: row, field, code, value (text), constraint (JSON)."""
+    schema, meta = pandera_schema(table_name)
+    frame = typed.select([c for c in typed.columns if c in schema.columns])
+    try:
+        schema.validate(frame, lazy=True)
+        return _empty_failures()
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    rows = []
+    for case in cases.iter_rows(named=True):
+        check, column, index = case["check"], case["column"], case["index"]
+        if index is None:
+            continue  # a dtype complaint for a whole column: the casts already reported the cells
+        if check == "not_nullable":
+            rows.append((index, column, "required", None, True))
+        else:
+            m = meta.get((column, case["check_number"]))
+            if m is not None:
+                rows.append((index, column, m.code, case["failure_case"], m.constraint))
+    if not rows:
+        return _empty_failures()
+    out = pl.DataFrame(
+        rows,
+        schema={"row": pl.Int64, "field": pl.String, "code": pl.String, "value": pl.String, "constraint": pl.Object},
+        orient="row",
+    )
+    return out.unique(subset=["row", "field", "code"], keep="first", maintain_order=True)
+
+
+def _empty_failures() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"row": pl.Int64, "field": pl.String, "code": pl.String, "value": pl.String, "constraint": pl.Object}
+    )
+
+
+def primary_key_failures(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Rows repeating the primary key of an earlier row (the first occurrence is not an error)."""
+    key = table.primary_key
+    if not set(key) <= set(typed.columns):
+        return pl.DataFrame(schema={"row": pl.Int64, "value": pl.String})
+    repeated = (~pl.struct(key).is_first_distinct()) & pl.all_horizontal([pl.col(k).is_not_null() for k in key])
+    rows = typed.select(
+        repeated.alias("bad"), pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator=", ").alias("value")
+    ).with_row_index("row")
+    return rows.filter("bad").select(pl.col("row").cast(pl.Int64), "value")
+
+
+def required_2022(typed: pl.DataFrame, table: Table, generation: pl.Series | None) -> pl.DataFrame:
+    """Fields the 2022 format requires (``x-requiredIn``), missing from 2022 records."""
+    if generation is None:
+        return pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
+    is_2022 = generation == "2022"
+    parts = []
+    for field in table.fields:
+        if "2022" in field.get("x-requiredIn", ()) and field["name"] in typed.columns:
+            missing = (typed[field["name"]].is_null() & is_2022).arg_true()
+            if len(missing):
+                parts.append(pl.DataFrame({"row": missing.cast(pl.Int64), "field": field["name"]}))
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
+
+
+def foreign_key_failures(child: pl.DataFrame, table: Table, parents: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Rows whose foreign key has no parent row: row, fields."""
+    parts = []
+    for fk in table.descriptor.get("foreignKeys") or []:
+        parent = parents.get(fk["reference"]["resource"])
+        fields, ref = fk["fields"], fk["reference"]["fields"]
+        keys = child.select(fields).with_row_index("row")
+        if parent is None:
+            missing = keys
+        else:
+            lookup = parent.select([pl.col(r).alias(f) for r, f in zip(ref, fields, strict=True)]).unique()
+            missing = keys.join(lookup, on=fields, how="anti", nulls_equal=False)
+        if missing.height:
+            parts.append(missing.select(pl.col("row").cast(pl.Int64), pl.lit(",".join(fields)).alias("field")))
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
+
+
+def message(code: str, field: str, value: Any, constraint: Any = None, type_: str = "string") -> str:
+    """The French explanation of a structural finding."""
+    shown = f"« {value} »"
+    if code == "type-error":
+        return f"« {field} » : {shown} n'est pas {TYPE_NAMES.get(type_, type_)}."
+    if code == "required":
+        return f"« {field} » est obligatoire et absent."
+    if code == "required-2022":
+        return f"« {field} » est obligatoire au format 2022 et absent."
+    if code == "enum":
+        allowed = ", ".join(f"« {v} »" for v in constraint[:8]) + (" …" if len(constraint) > 8 else "")
+        return f"« {field} » : {shown} n'est pas une valeur autorisée ; valeurs possibles : {allowed}."
+    if code == "pattern":
+        return f"« {field} » : {shown} n'a pas le format attendu ({PATTERN_HINTS.get(constraint, constraint)})."
+    if code == "minimum":
+        return f"« {field} » : {shown} est inférieur au minimum autorisé ({constraint})."
+    if code == "maximum":
+        return f"« {field} » : {shown} est supérieur au maximum autorisé ({constraint})."
+    if code == "minLength":
+        return f"« {field} » : {shown} est trop court (au moins {constraint} caractère(s) ou élément(s))."
+    if code == "maxLength":
+        return f"« {field} » : {shown} est trop long ({constraint} caractères au plus)."
+    if code == "primary-key":
+        return f"Clé {shown} en double dans la table : chaque ligne doit avoir une clé unique ({field})."
+    if code == "foreign-key":
+        return f"Ligne rattachée à un enregistrement parent inexistant ({field} = {shown})."
+    return f"« {field} » : {shown} ({code})."
