@@ -221,6 +221,168 @@ def generate(
         )
 
 
+def _config(config_file: Path | None, as_of):
+    import tomllib
+
+    from marches.rules import Config
+
+    values: dict = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise click.BadParameter(f"{config_file} : {exc}", param_hint="--config") from exc
+        values = data.get("seuils", data)
+    if as_of is not None:
+        values["as_of"] = as_of.date()
+    try:
+        return Config.from_mapping(values)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "github"]),
+    default="text",
+    show_default=True,
+    help="text : résumé en français ; json : rapport complet versionné ; csv : un constat "
+    "par ligne ; github : annotations GitHub Actions.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Écrire le rapport dans ce fichier plutôt que sur la sortie standard.",
+)
+@click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Date de référence des contrôles de dates (par défaut : aujourd'hui).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier TOML de seuils (voir le README).",
+)
+@click.option(
+    "--cpv",
+    "cpv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Nomenclature CPV 2008 officielle (CSV, XLSX ou JSON) ; par défaut celle installée par "
+    "« marches cpv install ».",
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Nombre d'exemples affichés par règle dans le résumé texte.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
+@_fatal_errors
+def validate(
+    files: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    strict: bool,
+    as_of,
+    config_file: Path | None,
+    cpv_file: Path | None,
+    examples: int,
+    quiet: bool,
+) -> None:
+    """Valider des fichiers DECP avant publication : structure et règles métier.
+
+    Lit JSON, XML (formats 2019 et 2022) ou les tables CSV de marches ; vérifie les Table
+    Schemas (types, obligatoires, listes fermées, formats, bornes, clés) puis les règles
+    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence). Chaque constat est
+    localisé (fichier, enregistrement, chemin JSON ou ligne XML) et expliqué en français.
+
+    Codes de sortie : 0 conforme (avertissements permis), 1 erreurs (ou avertissements avec
+    --strict), 2 erreur d'utilisation, 3 entrée illisible.
+
+    \b
+    Exemples :
+      marches validate export.json
+      marches validate decp.xml --format json -o rapport.json
+      marches validate tables/ --strict --as-of 2026-01-01 --format github
+    """
+    from marches import cpv as nomenclature
+    from marches.report import SINKS, Report, render_text
+    from marches.validate import validate as run
+
+    config = _config(config_file, as_of)
+    handle = output.open("w", encoding="utf-8", newline="") if output else None
+    stream = handle or click.get_text_stream("stdout")
+    sink = SINKS[fmt](stream) if fmt in SINKS else None
+    report = Report(examples_per_rule=examples, sink=sink, as_of=config.as_of)
+    progress = _Progress(quiet)
+    try:
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress)
+    finally:
+        progress.close()
+    if sink is not None:
+        sink.close(report, strict)
+        if fmt == "github":
+            for notice in report.notices:
+                stream.write(f"::notice title=marches::{notice}\n")
+    else:
+        text = render_text(report, strict, click.style)
+        if handle:
+            handle.write(click.unstyle(text) + "\n")
+        else:
+            click.echo(text)
+    if handle:
+        handle.close()
+    sys.exit(0 if report.passed(strict) else 1)
+
+
+@cli.group()
+def cpv() -> None:
+    """Installer et consulter la nomenclature CPV 2008 officielle (jamais fournie avec marches)."""
+
+
+@cpv.command("install")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_fatal_errors
+def cpv_install(source: Path) -> None:
+    """Installer la nomenclature CPV 2008 officielle depuis un fichier CSV, XLSX ou JSON.
+
+    Le fichier est vérifié puis copié, normalisé, dans le cache de l'utilisateur, où
+    « marches validate » le trouve ensuite.
+
+    \b
+    Exemple :
+      marches cpv install cpv_2008.xlsx
+    """
+    from marches import cpv as nomenclature
+
+    target, loaded = nomenclature.install(source)
+    click.echo(f"Nomenclature CPV installée : {len(loaded)} codes, dans {target}.", err=True)
+
+
+@cpv.command("info")
+def cpv_info() -> None:
+    """Dire si la nomenclature CPV est installée, et où."""
+    from marches import cpv as nomenclature
+
+    path = nomenclature.installed_path()
+    if path.is_file():
+        click.echo(f"Nomenclature CPV installée : {path} ({len(nomenclature.load(path))} codes).")
+    else:
+        click.echo(
+            f"Nomenclature CPV non installée (emplacement attendu : {path}). "
+            "Installez-la avec « marches cpv install FICHIER »."
+        )
+
+
 @cli.command()
 @click.option(
     "-o",

@@ -162,7 +162,7 @@ class ContractFactory:
         self.buyer_zipf, self.holder_zipf = Zipf(n_buyers), Zipf(n_holders, 0.95)
         self.divisions = tuple(v.DIVISION_WEIGHTS)
         self.division_weights = tuple(itertools.accumulate(v.DIVISION_WEIGHTS.values()))
-        self.start, self.days = start, (end - start).days
+        self.start, self.end, self.days = start, end, (end - start).days
         self.sequence = 0
 
     # -- populations ---------------------------------------------------------------------------------
@@ -192,9 +192,11 @@ class ContractFactory:
     # -- values --------------------------------------------------------------------------------------
 
     def day(self, after: date | None = None, within: int = 0) -> date:
+        """A day of the period, or one up to ``within`` days after ``after`` but never past the period's end."""
         if after is None:
             return self.start + timedelta(days=self.rng.randrange(self.days))
-        return after + timedelta(days=self.rng.randint(1, within))
+        later = after + timedelta(days=self.rng.randint(1, within))
+        return max(after, min(later, self.end))
 
     def amount(self, median: float = 90000, sigma: float = 1.25) -> float:
         value = math.exp(self.rng.gauss(math.log(median), sigma))

@@ -33,6 +33,7 @@ class Config:
     amount_repeated_digits: int = 7
     publication_threshold: float = 40_000
     duration_implausible: int = 180
+    concession_duration_implausible: int = 480
     day_like_durations: tuple[int, ...] = (30, 31, 360, 365, 366)
     day_like_amount_max: float = 200_000
 

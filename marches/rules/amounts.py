@@ -80,7 +80,7 @@ rule(
     invalid=({"montant": 12000.0},),
 )
 
-for table in ("marches", "concessions"):
+for table, limit in (("marches", "duration_implausible"), ("concessions", "concession_duration_implausible")):
     rule(
         code="duration-implausible",
         severity="warning",
@@ -88,9 +88,10 @@ for table in ("marches", "concessions"):
         field="dureeMois",
         title="Durée invraisemblable",
         message="Durée de {value} mois (plus de {_max} mois) : vérifiez qu'elle est bien exprimée en mois.",
-        reason="Au-delà de 15 ans (seuil réglable), une durée en mois est rare : c'est souvent une durée en jours.",
-        prepare=lambda fr, ctx: fr.with_columns(pl.lit(ctx.config.duration_implausible).alias("_max")),
-        ok=lambda c: pl.col("dureeMois") <= c.duration_implausible,
+        reason="Au-delà de 15 ans pour un marché, de 40 ans pour une concession (seuils réglables), une durée en "
+        "mois est rare : c'est souvent une durée en jours.",
+        prepare=lambda fr, ctx, name=limit: fr.with_columns(pl.lit(getattr(ctx.config, name)).alias("_max")),
+        ok=lambda c, name=limit: pl.col("dureeMois") <= getattr(c, name),
         valid=({"dureeMois": 48},),
         invalid=({"dureeMois": 900},),
     )

@@ -38,8 +38,8 @@ rule(
     "celui de l'acheteur.",
     prepare=_parent_column("acheteur_id"),
     ok=lambda c: pl.col("id") != pl.col("_parent_acheteur_id"),
-    valid=({"id": "55204599900869", "_parent_acheteur_id": "21690123100011"},),
-    invalid=({"id": "21690123100011", "_parent_acheteur_id": "21690123100011"},),
+    valid=({"id": "55204599900869", "@marches.acheteur_id": "21690123100011"},),
+    invalid=({"id": "21690123100011", "@marches.acheteur_id": "21690123100011"},),
 )
 
 
@@ -68,8 +68,28 @@ for table, date_column in (
         "séquence croissante dans l'ordre des notifications.",
         prepare=_modification_order(date_column),
         ok=lambda c: pl.col("_previous_max").is_null() | (pl.col("id") > pl.col("_previous_max")),
-        valid=({"record_key": "k", "position": 0, "id": 1, date_column: "2024-01-01"},),
-        invalid=(),  # needs several rows: see test_rules.py::test_modification_order
+        valid=(
+            {
+                "@rows": [
+                    {"position": 0, "id": 1, date_column: "2024-01-01"},
+                    {"position": 1, "id": 2, date_column: "2024-06-01"},
+                ]
+            },
+        ),
+        invalid=(
+            {
+                "@rows": [
+                    {"position": 0, "id": 2, date_column: "2024-01-01"},
+                    {"position": 1, "id": 1, date_column: "2024-06-01"},
+                ]
+            },
+            {
+                "@rows": [
+                    {"position": 0, "id": 1, date_column: "2024-01-01"},
+                    {"position": 1, "id": 1, date_column: "2024-06-01"},
+                ]
+            },
+        ),
     )
 
 
@@ -93,8 +113,8 @@ rule(
     reason="Une modification d'acte de sous-traitance désigne par son numéro un acte publié dans actesSousTraitance.",
     prepare=_act_exists,
     ok=lambda c: pl.col("_act_exists") | pl.col("id").is_null(),
-    valid=({"id": 1, "_act_exists": True},),
-    invalid=({"id": 9, "_act_exists": False},),
+    valid=({"id": 1, "@marches_actes_sous_traitance.id": 1},),
+    invalid=({"id": 9, "@marches_actes_sous_traitance.id": 1},),
 )
 
 rule(
@@ -170,7 +190,8 @@ rule(
     field="idAccordCadre",
     title="Marché subséquent sans identifiant d'accord-cadre",
     message="Marché subséquent (modalité « Marchés subséquents ») sans identifiant de l'accord-cadre (idAccordCadre).",
-    reason="Arrêtés du 22/12/2022 : un marché subséquent indique l'identifiant de l'accord-cadre dont il découle.",
+    reason="Arrêtés du 22/12/2022 : un marché subséquent indique l'identifiant de l'accord-cadre dont il découle "
+    "(le format 2019 n'avait pas ce champ).",
     ok=lambda c: (
         ~pl.col("modalitesExecution").list.contains("Marchés subséquents") | pl.col("idAccordCadre").is_not_null()
     ),

@@ -48,8 +48,23 @@ for table in ("marches", "concessions"):
         reason=REASON,
         prepare=_duplicates,
         ok=_ok_within,
-        valid=({"uid": "21690123100011A1", "source_file": "a.json", "source_position": 0},),
-        invalid=(),  # needs two rows: see test_rules.py::test_duplicates
+        valid=(
+            {
+                "@rows": [
+                    {"uid": "A1", "source_file": "a.json", "source_position": 0},
+                    {"uid": "A2", "source_file": "a.json", "source_position": 1},
+                    {"uid": "A1", "source_file": "b.json", "source_position": 0},
+                ]
+            },
+        ),
+        invalid=(
+            {
+                "@rows": [
+                    {"uid": "A1", "source_file": "a.json", "source_position": 0},
+                    {"uid": "A1", "source_file": "a.json", "source_position": 1},
+                ]
+            },
+        ),
     )
     rule(
         code="duplicate-uid-across-files",
@@ -63,6 +78,20 @@ for table in ("marches", "concessions"):
         reason=REASON,
         prepare=_duplicates,
         ok=_ok_across,
-        valid=({"uid": "21690123100011A1", "source_file": "a.json", "source_position": 0},),
-        invalid=(),
+        valid=(
+            {
+                "@rows": [
+                    {"uid": "A1", "source_file": "a.json", "source_position": 0},
+                    {"uid": "A1", "source_file": "a.json", "source_position": 1},
+                ]
+            },
+        ),
+        invalid=(
+            {
+                "@rows": [
+                    {"uid": "A1", "source_file": "a.json", "source_position": 0},
+                    {"uid": "A1", "source_file": "b.json", "source_position": 0},
+                ]
+            },
+        ),
     )

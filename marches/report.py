@@ -1,0 +1,314 @@
+"""The validation report: findings counted by rule, first examples kept, the rest streamed.
+
+A Report never holds every finding: it counts them, keeps the first examples of each rule for
+the text summary, and hands each finding to an optional sink (the JSON, CSV or GitHub
+renderers write them out as they come), so memory stays bounded at national scale.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any, ClassVar
+
+from marches import __version__
+from marches.findings import READER_FINDINGS, Finding
+
+REPORT_VERSION = "1.0"
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_LABELS = {"error": "Erreurs", "warning": "Avertissements", "info": "Informations"}
+CSV_COLUMNS = (
+    "code",
+    "severity",
+    "message",
+    "file",
+    "position",
+    "record_key",
+    "uid",
+    "id",
+    "path",
+    "line",
+    "table",
+    "field",
+    "value",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    code: str
+    severity: str
+    title: str
+    reason: str
+
+
+STRUCTURE = {
+    i.code: i
+    for i in [
+        RuleInfo(
+            "type-error",
+            "error",
+            "Valeur d'un type inattendu",
+            "Table Schema : chaque colonne a un type (nombre, date AAAA-MM-JJ, booléen, liste).",
+        ),
+        RuleInfo(
+            "required",
+            "error",
+            "Donnée obligatoire absente",
+            "Table Schema : donnée obligatoire dans les deux formats réglementaires.",
+        ),
+        RuleInfo(
+            "required-2022",
+            "error",
+            "Donnée obligatoire au format 2022 absente",
+            "Arrêtés du 22/12/2022 : donnée obligatoire pour les enregistrements au format 2022 (x-requiredIn).",
+        ),
+        RuleInfo(
+            "enum",
+            "error",
+            "Valeur hors de la liste fermée",
+            "Table Schema : la donnée prend une des valeurs de la liste officielle.",
+        ),
+        RuleInfo(
+            "pattern",
+            "error",
+            "Format non respecté",
+            "Table Schema : la donnée suit un format (SIRET à 14 chiffres, code CPV…).",
+        ),
+        RuleInfo(
+            "minimum",
+            "error",
+            "Valeur sous le minimum",
+            "Table Schema : borne minimale (montant ≥ 1 €, durée ≥ 1 mois…).",
+        ),
+        RuleInfo("maximum", "error", "Valeur au-dessus du maximum", "Table Schema : borne maximale (taux ≤ 1…)."),
+        RuleInfo("minLength", "error", "Valeur trop courte", "Table Schema : longueur minimale."),
+        RuleInfo(
+            "maxLength",
+            "error",
+            "Valeur trop longue",
+            "Table Schema : longueur maximale (objet ≤ 1000 caractères, identifiant ≤ 16).",
+        ),
+        RuleInfo("primary-key", "error", "Clé en double", "Table Schema : la clé primaire est unique."),
+        RuleInfo(
+            "foreign-key",
+            "error",
+            "Ligne sans parent",
+            "Table Schema : chaque ligne d'une table enfant se rattache à une ligne de sa table parente.",
+        ),
+        RuleInfo(
+            "cpv-nomenclature-absent",
+            "info",
+            "Nomenclature CPV non installée",
+            "Sans la nomenclature CPV officielle, seul le format des codes CPV est vérifié.",
+        ),
+    ]
+}
+
+
+def catalogue() -> dict[str, RuleInfo]:
+    """Every finding code marches can produce, with its severity, title and reason."""
+    from marches.rules import all_rules
+
+    out = {code: RuleInfo(code, t.severity, t.title, t.reason) for code, t in READER_FINDINGS.items()}
+    out.update(STRUCTURE)
+    for r in all_rules():
+        out.setdefault(r.code, RuleInfo(r.code, r.severity, r.title, r.reason))
+    return out
+
+
+@dataclass
+class Report:
+    """Counts, examples and context of one validation run."""
+
+    examples_per_rule: int = 5
+    sink: Callable[[Finding], None] | None = None
+    as_of: dt.date | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    records: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+    severities: Counter = field(default_factory=Counter)
+    examples: dict[str, list[Finding]] = field(default_factory=dict)
+
+    def add(self, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        self.severities[finding.severity] += 1
+        kept = self.examples.setdefault(finding.code, [])
+        if len(kept) < self.examples_per_rule:
+            kept.append(finding)
+        if self.sink is not None:
+            self.sink(finding)
+
+    def extend(self, findings) -> None:
+        for f in findings:
+            self.add(f)
+
+    @property
+    def errors(self) -> int:
+        return self.severities["error"]
+
+    @property
+    def warnings(self) -> int:
+        return self.severities["warning"]
+
+    def passed(self, strict: bool = False) -> bool:
+        return self.errors == 0 and (not strict or self.warnings == 0)
+
+    def summary(self, strict: bool = False) -> dict[str, Any]:
+        rules = catalogue()
+        return {
+            "valid": self.passed(strict),
+            "strict": strict,
+            "records": dict(self.records),
+            "findings": {s: self.severities[s] for s in SEVERITIES},
+            "rules": [
+                {
+                    "code": code,
+                    "severity": rules[code].severity if code in rules else "error",
+                    "title": rules[code].title if code in rules else code,
+                    "count": count,
+                }
+                for code, count in self.counts.most_common()
+            ],
+        }
+
+
+# -- renderers -----------------------------------------------------------------------------------------
+
+
+def _where(f: Finding) -> str:
+    parts = [f.file or "?"]
+    if f.path:
+        parts.append(f.path)
+    if f.line:
+        parts.append(f"ligne {f.line}")
+    who = f" (uid {f.uid})" if f.uid else ""
+    return ", ".join(parts) + who
+
+
+def _n(number: int) -> str:
+    return f"{number:,}".replace(",", "\u202f")
+
+
+def render_text(report: Report, strict: bool, style: Callable[..., str]) -> str:
+    """The French summary: sources, then findings grouped by severity and rule, then the verdict."""
+    rules = catalogue()
+    total = sum(report.records.values())
+    lines = [
+        f"Validation de {len(report.sources)} fichier(s) : {_n(total)} enregistrement(s) "
+        f"({_n(report.records['marche'])} marché(s), {_n(report.records['concession'])} concession(s))."
+    ]
+    lines += [f"Note : {notice}" for notice in report.notices]
+    for severity in SEVERITIES:
+        codes = [
+            (c, n) for c, n in report.counts.most_common() if (rules[c].severity if c in rules else "error") == severity
+        ]
+        if not codes:
+            continue
+        colour = {"error": "red", "warning": "yellow", "info": "blue"}[severity]
+        lines.append("")
+        lines.append(
+            style(
+                f"{SEVERITY_LABELS[severity]} : {_n(report.severities[severity])} constat(s), {len(codes)} règle(s)",
+                fg=colour,
+                bold=True,
+            )
+        )
+        for code, count in codes:
+            title = rules[code].title if code in rules else code
+            lines.append(style(f"  {code} — {title} : {_n(count)}", fg=colour))
+            for f in report.examples.get(code, []):
+                lines.append(f"      {_where(f)} : {f.message}")
+            if count > len(report.examples.get(code, [])):
+                lines.append(f"      … et {_n(count - len(report.examples.get(code, [])))} autre(s)")
+    lines.append("")
+    verdict = (
+        f"{_n(report.errors)} erreur(s), {_n(report.warnings)} avertissement(s), "
+        f"{_n(report.severities['info'])} information(s)"
+    )
+    if report.passed(strict):
+        lines.append(style(f"Verdict : CONFORME — {verdict}.", fg="green", bold=True))
+    else:
+        reason = " (--strict : les avertissements comptent)" if report.errors == 0 else ""
+        lines.append(style(f"Verdict : NON CONFORME — {verdict}{reason}.", fg="red", bold=True))
+    return "\n".join(lines)
+
+
+class JsonSink:
+    """Streams ``{"version", "tool", ..., "findings": [...], "summary": ...}`` to a text stream."""
+
+    def __init__(self, out: IO[str]):
+        self.out, self.first = out, True
+        header = {
+            "version": REPORT_VERSION,
+            "tool": {"name": "marches", "version": __version__},
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "findings": [')
+
+    def __call__(self, finding: Finding) -> None:
+        self.out.write(("\n  " if self.first else ",\n  ") + json.dumps(finding.to_dict(), ensure_ascii=False))
+        self.first = False
+
+    def close(self, report: Report, strict: bool) -> None:
+        tail = {
+            "as_of": report.as_of.isoformat() if report.as_of else None,
+            "sources": report.sources,
+            "notices": report.notices,
+            "summary": report.summary(strict),
+        }
+        self.out.write(("\n" if not self.first else "") + "], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+
+
+class CsvSink:
+    """One row per finding."""
+
+    def __init__(self, out: IO[str]):
+        self.writer = csv.writer(out, lineterminator="\n")
+        self.writer.writerow(CSV_COLUMNS)
+
+    def __call__(self, finding: Finding) -> None:
+        d = finding.to_dict()
+        self.writer.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
+
+    def close(self, report: Report, strict: bool) -> None:
+        pass
+
+
+class GithubSink:
+    """GitHub Actions workflow commands: one annotation per finding, a notice with the verdict."""
+
+    LEVELS: ClassVar[dict[str, str]] = {"error": "error", "warning": "warning", "info": "notice"}
+
+    def __init__(self, out: IO[str]):
+        self.out = out
+
+    @staticmethod
+    def _escape(text: str, property_: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if property_ else text
+
+    def __call__(self, finding: Finding) -> None:
+        props = [f"file={self._escape(finding.file or '', True)}"]
+        if finding.line:
+            props.append(f"line={finding.line}")
+        props.append(f"title={self._escape(finding.code, True)}")
+        where = f"{finding.path} : " if finding.path else ""
+        self.out.write(
+            f"::{self.LEVELS[finding.severity]} {','.join(props)}::{self._escape(where + finding.message)}\n"
+        )
+
+    def close(self, report: Report, strict: bool) -> None:
+        verdict = "conforme" if report.passed(strict) else "non conforme"
+        self.out.write(
+            f"::notice title=marches::Validation {verdict} : {report.errors} erreur(s), "
+            f"{report.warnings} avertissement(s)\n"
+        )
+
+
+SINKS = {"json": JsonSink, "csv": CsvSink, "github": GithubSink}

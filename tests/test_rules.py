@@ -1,0 +1,141 @@
+"""Every business rule runs its own valid and invalid examples; its message formats fully."""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+
+import polars as pl
+import pytest
+
+from marches.cpv import Nomenclature
+from marches.model import ROOT_TABLES, load_tables
+from marches.rules import Config, Rule, RuleContext, all_rules
+from marches.rules.nomenclature import EXAMPLE_CPV
+from marches.tables import to_cell
+from marches.validation import structure
+from marches.validate import _complete
+
+CONFIG = Config(as_of=date(2026, 11, 22))
+NOMENCLATURE = Nomenclature(dict(EXAMPLE_CPV), dict.fromkeys(EXAMPLE_CPV, "Libellé"), "exemple")
+ROOTS = set(ROOT_TABLES.values())
+BASE = {
+    "marches": {"uid": "21690123100011X1", "generation": "2022", "source_file": "a.json", "source_position": "0",
+                "id": "X1", "acheteur_id": "21690123100011", "nature": "Marché", "objet": "Objet",
+                "codeCPV": "45000000-7", "techniques": '["Sans objet"]', "modalitesExecution": '["Tranches"]',
+                "marcheInnovant": "false", "ccag": "Travaux", "offresRecues": "2", "attributionAvance": "false",
+                "typeGroupementOperateurs": "Pas de groupement", "sousTraitanceDeclaree": "false",
+                "procedure": "Procédure adaptée", "lieuExecution_code": "69123", "lieuExecution_typeCode": "Code commune",
+                "dureeMois": "12", "dateNotification": "2024-03-12", "datePublicationDonnees": "2024-03-20",
+                "montant": "85000", "typesPrix": '["Définitif ferme"]', "formePrix": "Forfaitaire",
+                "considerationsSociales": '["Clause sociale"]',
+                "considerationsEnvironnementales": '["Clause environnementale"]'},
+    "concessions": {"uid": "21690123100011C1", "generation": "2022", "source_file": "a.json", "source_position": "0",
+                    "id": "C1", "autoriteConcedante_id": "21690123100011", "nature": "Concession de service",
+                    "objet": "Objet", "procedure": "Procédure négociée ouverte", "dureeMois": "120",
+                    "dateSignature": "2024-03-12", "datePublicationDonnees": "2024-03-20",
+                    "dateDebutExecution": "2024-06-01", "valeurGlobale": "5000000", "montantSubventionPublique": "0",
+                    "considerationsSociales": '["Clause sociale"]',
+                    "considerationsEnvironnementales": '["Clause environnementale"]'},
+    "marches_titulaires": {"position": "0", "typeIdentifiant": "SIRET", "id": "55204599900869"},
+    "marches_modifications_titulaires": {"modification_position": "0", "position": "0", "typeIdentifiant": "SIRET",
+                                         "id": "55204599900869"},
+    "concessions_concessionnaires": {"position": "0", "typeIdentifiant": "SIRET", "id": "55204599900869"},
+    "marches_modifications": {"position": "0", "id": "1", "dateNotificationModification": "2024-05-01",
+                              "datePublicationDonneesModification": "2024-05-10", "montant": "90000"},
+    "concessions_modifications": {"position": "0", "id": "1", "dateSignatureModification": "2024-05-01",
+                                  "datePublicationDonneesModification": "2024-05-10", "valeurGlobale": "5500000"},
+    "marches_actes_sous_traitance": {"position": "0", "id": "1", "sousTraitant_typeIdentifiant": "SIRET",
+                                     "sousTraitant_id": "55204599900869", "dureeMois": "6",
+                                     "dateNotification": "2024-04-01", "datePublicationDonnees": "2024-04-05",
+                                     "montant": "10000", "variationPrix": "Ferme"},
+    "marches_modifications_actes_sous_traitance": {"position": "0", "id": "1",
+                                                   "dateNotificationModificationSousTraitance": "2024-06-01",
+                                                   "datePublicationDonnees": "2024-06-05", "montant": "12000"},
+    "concessions_donnees_execution": {"position": "0", "datePublicationDonneesExecution": "2025-03-01",
+                                      "depensesInvestissement": "1000"},
+    "concessions_tarifs": {"donneesExecution_position": "0", "position": "0", "intituleTarif": "Tarif",
+                           "tarif": "2.5"},
+}
+
+
+def _frame(table: str, rows: list[dict]) -> pl.DataFrame:
+    model = load_tables()[table]
+    full = []
+    for i, row in enumerate(rows):
+        cells = {k: None if v is None else v if isinstance(v, str) else to_cell(v) for k, v in row.items()}
+        key = f"k{i}" if table in ROOTS and len(rows) > 1 else "k0"
+        full.append({"record_key": key, **BASE[table], **cells})
+    raw = _complete(pl.DataFrame(full, schema={c: pl.String for c in full[0]}), model)
+    typed, _ = structure.typed_frame(raw, model)
+    return typed
+
+
+def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
+    rows = example.get("@rows") or [{k: v for k, v in example.items() if not k.startswith("@")}]
+    frames = {rule.table: _frame(rule.table, rows)}
+    for key, value in example.items():
+        if key.startswith("@") and key != "@rows":
+            table, column = key[1:].split(".")
+            frames[table] = _frame(table, [{column: value}])
+    ctx = RuleContext(CONFIG, NOMENCLATURE, frames)
+    frame = rule.prepare(frames[rule.table], ctx) if rule.prepare else frames[rule.table]
+    verdicts = frame.select(rule.ok(CONFIG).fill_null(True)).to_series().to_list()
+    messages = []
+    for row, ok in zip(frame.to_dicts(), verdicts, strict=True):
+        if not ok:
+            values = {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()}
+            values["value"] = row.get(rule.field)
+            messages.append(string.Formatter().vformat(rule.message, (), values))
+    return verdicts, messages
+
+
+CASES = [pytest.param(r, e, True, id=f"{r.code}-{r.table}-{r.field}-valid{i}") for r in all_rules()
+         for i, e in enumerate(r.valid)]
+CASES += [pytest.param(r, e, False, id=f"{r.code}-{r.table}-{r.field}-invalid{i}") for r in all_rules()
+          for i, e in enumerate(r.invalid)]
+
+
+@pytest.mark.parametrize(("rule", "example", "passes"), CASES)
+def test_rule_examples(rule, example, passes):
+    verdicts, messages = evaluate(rule, example)
+    if passes:
+        assert all(verdicts), f"{rule.code} rejects its valid example {example}"
+    else:
+        assert not all(verdicts), f"{rule.code} accepts its invalid example {example}"
+        for message in messages:  # every placeholder of the template is known
+            assert "{" not in message and message.strip()
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: f"{r.code}-{r.table}-{r.field}")
+def test_every_rule_is_fully_declared(rule):
+    assert rule.valid and rule.invalid, "each rule carries valid and invalid examples"
+    assert rule.severity in ("error", "warning", "info")
+    assert rule.title and len(rule.reason) > 30 and rule.message
+    assert rule.field in load_tables()[rule.table].field_names
+
+
+def test_rule_codes_do_not_collide_with_other_findings():
+    from marches.findings import READER_FINDINGS
+    from marches.report import STRUCTURE
+
+    codes = {r.code for r in all_rules()}
+    assert not codes & set(READER_FINDINGS) and not codes & set(STRUCTURE)
+
+
+def test_la_poste_sirets_follow_their_own_rule():
+    from marches.rules.identifiers import identifier_status
+
+    assert identifier_status("SIRET", "35600000049837") == "ok"  # digit sum multiple of 5, Luhn false
+    assert identifier_status("SIRET", "35600000000048") == "ok"  # the head office, plain Luhn
+    assert identifier_status("SIRET", "35600000049838") == "checksum"
+
+
+def test_thresholds_are_configurable():
+    rule = next(r for r in all_rules() if r.code == "amount-implausible" and r.table == "marches")
+    frame = _frame("marches", [{"montant": 2_000_000_000}])
+    assert not frame.select(rule.ok(Config(amount_implausible=1e9))).item()
+    assert frame.select(rule.ok(Config())).item()
+    with pytest.raises(ValueError, match="inconnus"):
+        Config.from_mapping({"seuil_inconnu": 1})
+    assert Config.from_mapping({"as_of": "2025-01-01"}).as_of == date(2025, 1, 1)
