@@ -320,7 +320,7 @@ def validate(
 
     config = _config(config_file, as_of)
     handle = output.open("w", encoding="utf-8", newline="") if output else None
-    stream = handle or click.get_text_stream("stdout")
+    stream = handle or sys.stdout
     sink = SINKS[fmt](stream) if fmt in SINKS else None
     report = Report(examples_per_rule=examples, sink=sink, as_of=config.as_of)
     progress = _Progress(quiet)

@@ -782,7 +782,7 @@ def flatten(raw: RawRecord) -> FlatRecord:
         record_key=key,
         uid=uid,
         generation=generation,
-        source_file=raw.source.name,
+        source_file=raw.source.path.name,
         source_position=raw.position,
         source_path=raw.path,
         source_line=raw.line,

@@ -91,6 +91,7 @@ class Validator:
     report: Report
     progress: Callable[[Source], None] | None = None
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
+    table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -140,7 +141,11 @@ class Validator:
             if root in frames:
                 opened.source.records += frames[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += frames[root].height
-        self._batch(frames)
+        self.table_dir = directory.name
+        try:
+            self._batch(frames)
+        finally:
+            self.table_dir = None
 
     # -- one batch -----------------------------------------------------------------------------------
 
@@ -287,7 +292,17 @@ class Validator:
                 row.update({k: ", ".join(v) if v is not None else "" for k, v in list_values.items()})
                 row["value"] = text if text is not None else row.get(r.field)
                 messages.append(string.Formatter().vformat(r.message, (), _Values(row)))
-            self._emit(name, raw, locations, rows, r.code, [r.field] * len(rows), messages, severity=r.severity)
+            self._emit(
+                name,
+                raw,
+                locations,
+                rows,
+                r.code,
+                [r.field] * len(rows),
+                messages,
+                severity=r.severity,
+                global_scope=r.scope == "global",
+            )
 
     def _global_rules(self) -> None:
         for root, parts in self.keys.items():
@@ -312,6 +327,7 @@ class Validator:
         fields: list[str],
         messages: list[str],
         severity: str | None = None,
+        global_scope: bool = False,
     ) -> None:
         if severity is None:
             severity = catalogue()[code].severity
@@ -328,12 +344,15 @@ class Validator:
             value = raw.get_column(column)[rows[i]] if column in raw.columns else None
             position = row["source_position"]
             line = row["source_line"]
+            source_file = row["source_file"]
+            if self.table_dir is not None and not global_scope:  # the CSV table's own file and line
+                source_file, line = f"{self.table_dir}/{table}.csv", rows[i] + 2
             self.report.add(
                 Finding(
                     code=code,
                     severity=severity,
                     message=messages[i],
-                    file=row["source_file"],
+                    file=source_file,
                     position=int(position) if position not in (None, "") else None,
                     record_key=row["record_key"],
                     uid=row["uid"],

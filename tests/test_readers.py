@@ -96,7 +96,7 @@ def test_each_defect_is_a_located_finding_and_nothing_is_lost(fixture, expected,
         found = [f for f in found if path_part in f.path]
         assert found, f"{expected} not located at {path_part}"
     finding = found[0]
-    assert finding.file == fixture
+    assert finding.file.endswith(fixture)
     assert finding.message
     if path_part:
         assert finding.path.startswith("marches.marche[0]")
@@ -177,7 +177,7 @@ def test_truncated_json_names_file_location_and_records_read():
     with pytest.raises(InputError) as err:
         read_all(MALFORMED / "truncated.json")
     e = err.value
-    assert e.file == "truncated.json" and e.records_read == 1 and e.line and not e.approximate
+    assert e.file.endswith("truncated.json") and e.records_read == 1 and e.line and not e.approximate
     assert "truncated.json" in str(e) and "1 enregistrement lu" in str(e)
 
 

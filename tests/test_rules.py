@@ -13,49 +13,108 @@ from marches.model import ROOT_TABLES, load_tables
 from marches.rules import Config, Rule, RuleContext, all_rules
 from marches.rules.nomenclature import EXAMPLE_CPV
 from marches.tables import to_cell
-from marches.validation import structure
 from marches.validate import _complete
+from marches.validation import structure
 
 CONFIG = Config(as_of=date(2026, 11, 22))
 NOMENCLATURE = Nomenclature(dict(EXAMPLE_CPV), dict.fromkeys(EXAMPLE_CPV, "Libellé"), "exemple")
 ROOTS = set(ROOT_TABLES.values())
 BASE = {
-    "marches": {"uid": "21690123100011X1", "generation": "2022", "source_file": "a.json", "source_position": "0",
-                "id": "X1", "acheteur_id": "21690123100011", "nature": "Marché", "objet": "Objet",
-                "codeCPV": "45000000-7", "techniques": '["Sans objet"]', "modalitesExecution": '["Tranches"]',
-                "marcheInnovant": "false", "ccag": "Travaux", "offresRecues": "2", "attributionAvance": "false",
-                "typeGroupementOperateurs": "Pas de groupement", "sousTraitanceDeclaree": "false",
-                "procedure": "Procédure adaptée", "lieuExecution_code": "69123", "lieuExecution_typeCode": "Code commune",
-                "dureeMois": "12", "dateNotification": "2024-03-12", "datePublicationDonnees": "2024-03-20",
-                "montant": "85000", "typesPrix": '["Définitif ferme"]', "formePrix": "Forfaitaire",
-                "considerationsSociales": '["Clause sociale"]',
-                "considerationsEnvironnementales": '["Clause environnementale"]'},
-    "concessions": {"uid": "21690123100011C1", "generation": "2022", "source_file": "a.json", "source_position": "0",
-                    "id": "C1", "autoriteConcedante_id": "21690123100011", "nature": "Concession de service",
-                    "objet": "Objet", "procedure": "Procédure négociée ouverte", "dureeMois": "120",
-                    "dateSignature": "2024-03-12", "datePublicationDonnees": "2024-03-20",
-                    "dateDebutExecution": "2024-06-01", "valeurGlobale": "5000000", "montantSubventionPublique": "0",
-                    "considerationsSociales": '["Clause sociale"]',
-                    "considerationsEnvironnementales": '["Clause environnementale"]'},
+    "marches": {
+        "uid": "21690123100011X1",
+        "generation": "2022",
+        "source_file": "a.json",
+        "source_position": "0",
+        "id": "X1",
+        "acheteur_id": "21690123100011",
+        "nature": "Marché",
+        "objet": "Objet",
+        "codeCPV": "45000000-7",
+        "techniques": '["Sans objet"]',
+        "modalitesExecution": '["Tranches"]',
+        "marcheInnovant": "false",
+        "ccag": "Travaux",
+        "offresRecues": "2",
+        "attributionAvance": "false",
+        "typeGroupementOperateurs": "Pas de groupement",
+        "sousTraitanceDeclaree": "false",
+        "procedure": "Procédure adaptée",
+        "lieuExecution_code": "69123",
+        "lieuExecution_typeCode": "Code commune",
+        "dureeMois": "12",
+        "dateNotification": "2024-03-12",
+        "datePublicationDonnees": "2024-03-20",
+        "montant": "85000",
+        "typesPrix": '["Définitif ferme"]',
+        "formePrix": "Forfaitaire",
+        "considerationsSociales": '["Clause sociale"]',
+        "considerationsEnvironnementales": '["Clause environnementale"]',
+    },
+    "concessions": {
+        "uid": "21690123100011C1",
+        "generation": "2022",
+        "source_file": "a.json",
+        "source_position": "0",
+        "id": "C1",
+        "autoriteConcedante_id": "21690123100011",
+        "nature": "Concession de service",
+        "objet": "Objet",
+        "procedure": "Procédure négociée ouverte",
+        "dureeMois": "120",
+        "dateSignature": "2024-03-12",
+        "datePublicationDonnees": "2024-03-20",
+        "dateDebutExecution": "2024-06-01",
+        "valeurGlobale": "5000000",
+        "montantSubventionPublique": "0",
+        "considerationsSociales": '["Clause sociale"]',
+        "considerationsEnvironnementales": '["Clause environnementale"]',
+    },
     "marches_titulaires": {"position": "0", "typeIdentifiant": "SIRET", "id": "55204599900869"},
-    "marches_modifications_titulaires": {"modification_position": "0", "position": "0", "typeIdentifiant": "SIRET",
-                                         "id": "55204599900869"},
+    "marches_modifications_titulaires": {
+        "modification_position": "0",
+        "position": "0",
+        "typeIdentifiant": "SIRET",
+        "id": "55204599900869",
+    },
     "concessions_concessionnaires": {"position": "0", "typeIdentifiant": "SIRET", "id": "55204599900869"},
-    "marches_modifications": {"position": "0", "id": "1", "dateNotificationModification": "2024-05-01",
-                              "datePublicationDonneesModification": "2024-05-10", "montant": "90000"},
-    "concessions_modifications": {"position": "0", "id": "1", "dateSignatureModification": "2024-05-01",
-                                  "datePublicationDonneesModification": "2024-05-10", "valeurGlobale": "5500000"},
-    "marches_actes_sous_traitance": {"position": "0", "id": "1", "sousTraitant_typeIdentifiant": "SIRET",
-                                     "sousTraitant_id": "55204599900869", "dureeMois": "6",
-                                     "dateNotification": "2024-04-01", "datePublicationDonnees": "2024-04-05",
-                                     "montant": "10000", "variationPrix": "Ferme"},
-    "marches_modifications_actes_sous_traitance": {"position": "0", "id": "1",
-                                                   "dateNotificationModificationSousTraitance": "2024-06-01",
-                                                   "datePublicationDonnees": "2024-06-05", "montant": "12000"},
-    "concessions_donnees_execution": {"position": "0", "datePublicationDonneesExecution": "2025-03-01",
-                                      "depensesInvestissement": "1000"},
-    "concessions_tarifs": {"donneesExecution_position": "0", "position": "0", "intituleTarif": "Tarif",
-                           "tarif": "2.5"},
+    "marches_modifications": {
+        "position": "0",
+        "id": "1",
+        "dateNotificationModification": "2024-05-01",
+        "datePublicationDonneesModification": "2024-05-10",
+        "montant": "90000",
+    },
+    "concessions_modifications": {
+        "position": "0",
+        "id": "1",
+        "dateSignatureModification": "2024-05-01",
+        "datePublicationDonneesModification": "2024-05-10",
+        "valeurGlobale": "5500000",
+    },
+    "marches_actes_sous_traitance": {
+        "position": "0",
+        "id": "1",
+        "sousTraitant_typeIdentifiant": "SIRET",
+        "sousTraitant_id": "55204599900869",
+        "dureeMois": "6",
+        "dateNotification": "2024-04-01",
+        "datePublicationDonnees": "2024-04-05",
+        "montant": "10000",
+        "variationPrix": "Ferme",
+    },
+    "marches_modifications_actes_sous_traitance": {
+        "position": "0",
+        "id": "1",
+        "dateNotificationModificationSousTraitance": "2024-06-01",
+        "datePublicationDonnees": "2024-06-05",
+        "montant": "12000",
+    },
+    "concessions_donnees_execution": {
+        "position": "0",
+        "datePublicationDonneesExecution": "2025-03-01",
+        "depensesInvestissement": "1000",
+    },
+    "concessions_tarifs": {"donneesExecution_position": "0", "position": "0", "intituleTarif": "Tarif", "tarif": "2.5"},
 }
 
 
@@ -90,10 +149,16 @@ def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
     return verdicts, messages
 
 
-CASES = [pytest.param(r, e, True, id=f"{r.code}-{r.table}-{r.field}-valid{i}") for r in all_rules()
-         for i, e in enumerate(r.valid)]
-CASES += [pytest.param(r, e, False, id=f"{r.code}-{r.table}-{r.field}-invalid{i}") for r in all_rules()
-          for i, e in enumerate(r.invalid)]
+CASES = [
+    pytest.param(r, e, True, id=f"{r.code}-{r.table}-{r.field}-valid{i}")
+    for r in all_rules()
+    for i, e in enumerate(r.valid)
+]
+CASES += [
+    pytest.param(r, e, False, id=f"{r.code}-{r.table}-{r.field}-invalid{i}")
+    for r in all_rules()
+    for i, e in enumerate(r.invalid)
+]
 
 
 @pytest.mark.parametrize(("rule", "example", "passes"), CASES)

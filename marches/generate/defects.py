@@ -56,7 +56,7 @@ def holder_checksum(record, rng):
 
 def siret_lost_zero(record, rng):
     record["acheteur"]["id"] = bad = record["acheteur"]["id"][1:]
-    return Injected("siret-lost-leading-digit", "siret-format", "marches", "acheteur_id", bad)
+    return Injected("siret-lost-leading-digit", "pattern", "marches", "acheteur_id", bad)
 
 
 def cpv_unknown(record, rng):

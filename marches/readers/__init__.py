@@ -47,7 +47,7 @@ def open_input(path: Path | str, name: str | None = None) -> Input:
         raise InputError(str(path), "fichier vide", records_read=0)
     try:
         fmt = detect_format(path)
-        display = name or path.name
+        display = name or str(path)
         if fmt == "json":
             source = json_reader.prepare(path, display)
             return Input(source, json_reader.read_json(source))

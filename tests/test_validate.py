@@ -1,0 +1,217 @@
+"""marches validate: clean data passes, every injected defect is found, reports and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from marches import cpv
+from marches.cli import cli
+from marches.generate import generate
+from marches.report import Report
+from marches.rules import Config
+from marches.validate import validate
+from tests.conftest import EXAMPLES, FIXTURES, ROOT, SHARED, needs_shared
+
+CPV_FILE = SHARED / "cpv" / "cpv2008_en.csv"
+AS_OF = date(2026, 11, 22)
+CONFIG = Config(as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def nomenclature():
+    return cpv.load(CPV_FILE) if CPV_FILE.is_file() else None
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARCHES_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("fmt", ["json-2022", "xml-2022", "json-2019"])
+def test_clean_generated_files_have_no_error(tmp_path, fmt, nomenclature):
+    path = tmp_path / f"clean.{fmt}"
+    generate(path, fmt, contracts=1500, seed=21, concession_share=0.05)
+    report = validate([path], CONFIG, nomenclature)
+    errors = {code: n for code, n in report.counts.items() if code in _codes_of(report, "error")}
+    assert errors == {}
+    assert sum(report.records.values()) == 1500
+
+
+def _codes_of(report: Report, severity: str) -> set[str]:
+    from marches.report import catalogue
+
+    rules = catalogue()
+    return {c for c in report.counts if rules[c].severity == severity}
+
+
+@pytest.mark.parametrize("fmt", ["json-2022", "xml-2022", "json-2019"])
+def test_every_injected_defect_is_reported(tmp_path, fmt, nomenclature):
+    path, truth = tmp_path / f"d.{fmt}", tmp_path / "truth.csv"
+    generate(path, fmt, contracts=3000, seed=5, concession_share=0.05, defect_rate=0.25, truth=truth)
+    found: set[tuple[int, str]] = set()
+    report = Report(examples_per_rule=0, sink=lambda f: found.add((f.position, f.code)))
+    validate([path], CONFIG, nomenclature, report)
+    expected = list(csv.DictReader(truth.open(encoding="utf-8")))
+    if nomenclature is None:
+        expected = [row for row in expected if row["code"] != "cpv-unknown"]
+    missing = [
+        (row["position"], row["defect"], row["code"])
+        for row in expected
+        if (int(row["position"]), row["code"]) not in found
+    ]
+    assert len(expected) > 500 and missing == []
+
+
+@needs_shared
+def test_defects_of_the_official_examples_are_found(nomenclature):
+    """../shared/reference/README.md lists identifiers of the official 2022 examples that are wrong."""
+    found = set()
+    report = Report(sink=lambda f: found.add((f.code, f.value)))
+    validate(sorted((EXAMPLES / "v2.0.3").glob("*/*")), CONFIG, nomenclature, report)
+    for siret in ("21750001630066", "12345678901234", "12345678901250"):
+        assert ("siret-checksum", siret) in found, siret
+    assert ("identifier-format", "868768687576575") in found
+    assert ("identifier-format", "214356") in found
+
+
+def test_validating_the_tables_finds_what_validating_the_json_finds(tmp_path, nomenclature):
+    source, tables = tmp_path / "d.json", tmp_path / "tables"
+    generate(source, "json-2022", contracts=800, seed=9, defect_rate=0.3)
+    assert run("convert", str(source), "-o", str(tables), "-q").exit_code == 0
+    from_json, from_tables = set(), set()
+    reader_codes = {"placeholder", "number-as-string", "id-as-number", "enum-normalized", "boolean-as-string"}
+    validate(
+        [source],
+        CONFIG,
+        nomenclature,
+        Report(sink=lambda f: f.code in reader_codes or from_json.add((f.record_key, f.code, f.field))),
+    )
+    validate([tables], CONFIG, nomenclature, Report(sink=lambda f: from_tables.add((f.record_key, f.code, f.field))))
+    assert from_json == from_tables and len(from_json) > 100
+
+
+def test_table_findings_point_at_the_csv_line(tmp_path):
+    tables = tmp_path / "tables"
+    assert run("convert", str(FIXTURES / "valid-2022.json"), "-o", str(tables), "-q").exit_code == 0
+    path = tables / "marches.csv"
+    text = path.read_text().replace(",85000,", ",abc,")
+    path.write_text(text)
+    findings = []
+    validate([tables], CONFIG, None, Report(sink=findings.append))
+    (finding,) = [f for f in findings if f.code == "type-error"]
+    assert finding.file == "tables/marches.csv" and finding.line == 2 and finding.value == "abc"
+    assert finding.path == "marches.marche[0].montant"
+
+
+def test_cli_exit_codes(tmp_path):
+    clean = tmp_path / "clean.json"
+    generate(clean, contracts=50, seed=3)
+    assert run("validate", str(clean), "--as-of", "2026-11-22").exit_code == 0
+    assert run("validate", str(FIXTURES / "defects" / "nc-placeholder.json")).exit_code == 1
+    warnings_only = run("validate", str(FIXTURES / "defects" / "enum-case.json"), "--as-of", "2026-11-22")
+    assert warnings_only.exit_code == 0 and "CONFORME" in warnings_only.stdout
+    strict = run("validate", str(FIXTURES / "defects" / "enum-case.json"), "--as-of", "2026-11-22", "--strict")
+    assert strict.exit_code == 1 and "--strict" in strict.stdout
+    assert run("validate", str(clean), "--format", "yaml").exit_code == 2
+    assert run("validate", str(FIXTURES / "malformed" / "truncated.json")).exit_code == 3
+
+
+def test_text_report_is_french_grouped_and_ends_with_a_verdict():
+    result = run("validate", str(FIXTURES / "defects" / "nc-placeholder.json"), "--as-of", "2026-11-22")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Validation de 1 fichier(s) : 1 enregistrement(s)")
+    assert any(line.startswith("Erreurs :") for line in lines)
+    assert "placeholder — Valeur de remplissage" in result.stdout
+    assert "marches.marche[0].montant" in result.stdout
+    assert lines[-1].startswith("Verdict : NON CONFORME")
+    assert "\x1b[" not in result.stdout  # no colour when not on a terminal
+    assert "Nomenclature CPV non installée" in result.stdout
+
+
+def _strip_volatile(document: dict) -> dict:
+    document["generated_at"] = "…"
+    document["tool"]["version"] = "…"
+    for source in document["sources"]:
+        source["file"] = Path(source["file"]).name
+    for finding in document["findings"]:
+        finding["file"] = Path(finding["file"]).name if finding["file"] else None
+    return document
+
+
+def test_json_report_matches_its_schema_and_the_golden_file(tmp_path):
+    out = tmp_path / "report.json"
+    result = run(
+        "validate", str(FIXTURES / "rapport" / "exemple.json"), "--as-of", "2026-11-22", "-f", "json", "-o", str(out)
+    )
+    assert result.exit_code == 1 and result.stdout == ""
+    document = json.loads(out.read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "marches" / "report.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(document)
+    golden = ROOT / "tests" / "golden" / "rapport-exemple.json"
+    document = _strip_volatile(document)
+    if os.environ.get("MARCHES_UPDATE_GOLDEN"):  # regenerate on purpose, then review the diff before committing
+        golden.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    assert document == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_csv_and_github_formats(tmp_path):
+    source = str(FIXTURES / "rapport" / "exemple.json")
+    as_json = json.loads(run("validate", source, "--as-of", "2026-11-22", "-f", "json").stdout)
+    rows = list(csv.DictReader(run("validate", source, "--as-of", "2026-11-22", "-f", "csv").stdout.splitlines()))
+    assert len(rows) == len(as_json["findings"]) > 5
+    assert {r["code"] for r in rows} == {f["code"] for f in as_json["findings"]}
+    github = run("validate", source, "--as-of", "2026-11-22", "-f", "github").stdout.splitlines()
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in github)
+    assert sum(line.startswith("::error ") for line in github) == as_json["summary"]["findings"]["error"]
+    assert github[-1].startswith("::notice title=marches::")
+
+
+def test_thresholds_from_a_config_file(tmp_path):
+    config = tmp_path / "seuils.toml"
+    config.write_text("[seuils]\npublication_threshold = 100000\n")
+    source = str(FIXTURES / "valid-2022.json")
+    default = json.loads(run("validate", source, "--as-of", "2026-11-22", "-f", "json").stdout)
+    raised = json.loads(run("validate", source, "--as-of", "2026-11-22", "-f", "json", "--config", str(config)).stdout)
+    assert "amount-below-threshold" not in {f["code"] for f in default["findings"]}
+    assert "amount-below-threshold" in {f["code"] for f in raised["findings"]}
+    config.write_text("[seuils]\nseuil_inconnu = 1\n")
+    assert run("validate", source, "--config", str(config)).exit_code == 2
+
+
+@needs_shared
+def test_cpv_install_then_validate_uses_it(tmp_path):
+    result = run("cpv", "install", str(CPV_FILE))
+    assert result.exit_code == 0 and "9454 codes" in result.stderr
+    assert "installée" in run("cpv", "info").stdout
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text((FIXTURES / "valid-2022.json").read_text().replace("77313000-7", "99999999"))
+    report = json.loads(run("validate", str(unknown), "--as-of", "2026-11-22", "-f", "json").stdout)
+    assert "cpv-unknown" in {f["code"] for f in report["findings"]}
+    assert report["notices"] == []
+
+
+def test_without_nomenclature_cpv_is_checked_by_pattern_with_one_notice(tmp_path):
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text((FIXTURES / "valid-2022.json").read_text().replace("77313000-7", "99999999"))
+    report = json.loads(run("validate", str(unknown), "--as-of", "2026-11-22", "-f", "json").stdout)
+    assert "cpv-unknown" not in {f["code"] for f in report["findings"]}
+    assert len(report["notices"]) == 1 and "cpv install" in report["notices"][0]
+
+
+def test_cpv_install_refuses_a_file_that_is_not_the_nomenclature(tmp_path):
+    small = tmp_path / "cpv.csv"
+    small.write_text("code,label\n45000000-7,Travaux\n")
+    result = run("cpv", "install", str(small))
+    assert result.exit_code == 3 and "ne ressemble pas" in result.stderr
