@@ -73,6 +73,14 @@ class _Values(dict):
         return "?"
 
 
+def _int(value: Any) -> int | None:
+    """A location number read from a table, or None when the cell is empty or broken."""
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _display(value: Any) -> Any:
     """Numbers as people read them in messages: 60 000 rather than 60000.0."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -353,12 +361,12 @@ class Validator:
                     severity=severity,
                     message=messages[i],
                     file=source_file,
-                    position=int(position) if position not in (None, "") else None,
+                    position=_int(position),
                     record_key=row["record_key"],
                     uid=row["uid"],
                     id=row["id"],
                     path=path or None,
-                    line=int(line) if line not in (None, "") else None,
+                    line=_int(line),
                     table=table,
                     field=column,
                     value=None if value is None else str(value),

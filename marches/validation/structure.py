@@ -53,7 +53,7 @@ def cast_expr(name: str, type_: str) -> pl.Expr:
     """The typed value of a text column, null where the text is not of the type."""
     col = pl.col(name)
     if type_ == "integer":
-        return col.str.strip_chars().cast(pl.Int64, strict=False)
+        return col.str.strip_chars().cast(pl.Int128, strict=False)  # frictionless reads integers of any size
     if type_ == "number":
         return col.str.strip_chars().cast(pl.Float64, strict=False)
     if type_ == "boolean":
