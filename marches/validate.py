@@ -265,6 +265,7 @@ class Validator:
         rules: list[Rule],
         ctx: RuleContext,
     ) -> None:
+        """Run each rule as a Pandera check over the prepared frame; its boolean output gives the failing rows."""
         if not rules or typed.height == 0:
             return
         frame, prepared = typed, set()
@@ -272,34 +273,30 @@ class Validator:
             if r.prepare is not None and r.prepare not in prepared:
                 frame = r.prepare(frame, ctx)
                 prepared.add(r.prepare)
-        by_name = {f"{r.code}|{r.field}": r for r in rules}
-        schema = pa.DataFrameSchema(
-            checks=[
-                pa.Check(lambda data, r=r: data.lazyframe.select(r.ok(self.config).fill_null(True)), name=check_name)
-                for check_name, r in by_name.items()
-            ]
-        )
-        try:
-            schema.validate(frame, lazy=True)
-            return
-        except pa.errors.SchemaErrors as exc:
-            cases = exc.failure_cases.filter(pl.col("index").is_not_null())
-        for check_name, part in cases.group_by("check", maintain_order=True):
-            r = by_name[check_name[0]]
-            rows = part.get_column("index").cast(pl.Int64).unique(maintain_order=True)
-            values = frame.select(pl.exclude(pl.List)).gather(rows).to_dicts()
+        lazy = frame.lazy()
+        checks = [
+            pa.Check(lambda data, r=r: data.lazyframe.select(r.ok(self.config).fill_null(True)), name=r.code)
+            for r in rules
+        ]
+        outputs = pl.collect_all([check(lazy).check_output for check in checks])  # evaluated together
+        for r, output in zip(rules, outputs, strict=True):
+            rows = (~output.to_series()).arg_true().cast(pl.Int64)
+            if len(rows) == 0:
+                continue
+            names = {n for _, n, _, _ in string.Formatter().parse(r.message) if n} - {"value"}
+            wanted = [c for c in names if c in frame.columns]
+            values = frame.select(wanted).gather(rows) if wanted else pl.DataFrame({"_": [None] * len(rows)})
+            for column in wanted:
+                dtype = frame.schema[column]
+                if dtype == pl.List(pl.String):
+                    values = values.with_columns(pl.col(column).list.join(", "))
             texts = raw.get_column(r.field).gather(rows).to_list() if r.field in raw.columns else [None] * len(rows)
-            lists = (
-                frame.select(pl.col(pl.List(pl.String))).gather(rows).to_dicts()
-                if frame.select(pl.col(pl.List(pl.String))).width
-                else [{}] * len(rows)
-            )
+            fallback = frame.get_column(r.field).gather(rows).to_list()
             messages = []
-            for row, text, list_values in zip(values, texts, lists, strict=True):
-                row = {k: _display(v) for k, v in row.items()}
-                row.update({k: ", ".join(v) if v is not None else "" for k, v in list_values.items()})
-                row["value"] = text if text is not None else row.get(r.field)
-                messages.append(string.Formatter().vformat(r.message, (), _Values(row)))
+            for row, text, typed_value in zip(values.to_dicts(), texts, fallback, strict=True):
+                row = _Values({k: _display(v) for k, v in row.items()})
+                row["value"] = text if text is not None else _display(typed_value)
+                messages.append(r.message.format_map(row))
             self._emit(
                 name,
                 raw,
@@ -339,34 +336,32 @@ class Validator:
     ) -> None:
         if severity is None:
             severity = catalogue()[code].severity
-        position_columns = [c for _, c in LIST_PATHS.get(table, ())]
-        selected = raw.select("record_key", *position_columns).gather(rows)
+        lists = LIST_PATHS.get(table, ())
+        selected = raw.select("record_key", *[c for _, c in lists]).gather(rows)
         located = selected.join(locations.unique("record_key"), on="record_key", how="left", maintain_order="left")
-        for i, row in enumerate(located.iter_rows(named=True)):
-            column = fields[i]
-            path = row["source_path"] or ""
-            for list_name, position_column in LIST_PATHS.get(table, ()):
-                path += f".{list_name}[{row[position_column]}]"
+        columns = located.to_dict(as_series=False)
+        cells = {c: raw.get_column(c).gather(rows).to_list() for c in set(fields) if c in raw.columns}
+        row_numbers = rows.to_list()
+        csv_file = f"{self.table_dir}/{table}.csv" if self.table_dir is not None and not global_scope else None
+        for i, column in enumerate(fields):
+            path = columns["source_path"][i] or ""
+            for list_name, position_column in lists:
+                path += f".{list_name}[{columns[position_column][i]}]"
             if column not in TECHNICAL and "," not in column:
                 path += f".{_json_field(column)}"
-            value = raw.get_column(column)[rows[i]] if column in raw.columns else None
-            position = row["source_position"]
-            line = row["source_line"]
-            source_file = row["source_file"]
-            if self.table_dir is not None and not global_scope:  # the CSV table's own file and line
-                source_file, line = f"{self.table_dir}/{table}.csv", rows[i] + 2
+            value = cells[column][i] if column in cells else None
             self.report.add(
                 Finding(
                     code=code,
                     severity=severity,
                     message=messages[i],
-                    file=source_file,
-                    position=_int(position),
-                    record_key=row["record_key"],
-                    uid=row["uid"],
-                    id=row["id"],
+                    file=csv_file or columns["source_file"][i],
+                    position=_int(columns["source_position"][i]),
+                    record_key=columns["record_key"][i],
+                    uid=columns["uid"][i],
+                    id=columns["id"][i],
                     path=path or None,
-                    line=_int(line),
+                    line=row_numbers[i] + 2 if csv_file else _int(columns["source_line"][i]),
                     table=table,
                     field=column,
                     value=None if value is None else str(value),

@@ -204,3 +204,20 @@ def test_thresholds_are_configurable():
     with pytest.raises(ValueError, match="inconnus"):
         Config.from_mapping({"seuil_inconnu": 1})
     assert Config.from_mapping({"as_of": "2025-01-01"}).as_of == date(2025, 1, 1)
+
+
+def test_the_fast_luhn_pass_never_accepts_what_stdnum_rejects():
+    """SIRETs passing the vectorised Luhn are not sent to stdnum: they must all be valid for stdnum."""
+    import random
+
+    from stdnum.fr import siret
+
+    from marches.rules.identifiers import luhn_ok
+
+    rng = random.Random(7)
+    values = ["".join(rng.choices("0123456789", k=14)) for _ in range(20000)]
+    values += ["35600000049837", "35600000000048", "35600000049838", "55204599900869"]
+    frame = pl.DataFrame({"_id": values}).with_columns(luhn_ok().alias("fast"))
+    fast = frame.filter("fast").get_column("_id").to_list()
+    assert len(fast) > 1500
+    assert all(siret.is_valid(v) for v in fast)

@@ -33,6 +33,15 @@ FORMAT_HINTS = {
 }
 
 
+def luhn_ok() -> pl.Expr:
+    """Vectorised Luhn check of the 14-digit ``_id`` column (a fast first pass; stdnum decides the rest)."""
+    digits = [pl.col("_id").str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(14)]
+    total = pl.sum_horizontal(
+        [d if i % 2 else pl.when(d * 2 > 9).then(d * 2 - 9).otherwise(d * 2) for i, d in enumerate(digits)]
+    )
+    return (total % 10 == 0) & ~pl.col("_id").str.starts_with("356000000")
+
+
 def identifier_status(kind: str | None, value: str) -> str:
     """'ok', 'format' or 'checksum' for one identifier of the given type."""
     if kind in (None, "SIRET"):
@@ -53,8 +62,17 @@ def _with_status(type_column: str | None, id_column: str):
     def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
         kind = pl.col(type_column) if type_column else pl.lit("SIRET")
         pairs = frame.select(kind.alias("_kind"), pl.col(id_column).alias("_id")).unique().drop_nulls("_id")
-        statuses = [identifier_status(k, v) for k, v in pairs.iter_rows()]
-        lookup = pairs.with_columns(pl.Series("_id_status", statuses, dtype=pl.String))
+        # most SIRETs pass Luhn: they are valid without asking stdnum; stdnum judges the others (La Poste…)
+        obvious = (pl.col("_kind") == "SIRET") & pl.col("_id").str.contains(r"^\d{14}$") & luhn_ok()
+        pairs = pairs.with_columns(obvious.fill_null(False).alias("_obvious"))
+        doubtful = pairs.filter(~pl.col("_obvious"))
+        statuses = [identifier_status(k, v) for k, v in doubtful.select("_kind", "_id").iter_rows()]
+        lookup = pl.concat(
+            [
+                pairs.filter(pl.col("_obvious")).select("_kind", "_id", pl.lit("ok").alias("_id_status")),
+                doubtful.select("_kind", "_id").with_columns(pl.Series("_id_status", statuses, dtype=pl.String)),
+            ]
+        )
         joined = frame.with_columns(kind.alias("_kind"), pl.col(id_column).alias("_id"))
         joined = joined.join(lookup, on=["_kind", "_id"], how="left", nulls_equal=True, maintain_order="left")
         return joined.with_columns(
