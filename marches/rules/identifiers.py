@@ -33,13 +33,22 @@ FORMAT_HINTS = {
 }
 
 
+def _luhn(digits: list[pl.Expr]) -> pl.Expr:
+    """True where the digits (most significant first) pass the Luhn check."""
+    doubled = [
+        d if (len(digits) - 1 - i) % 2 == 0 else pl.when(d * 2 > 9).then(d * 2 - 9).otherwise(d * 2)
+        for i, d in enumerate(digits)
+    ]
+    return pl.sum_horizontal(doubled) % 10 == 0
+
+
 def luhn_ok() -> pl.Expr:
-    """Vectorised Luhn check of the 14-digit ``_id`` column (a fast first pass; stdnum decides the rest)."""
+    """Vectorised SIRET check of the 14-digit ``_id`` column: SIREN and SIRET keys (Luhn), La Poste excluded.
+
+    A fast first pass: what it accepts is valid; stdnum decides everything else.
+    """
     digits = [pl.col("_id").str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(14)]
-    total = pl.sum_horizontal(
-        [d if i % 2 else pl.when(d * 2 > 9).then(d * 2 - 9).otherwise(d * 2) for i, d in enumerate(digits)]
-    )
-    return (total % 10 == 0) & ~pl.col("_id").str.starts_with("356000000")
+    return _luhn(digits[:9]) & _luhn(digits) & ~pl.col("_id").str.starts_with("356000000")
 
 
 def identifier_status(kind: str | None, value: str) -> str:
