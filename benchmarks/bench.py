@@ -33,12 +33,22 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 LABELS = {
     "generate": "marches generate",
     "convert": "marches convert (lecture + aplatissement + écriture)",
+    "validate-json": "marches validate du JSON (lecture + structure + règles)",
+    "validate-tables": "marches validate des tables (structure + règles)",
     "orjson-floor": "plancher : orjson charge tout le JSON",
     "ijson-floor": "plancher : ijson (C) lit le JSON en flux",
     "jsonschema-official": "jsonschema : schéma officiel 2.0.3, contrat par contrat",
     "frictionless-validate": "frictionless validate des tables (schemas/)",
 }
 PEERS = ("orjson-floor", "ijson-floor", "jsonschema-official", "frictionless-validate")
+OURS = ("generate", "convert", "validate-json", "validate-tables")
+# which marches stage does the same work as each peer, for the ratio
+COMPARED = {
+    "orjson-floor": "convert",
+    "ijson-floor": "convert",
+    "jsonschema-official": "validate-json",
+    "frictionless-validate": "validate-tables",
+}
 
 
 def machine() -> dict:
@@ -81,6 +91,8 @@ def bench_size(size: int, work: Path) -> list[dict]:
     source, tables = directory / "decp.json", directory / "tables"
     results = [run_stage("generate", str(size), str(source))]
     results.append(run_stage("convert", str(source), str(tables)))
+    results.append(run_stage("validate-json", str(source)))
+    results.append(run_stage("validate-tables", str(tables)))
     for peer in PEERS:
         if peer == "jsonschema-official" and not SHARED_SCHEMA.is_file():
             print(f"  {peer}: skipped (../shared/reference absent)", file=sys.stderr)
@@ -108,19 +120,30 @@ def render(results: list[dict], info: dict) -> str:
         f"Machine : {info['cpu']}, {info['cores']} cœurs, {info['memory_gb']} Go ; Python {info['python']} ; "
         f"{info['system']} ; mesuré le {info['date']}.",
         "",
-        "| contrats | JSON | étape | durée | débit (contrats/s) | mémoire max | marches convert ÷ étape |",
-        "|---:|---:|---|---:|---:|---:|---:|",
+        "| contrats | JSON | étape | durée | débit (contrats/s) | mémoire max | marches ÷ pair |",
+        "|---:|---:|---|---:|---:|---:|---|",
     ]
     for size in sorted({r["size"] for r in results}):
         rows = [r for r in results if r["size"] == size]
-        ours = next(r for r in rows if r["stage"] == "convert")
+        by_stage = {r["stage"]: r for r in rows}
         for r in rows:
-            ratio = "" if r["stage"] in ("convert", "generate") else f"{ours['seconds'] / r['seconds']:.2f}"
+            ratio = ""
+            if r["stage"] in COMPARED and COMPARED[r["stage"]] in by_stage:
+                ours = by_stage[COMPARED[r["stage"]]]
+                value = ours["seconds"] / r["seconds"]
+                speed = f"{1 / value:.1f} × plus rapide" if value < 1 else f"{value:.1f} × plus lent"
+                ratio = f"{value:.3f} : {COMPARED[r['stage']]} {speed}".replace(".", ",")
             lines.append(
-                f"| {size:,} | {r['file_mb']:,} Mo | {LABELS[r['stage']]} | {r['seconds']:,.2f} s | "
-                f"{r['contracts_per_s']:,} | {r['peak_mb']:,.0f} Mo | {ratio} |".replace(",", " ")
+                f"| {_n(size)} | {str(r['file_mb']).replace('.', ',')} Mo | {LABELS[r['stage']]} | "
+                f"{str(round(r['seconds'], 2)).replace('.', ',')} s | {_n(r['contracts_per_s'])} | "
+                f"{_n(round(r['peak_mb']))} Mo | {ratio} |"
             )
-    lines += ["", "Ratio < 1 : marches convert est plus rapide que l'étape comparée (0,25 = quatre fois plus rapide)."]
+    lines += [
+        "",
+        "Ratio = durée de l'étape marches qui fait le même travail ÷ durée du pair (convert pour les "
+        "planchers d'analyse, validate du JSON pour jsonschema, validate des tables pour frictionless) ; "
+        "< 1 : marches est plus rapide.",
+    ]
     return "\n".join(lines)
 
 

@@ -37,6 +37,30 @@ def convert(source: str, output: str) -> int:
     return sum(summary.records.values())
 
 
+def _validate(path: str) -> int:
+    from datetime import date
+
+    from marches import cpv
+    from marches.report import Report
+    from marches.rules import Config
+    from marches.validate import validate
+
+    cpv_file = SHARED_SCHEMA.parents[3] / "cpv" / "cpv2008_en.csv"
+    nomenclature = cpv.load(cpv_file) if cpv_file.is_file() else None
+    report = validate([Path(path)], Config(as_of=date(2026, 11, 22)), nomenclature, Report(examples_per_rule=5))
+    return sum(report.records.values())
+
+
+def validate_json(source: str, _output: str) -> int:
+    """marches validate on the JSON file: read, flatten, structure and every rule."""
+    return _validate(source)
+
+
+def validate_tables(tables: str, _output: str) -> int:
+    """marches validate on the tables marches convert wrote: structure and every rule."""
+    return _validate(tables)
+
+
 def orjson_floor(source: str, _output: str) -> int:
     import orjson
 
@@ -84,7 +108,16 @@ def frictionless_validate(tables: str, _output: str) -> int:
 
 STAGES = {
     f.__name__.replace("_", "-"): f
-    for f in (generate, convert, orjson_floor, ijson_floor, jsonschema_official, frictionless_validate)
+    for f in (
+        generate,
+        convert,
+        validate_json,
+        validate_tables,
+        orjson_floor,
+        ijson_floor,
+        jsonschema_official,
+        frictionless_validate,
+    )
 }
 
 if __name__ == "__main__":

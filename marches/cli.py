@@ -285,6 +285,16 @@ def _config(config_file: Path | None, as_of):
     show_default=True,
     help="Nombre d'exemples affichés par règle dans le résumé texte.",
 )
+@click.option(
+    "--json-report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Écrire aussi le rapport JSON complet dans ce fichier (en plus du format choisi).",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ajouter le résumé texte, en Markdown, à ce fichier (par exemple $GITHUB_STEP_SUMMARY).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
 @_fatal_errors
 def validate(
@@ -296,6 +306,8 @@ def validate(
     config_file: Path | None,
     cpv_file: Path | None,
     examples: int,
+    json_report: Path | None,
+    summary: Path | None,
     quiet: bool,
 ) -> None:
     """Valider des fichiers DECP avant publication : structure et règles métier.
@@ -321,27 +333,43 @@ def validate(
     config = _config(config_file, as_of)
     handle = output.open("w", encoding="utf-8", newline="") if output else None
     stream = handle or sys.stdout
-    sink = SINKS[fmt](stream) if fmt in SINKS else None
-    report = Report(examples_per_rule=examples, sink=sink, as_of=config.as_of)
+    sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
+    json_handle = json_report.open("w", encoding="utf-8") if json_report else None
+    if json_handle:
+        sinks.append(SINKS["json"](json_handle))
+    report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
     progress = _Progress(quiet)
     try:
         run(list(files), config, nomenclature.resolve(cpv_file), report, progress)
     finally:
         progress.close()
-    if sink is not None:
+    for sink in sinks:
         sink.close(report, strict)
-        if fmt == "github":
-            for notice in report.notices:
-                stream.write(f"::notice title=marches::{notice}\n")
-    else:
+    if fmt == "github":
+        for notice in report.notices:
+            stream.write(f"::notice title=marches::{notice}\n")
+    if fmt == "text":
         text = render_text(report, strict, click.style)
         if handle:
             handle.write(click.unstyle(text) + "\n")
         else:
             click.echo(text)
-    if handle:
-        handle.close()
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write("## Validation des données essentielles (marches)\n\n```text\n")
+            fh.write(click.unstyle(render_text(report, strict, click.style)) + "\n```\n")
+    for h in (handle, json_handle):
+        if h:
+            h.close()
     sys.exit(0 if report.passed(strict) else 1)
+
+
+def _fan_out(sinks):
+    if not sinks:
+        return None
+    if len(sinks) == 1:
+        return sinks[0]
+    return lambda finding: [sink(finding) for sink in sinks]
 
 
 @cli.group()
