@@ -436,7 +436,8 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) 
     """Démonstration de bout en bout sur un jeu de données généré.
 
     Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
-    décrits dans defauts-injectes.csv), puis le convertit en tables.
+    décrits dans defauts-injectes.csv), le valide (résumé à l'écran, rapport complet dans
+    rapport-validation.json), puis le convertit en tables.
 
     \b
     Exemple :
@@ -455,13 +456,33 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) 
         truth=out / "defauts-injectes.csv",
         quiet=quiet,
     )
+    _demo_validation(data, out / "rapport-validation.json", quiet)
     ctx.invoke(convert, files=(data,), out=out / "tables", quiet=quiet)
     if not quiet:
         click.echo(
-            f"Consultez {out / 'tables'} (tables CSV, schémas et datapackage.json) "
-            f"et {out / 'defauts-injectes.csv'} (défauts injectés).",
+            f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'tables'} (tables CSV, "
+            f"schémas et datapackage.json) et {out / 'defauts-injectes.csv'} (défauts injectés).",
             err=True,
         )
+
+
+def _demo_validation(data: Path, report_path: Path, quiet: bool) -> None:
+    """Validate the demo data: summary on stderr (it is a demonstration, not a CI gate), full JSON report."""
+    from marches import cpv as nomenclature
+    from marches.report import SINKS, Report, render_text
+    from marches.validate import validate as run
+
+    with report_path.open("w", encoding="utf-8") as fh:
+        sink = SINKS["json"](fh)
+        report = Report(examples_per_rule=2, sink=sink)
+        progress = _Progress(quiet)
+        try:
+            run([data], None, nomenclature.resolve(None), report, progress)
+        finally:
+            progress.close()
+        sink.close(report, False)
+    if not quiet:
+        click.echo(render_text(report, False, click.style), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,6 +100,7 @@ class Validator:
     progress: Callable[[Source], None] | None = None
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
+    current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -114,8 +115,12 @@ class Validator:
             if source.shape == "csv":
                 self._tables(opened)
             else:
-                for batch in _batches(opened, self.report, self.progress):
-                    self._batch(batch)
+                self.current_file = source.name
+                try:
+                    for batch in _batches(opened, self.report, self.progress):
+                        self._batch(batch)
+                finally:
+                    self.current_file = None
             self.report.extend(source.findings)
             self.report.sources.append(
                 {
@@ -160,6 +165,11 @@ class Validator:
     def _batch(self, raw: dict[str, pl.DataFrame]) -> None:
         models = load_tables()
         raw = {name: _complete(frame, models[name]) for name, frame in raw.items()}
+        if self.current_file is not None:  # findings name the file as the user gave it, not the bare name
+            raw = {
+                name: frame.with_columns(pl.lit(self.current_file).alias("source_file")) if name in ROOTS else frame
+                for name, frame in raw.items()
+            }
         locations = (
             pl.concat([raw[root].select(LOCATION) for root in ROOTS if root in raw], how="vertical_relaxed")
             if any(root in raw for root in ROOTS)

@@ -33,3 +33,11 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.exception is not None and "introuvable" in str(result.exception)
     plain = runner.invoke(cli, ["convert", str(tmp_path / "absent.json"), "-o", str(tmp_path)])
     assert plain.exit_code == 3 and "Traceback" not in plain.output
+
+
+def test_every_finding_code_is_documented_in_the_readme():
+    from marches.report import catalogue
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for code in catalogue():
+        assert f"| `{code}` |" in readme, code
