@@ -215,3 +215,30 @@ def test_cpv_install_refuses_a_file_that_is_not_the_nomenclature(tmp_path):
     small.write_text("code,label\n45000000-7,Travaux\n")
     result = run("cpv", "install", str(small))
     assert result.exit_code == 3 and "ne ressemble pas" in result.stderr
+
+
+@needs_shared
+@pytest.mark.parametrize("kind", ["xlsx", "json", "semicolon-csv"])
+def test_cpv_nomenclature_reads_the_official_file_formats(tmp_path, kind):
+    """The official list comes as XLSX (with French labels), JSON or CSV with ';': all are read."""
+    rows = list(csv.DictReader(CPV_FILE.open(encoding="utf-8")))
+    if kind == "xlsx":
+        import openpyxl
+
+        path = tmp_path / "cpv.xlsx"
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(["CODE", "FR", "EN"])
+        for row in rows:
+            sheet.append([row["code"], f"libellé {row['code8']}", row["label_en"]])
+        book.save(path)
+    elif kind == "json":
+        path = tmp_path / "cpv.json"
+        path.write_text(json.dumps({row["code"]: row["label_en"] for row in rows}), encoding="utf-8")
+    else:
+        path = tmp_path / "cpv.csv"
+        path.write_text("Code;Libellé\n" + "\n".join(f"{r['code']};{r['label_en']}" for r in rows), encoding="utf-8")
+    loaded = cpv.load(path)
+    assert len(loaded) == 9454 and loaded.check_digits["45000000"] == "7"
+    if kind == "xlsx":
+        assert loaded.labels["45000000"] == "libellé 45000000"  # French labels preferred
