@@ -38,6 +38,9 @@ PROVENANCE_COLUMNS = (
     "extra_fields",
     "original_values",
 )
+# columns giving an item's rank in its published list (part of the child tables' keys)
+POSITION_COLUMNS = ("position", "modification_position", "donneesExecution_position")
+TECHNICAL_COLUMNS = frozenset(PROVENANCE_COLUMNS + POSITION_COLUMNS)
 
 
 def schema_dir() -> Path:

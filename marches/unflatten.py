@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marches.model import PROVENANCE_COLUMNS
+from marches.model import TECHNICAL_COLUMNS
 
 LISTS = {  # column -> (container key, item key)
     "techniques": ("techniques", "technique"),
@@ -17,14 +17,7 @@ LISTS = {  # column -> (container key, item key)
     "considerationsSociales": ("considerationsSociales", "considerationSociale"),
     "considerationsEnvironnementales": ("considerationsEnvironnementales", "considerationEnvironnementale"),
 }
-TECHNICAL = {
-    *PROVENANCE_COLUMNS,
-    "position",
-    "modification_position",
-    "donneesExecution_position",
-    "nature_2019",
-    "formePrix_2019",
-}
+TECHNICAL = TECHNICAL_COLUMNS | {"nature_2019", "formePrix_2019"}
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from marches.cpv import Nomenclature
 from marches.errors import InputError
 from marches.findings import Finding
 from marches.flatten import flatten
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, Table, load_tables
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, TECHNICAL_COLUMNS, Table, load_tables
 from marches.readers import Input
 from marches.readers.base import Source
 from marches.report import Report, catalogue
@@ -46,20 +46,6 @@ LIST_PATHS = {
 }
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
-TECHNICAL = {
-    "record_key",
-    "uid",
-    "generation",
-    "source_file",
-    "source_position",
-    "source_path",
-    "source_line",
-    "extra_fields",
-    "original_values",
-    "position",
-    "modification_position",
-    "donneesExecution_position",
-}
 CPV_NOTICE = (
     "Nomenclature CPV non installée : seul le format des codes CPV est vérifié. "
     "Installez-la avec « marches cpv install FICHIER » ou passez --cpv FICHIER."
@@ -357,7 +343,7 @@ class Validator:
             path = columns["source_path"][i] or ""
             for list_name, position_column in lists:
                 path += f".{list_name}[{columns[position_column][i]}]"
-            if column not in TECHNICAL and "," not in column:
+            if column not in TECHNICAL_COLUMNS and "," not in column:
                 path += f".{_json_field(column)}"
             value = cells[column][i] if column in cells else None
             self.report.add(

@@ -7,6 +7,8 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from marches.flatten import V2_MARKERS
+
 FORMATS = ("json-2022", "xml-2022", "json-2019")
 
 NATURE_2019 = {"Accord-cadre": "Accord-cadre", "Marchés subséquents": "Marché subséquent"}
@@ -16,25 +18,6 @@ FORME_PRIX_2019 = {
     "Définitif révisable": "Révisable",
     "Provisoire": "Révisable",
 }
-V2_ONLY = (
-    "techniques",
-    "modalitesExecution",
-    "idAccordCadre",
-    "marcheInnovant",
-    "ccag",
-    "offresRecues",
-    "attributionAvance",
-    "tauxAvance",
-    "typeGroupementOperateurs",
-    "sousTraitanceDeclaree",
-    "typesPrix",
-    "origineUE",
-    "origineFrance",
-    "considerationsSociales",
-    "considerationsEnvironnementales",
-    "actesSousTraitance",
-    "modificationsActesSousTraitance",
-)
 TOWN_OF_CODE = "Commune {code}"
 
 
@@ -45,7 +28,7 @@ def _unwrapped(items: list | None, key: str) -> list:
 def to_2019(record: dict, kind: str, names: dict[str, str]) -> dict[str, Any]:
     """The 2019 (schema 1.5.0) form of a generated 2022 contract: names back, 2022-only data gone."""
     out = dict(record)
-    for key in V2_ONLY:
+    for key in V2_MARKERS:
         out.pop(key, None)
     place = record.get("lieuExecution") or {"code": "75056", "typeCode": "Code commune"}
     out["lieuExecution"] = {**place, "nom": TOWN_OF_CODE.format(code=place.get("code"))}
