@@ -25,6 +25,7 @@ CONCESSION_TABLES = (
     "concessions_tarifs",
 )
 TABLES = MARCHE_TABLES + CONCESSION_TABLES
+PACKAGE_TABLES = ("enregistrements", "quarantaine", "doublons", "constats")  # what marches package adds
 ROOT_TABLES = {"marche": "marches", "concession": "concessions"}
 # technical columns of the root tables: identity, provenance, and what reading had to keep aside
 PROVENANCE_COLUMNS = (
@@ -89,7 +90,7 @@ class Table:
 def load_tables() -> dict[str, Table]:
     directory = schema_dir()
     tables = {}
-    for name in TABLES:
+    for name in TABLES + PACKAGE_TABLES:
         path = directory / f"{name}.json"
         try:
             tables[name] = Table(name, json.loads(path.read_text(encoding="utf-8")))
