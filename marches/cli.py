@@ -411,6 +411,97 @@ def cpv_info() -> None:
         )
 
 
+@cli.command("package")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier du paquet (par exemple datapackages/national) ; remplacé atomiquement.",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Ajouter les fichiers nouveaux au paquet existant sans relire les "
+    "anciens ; un fichier déjà présent (même SHA-256) ne change rien.",
+)
+@click.option(
+    "--drop-invalid",
+    is_flag=True,
+    help="Écarter les enregistrements qui enfreignent les Table Schemas "
+    "au lieu de les garder en quarantaine (ils restent comptés et listés dans « enregistrements »).",
+)
+@click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
+@click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Date de référence des contrôles de dates.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier TOML de seuils.",
+)
+@click.option(
+    "--cpv",
+    "cpv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Nomenclature CPV 2008 (par défaut celle installée par « marches cpv install »).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
+@_fatal_errors
+def package_command(
+    files: tuple[Path, ...],
+    out: Path,
+    update: bool,
+    drop_invalid: bool,
+    parquet: bool,
+    title: str | None,
+    as_of,
+    config_file: Path | None,
+    cpv_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Empaqueter des fichiers DECP en paquet de données Frictionless, avec provenance.
+
+    Chaque enregistrement lu est dans le paquet : dans les tables principales (conforme ou
+    signalé), en quarantaine tel que publié (s'il enfreint les Table Schemas), ou parmi les
+    doublons (copie écartée d'un contrat publié plusieurs fois). Le paquet passe
+    « frictionless validate », clés étrangères comprises.
+
+    \b
+    Exemples :
+      marches package decp-2024.json decp-2025.xml -o datapackages/national
+      marches package nouveau.json -o datapackages/national --update
+    """
+    from marches import cpv as nomenclature
+    from marches.package import STATUTS, package
+
+    progress = _Progress(quiet)
+    try:
+        summary = package(
+            list(files),
+            out,
+            update=update,
+            drop_invalid=drop_invalid,
+            parquet=parquet,
+            config=_config(config_file, as_of),
+            cpv=nomenclature.resolve(cpv_file),
+            title=title,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if quiet:
+        return
+    for path, reason in summary.sources_skipped:
+        click.echo(f"  {path} : {reason}", err=True)
+    if not summary.changed:
+        click.echo(f"Paquet {out} inchangé : aucun fichier nouveau.", err=True)
+    counts = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in STATUTS)
+    click.echo(f"Paquet {out} : {summary.records} enregistrement(s) lu(s) au total — {counts}.", err=True)
+
+
 @cli.command()
 @click.option(
     "-o",

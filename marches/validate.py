@@ -87,6 +87,7 @@ class Validator:
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
+    point_at_tables: bool = True  # False: findings on CSV tables point at the original sources instead
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Validator:
             if root in frames:
                 opened.source.records += frames[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += frames[root].height
-        self.table_dir = directory.name
+        self.table_dir = directory.name if self.point_at_tables else None
         try:
             self._batch(frames)
         finally:

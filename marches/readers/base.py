@@ -50,6 +50,7 @@ class RawRecord:
     generation: str | None = None  # known from the file shape, else detected from the record's keys
     findings: list[Finding] = field(default_factory=list)
     provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
+    text: str | None = None  # the record as published, when the parsed data cannot say it (an XML fragment)
 
     @property
     def record_key(self) -> str:

@@ -111,6 +111,7 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                 record = RawRecord(
                     kind=RECORD_TAGS[local],
                     data=element_to_value(el),
+                    text=etree.tostring(el, encoding="unicode", with_tail=False),
                     source=source,
                     position=position,
                     path=path,
