@@ -528,7 +528,7 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) 
 
     Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
     décrits dans defauts-injectes.csv), le valide (résumé à l'écran, rapport complet dans
-    rapport-validation.json), puis le convertit en tables.
+    rapport-validation.json), puis l'empaquette (datapackages/demo).
 
     \b
     Exemple :
@@ -548,11 +548,23 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) 
         quiet=quiet,
     )
     _demo_validation(data, out / "rapport-validation.json", quiet)
-    ctx.invoke(convert, files=(data,), out=out / "tables", quiet=quiet)
+    ctx.invoke(
+        package_command,
+        files=(data,),
+        out=out / "datapackages" / "demo",
+        update=False,
+        drop_invalid=False,
+        parquet=False,
+        title="démonstration",
+        as_of=None,
+        config_file=None,
+        cpv_file=None,
+        quiet=quiet,
+    )
     if not quiet:
         click.echo(
-            f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'tables'} (tables CSV, "
-            f"schémas et datapackage.json) et {out / 'defauts-injectes.csv'} (défauts injectés).",
+            f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'datapackages' / 'demo'} "
+            f"(paquet de données) et {out / 'defauts-injectes.csv'} (défauts injectés).",
             err=True,
         )
 

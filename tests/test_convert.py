@@ -149,13 +149,14 @@ def test_progress_bar_goes_to_stderr_for_large_inputs(tmp_path):
     assert "big.json" in result.stderr  # click shows only the label when stderr is not a terminal
 
 
-def test_demo_generates_then_converts(tmp_path):
+def test_demo_generates_validates_then_packages(tmp_path):
     result = run("demo", "-o", str(tmp_path), "--contracts", "2000")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    rows = list(csv.DictReader((tmp_path / "tables" / "marches.csv").open()))
-    concessions = list(csv.DictReader((tmp_path / "tables" / "concessions.csv").open()))
-    assert len(rows) + len(concessions) == 2000
+    package = tmp_path / "datapackages" / "demo"
+    records = list(csv.DictReader((package / "enregistrements.csv").open()))
+    assert len(records) == 2000
     truth = list(csv.DictReader((tmp_path / "defauts-injectes.csv").open()))
     assert 60 < len(truth) < 140
-    assert "anomalie(s) de lecture" in result.stderr
+    assert "Verdict : NON CONFORME" in result.stderr and "quarantaine" in result.stderr
+    assert (tmp_path / "rapport-validation.json").is_file()
