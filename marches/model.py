@@ -72,7 +72,7 @@ class Table:
 
     @property
     def primary_key(self) -> list[str]:
-        return self.descriptor["primaryKey"]
+        return self.descriptor.get("primaryKey", [])
 
     @property
     def parent(self) -> str | None:

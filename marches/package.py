@@ -556,7 +556,9 @@ def _write_side_tables(
             & ~pl.col("record_key").is_in(list(new_keys))
             & ~pl.col("record_key").is_in(old_copies["record_key"].implode())
         )
-        copies = old_copies.to_dicts() + [_reconstructed(previous, row) for row in demoted.iter_rows(named=True)]
+        copies = (
+            old_copies.to_dicts() + copies + [_reconstructed(previous, row) for row in demoted.iter_rows(named=True)]
+        )
     copies_frame = pl.DataFrame(copies, schema=dict.fromkeys(models["doublons"].field_names, pl.String))
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")

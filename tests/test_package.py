@@ -228,6 +228,11 @@ def test_update_adds_new_files_only_and_is_idempotent(tmp_path, inputs):
     summary = package([inputs["xml"]], target, update=True, config=CONFIG)
     assert summary.changed and summary.records == 900 and summary.sources_added == [str(inputs["xml"])]
     assert frictionless_errors(target) == []
+    records = rows(target, "enregistrements")
+    for statut, table in (("doublon", "doublons"), ("quarantaine", "quarantaine")):
+        assert {r["record_key"] for r in rows(target, table)} == {
+            r["record_key"] for r in records if r["statut"] == statut
+        }
     assert [s["path"] for s in descriptor(target)["sources"]] == ["plateforme-a.json", "plateforme-b.xml"]
     before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
     again = package([inputs["xml"]], target, update=True, config=CONFIG)

@@ -1,0 +1,380 @@
+"""``marches publish``: data packages -> one SQLite database for Datasette, built with sqlite-utils.
+
+Tables are created explicitly from the Table Schemas (STRICT: SIRETs, codes and postal codes stay
+text), with primary keys, foreign keys, indexes on the columns people filter and facet on, FTS5
+with an accent-insensitive tokenizer, CPV labels when the nomenclature is installed, a flat
+contract × titulaire view and pre-aggregated summary tables for the dashboards. The database is
+built in a temporary file and renamed over the previous one: a running server never sees a
+half-built database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import sqlite_utils
+
+from marches.cpv import Nomenclature
+from marches.errors import InputError, OutputError
+from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
+from marches.validation.structure import typed_frame
+
+SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "date": str, "array": str}
+PUBLISHED = TABLES + PACKAGE_TABLES
+TOKENIZER = "unicode61 remove_diacritics 2"  # "Marché" is found by "marche"
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column computed in the database for browsing (not part of the published data)."""
+
+    table: str
+    name: str
+    type: type
+    title: str
+    description: str
+    sql: str  # SQL expression over the row, for UPDATE ... SET name = sql
+
+
+DERIVED = (
+    Derived(
+        "marches",
+        "annee",
+        int,
+        "Année de notification",
+        "Année de la date de notification (pour filtrer et grouper).",
+        "CAST(substr(dateNotification, 1, 4) AS INTEGER)",
+    ),
+    Derived(
+        "marches",
+        "division_cpv",
+        str,
+        "Division CPV",
+        "Deux premiers chiffres du code CPV : 45 = travaux, 01 à 44 et 48 = fournitures, 50 à 98 = services.",
+        "substr(codeCPV, 1, 2)",
+    ),
+    Derived(
+        "marches",
+        "cpv8",
+        str,
+        "Code CPV (8 chiffres)",
+        "Code CPV sans chiffre de contrôle, relié à son libellé quand la nomenclature est installée.",
+        "substr(codeCPV, 1, 8)",
+    ),
+    Derived(
+        "marches",
+        "montant_fiable",
+        float,
+        "Montant fiable HT (€)",
+        "Le montant, sauf s'il est signalé comme "
+        "montant de remplissage ou invraisemblable : les sommes l'utilisent pour ne pas être faussées.",
+        "CASE WHEN constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%' THEN NULL "
+        "ELSE montant END",
+    ),
+    Derived(
+        "marches",
+        "offre_unique",
+        int,
+        "Offre unique",
+        "1 si une seule offre a été reçue (indicateur de concurrence), 0 sinon.",
+        "CASE WHEN offresRecues IS NULL THEN NULL WHEN offresRecues = 1 THEN 1 ELSE 0 END",
+    ),
+    Derived(
+        "marches",
+        "consideration_sociale",
+        int,
+        "Considération sociale",
+        "1 si le marché comporte une clause, un critère social ou est réservé, 0 sinon.",
+        "CASE WHEN considerationsSociales IS NULL THEN NULL WHEN considerationsSociales LIKE '%Pas de%' THEN 0 "
+        "ELSE 1 END",
+    ),
+    Derived(
+        "marches",
+        "consideration_environnementale",
+        int,
+        "Considération environnementale",
+        "1 si le marché comporte une clause ou un critère environnemental, 0 sinon.",
+        "CASE WHEN considerationsEnvironnementales IS NULL THEN NULL WHEN considerationsEnvironnementales LIKE "
+        "'%Pas de%' THEN 0 ELSE 1 END",
+    ),
+    Derived(
+        "concessions",
+        "annee",
+        int,
+        "Année de signature",
+        "Année de la date de signature.",
+        "CAST(substr(dateSignature, 1, 4) AS INTEGER)",
+    ),
+    Derived(
+        "concessions",
+        "valeur_fiable",
+        float,
+        "Valeur globale fiable HT (€)",
+        "La valeur globale, sauf si elle est signalée comme valeur de remplissage ou invraisemblable.",
+        "CASE WHEN constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%' THEN NULL "
+        "ELSE valeurGlobale END",
+    ),
+)
+
+INDEXES = {
+    "marches": [
+        ["acheteur_id"],
+        ["codeCPV"],
+        ["cpv8"],
+        ["division_cpv"],
+        ["procedure"],
+        ["nature"],
+        ["annee"],
+        ["dateNotification"],
+        ["lieuExecution_code"],
+        ["uid"],
+        ["montant"],
+        ["ccag"],
+        ["offresRecues"],
+        ["generation"],
+        ["typeGroupementOperateurs"],
+        ["acheteur_id", "dateNotification"],
+        ["annee", "procedure"],
+        ["annee", "division_cpv"],
+        ["division_cpv", "procedure"],
+    ],
+    "marches_titulaires": [["record_key"], ["id"], ["typeIdentifiant"]],
+    "marches_modifications": [["record_key"]],
+    "marches_modifications_titulaires": [["record_key"], ["id"]],
+    "marches_actes_sous_traitance": [["record_key"], ["sousTraitant_id"]],
+    "marches_modifications_actes_sous_traitance": [["record_key"]],
+    "concessions": [["autoriteConcedante_id"], ["nature"], ["procedure"], ["annee"], ["dateSignature"], ["uid"]],
+    "concessions_concessionnaires": [["record_key"], ["id"]],
+    "concessions_modifications": [["record_key"]],
+    "concessions_donnees_execution": [["record_key"]],
+    "concessions_tarifs": [["record_key"]],
+    "enregistrements": [["statut"], ["uid"], ["source_file"], ["kind"]],
+    "constats": [["code"], ["severity"], ["record_key"], ["file"]],
+}
+FTS = {
+    "marches": ["objet", "acheteur_nom", "lieuExecution_nom"],
+    "concessions": ["objet", "autoriteConcedante_nom"],
+    "marches_titulaires": ["id", "denominationSociale"],
+}
+
+
+@dataclass
+class PublishSummary:
+    database: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    packages: list[str] = field(default_factory=list)
+    skipped: int = 0  # rows already present (the same source in two packages)
+
+
+def publish(
+    packages: Iterable[Path], out: Path, cpv: Nomenclature | None = None, progress: Callable[[str], None] | None = None
+) -> PublishSummary:
+    """Build the SQLite database ``out`` from one or more data packages, atomically."""
+    out = Path(out)
+    packages = [_package_dir(Path(p)) for p in packages]
+    summary = PublishSummary(out, packages=[str(p) for p in packages])
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite_utils.Database(tmp)
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        models = load_tables()
+        for name in PUBLISHED:
+            _create(db, models[name])
+        for directory in packages:
+            for name in PUBLISHED:
+                if progress:
+                    progress(f"{directory.name} : {name}")
+                inserted, skipped = _insert(db, directory, models[name])
+                summary.rows[name] = summary.rows.get(name, 0) + inserted
+                summary.skipped += skipped
+        _derive(db)
+        _cpv_table(db, cpv)
+        for table, indexes in INDEXES.items():
+            for columns in indexes:
+                db[table].create_index(columns, if_not_exists=True)
+        for table, columns in FTS.items():
+            db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
+        _views(db)
+        _summaries(db)
+        db.execute("ANALYZE")
+        db.conn.commit()
+        db.vacuum()
+        db.close()
+        _counts(tmp, out.with_name(out.stem + ".counts.json"))
+        os.replace(tmp, out)
+    except sqlite_utils.db.AlterError as exc:
+        raise OutputError(f"Base {out} : {exc}") from exc
+    except OSError as exc:
+        raise OutputError(f"Impossible d'écrire {out} : {exc.strerror}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return summary
+
+
+def _package_dir(path: Path) -> Path:
+    directory = path.parent if path.name == "datapackage.json" else path
+    if not (directory / "datapackage.json").is_file():
+        raise InputError(str(path), "pas de datapackage.json : ce n'est pas un paquet de « marches package »")
+    return directory
+
+
+def _create(db: sqlite_utils.Database, model: Table) -> None:
+    columns = {f["name"]: SQL_TYPES[f["type"]] for f in model.fields}
+    for d in DERIVED:
+        if d.table == model.name:
+            columns[d.name] = d.type
+    fks = []
+    if model.name in TABLES and model.parent:
+        root = "marches" if model.name.startswith("marches") else "concessions"
+        fks = [("record_key", root, "record_key")]
+    elif model.name in ("quarantaine", "doublons"):
+        fks = [("record_key", "enregistrements", "record_key")]
+    pk = model.primary_key or None
+    db[model.name].create(
+        columns,
+        pk=pk if pk and len(pk) > 1 else (pk[0] if pk else None),
+        foreign_keys=fks,
+        strict=True,
+        not_null={c for c in model.primary_key},
+    )
+
+
+def _insert(db: sqlite_utils.Database, directory: Path, model: Table) -> tuple[int, int]:
+    path = directory / f"{model.name}.csv"
+    if not path.is_file():
+        return 0, 0
+    raw = pl.read_csv(path, infer_schema=False)
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in model.field_names if c not in raw.columns]
+    raw = raw.with_columns(missing).select(model.field_names)
+    typed, errors = typed_frame(raw, model)
+    if errors.height:
+        raise InputError(
+            str(path),
+            f"{errors.height} cellule(s) ne respectent pas leur type (par ex. "
+            f"{errors.row(0)[1]} = « {errors.row(0)[2]} ») : ce paquet n'est pas valide",
+        )
+    converted = []
+    for f in model.fields:
+        name = f["name"]
+        if f["type"] == "array":
+            converted.append(raw.get_column(name))  # the JSON text as published in the package
+        elif f["type"] == "boolean":
+            converted.append(typed.get_column(name).cast(pl.Int64))
+        elif f["type"] == "date":
+            converted.append(raw.get_column(name))
+        elif f["type"] == "integer":
+            converted.append(typed.get_column(name).cast(pl.Int64))
+        else:
+            converted.append(typed.get_column(name))
+    frame = pl.DataFrame(converted)
+    placeholders = ", ".join("?" for _ in model.field_names)
+    columns = ", ".join(f'"{c}"' for c in model.field_names)
+    before = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
+    with db.conn:
+        db.conn.executemany(
+            f'INSERT OR IGNORE INTO "{model.name}" ({columns}) VALUES ({placeholders})', frame.iter_rows()
+        )
+    after = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
+    return after - before, frame.height - (after - before)
+
+
+def _derive(db: sqlite_utils.Database) -> None:
+    for table in ("marches", "concessions"):
+        assignments = ", ".join(f'"{d.name}" = {d.sql}' for d in DERIVED if d.table == table)
+        db.execute(f'UPDATE "{table}" SET {assignments}')
+    db.conn.commit()
+
+
+def _cpv_table(db: sqlite_utils.Database, cpv: Nomenclature | None) -> None:
+    db["cpv"].create({"code8": str, "code": str, "division": str, "libelle": str}, pk="code8", strict=True)
+    if cpv is not None:
+        db["cpv"].insert_all(
+            (
+                {"code8": c, "code": f"{c}-{d}" if d else c, "division": c[:2], "libelle": cpv.labels.get(c, "")}
+                for c, d in cpv.check_digits.items()
+            ),
+            batch_size=5000,
+        )
+    db["marches"].add_foreign_key("cpv8", "cpv", "code8", ignore=True)
+
+
+def _views(db: sqlite_utils.Database) -> None:
+    db.create_view(
+        "marches_par_titulaire",
+        """
+        SELECT m.record_key, m.uid, m.id, m.acheteur_id, m.acheteur_nom, m.objet, m.codeCPV, m.procedure,
+               m.nature, m.dateNotification, m.annee, m.montant, m.montantActuel, m.dureeMois,
+               m.lieuExecution_code, t.position AS titulaire_rang, t.typeIdentifiant AS titulaire_typeIdentifiant,
+               t.id AS titulaire_id, t.denominationSociale AS titulaire_denominationSociale
+        FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key
+    """,
+        replace=True,
+    )
+
+
+SUMMARIES = {
+    "stats_annee": """
+        SELECT annee, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
+               round(avg(offre_unique), 4) AS part_offre_unique,
+               round(avg(consideration_sociale), 4) AS part_consideration_sociale,
+               round(avg(consideration_environnementale), 4) AS part_consideration_environnementale,
+               sum(montant_fiable IS NULL AND montant IS NOT NULL) AS montants_ecartes
+        FROM marches GROUP BY annee ORDER BY annee""",
+    "stats_division": """
+        SELECT division_cpv, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total
+        FROM marches GROUP BY division_cpv ORDER BY nombre DESC""",
+    "stats_procedure": """
+        SELECT annee, procedure, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
+               round(avg(offre_unique), 4) AS part_offre_unique
+        FROM marches GROUP BY annee, procedure ORDER BY annee, nombre DESC""",
+    "stats_acheteurs": """
+        SELECT acheteur_id, max(acheteur_nom) AS acheteur_nom, count(*) AS nombre,
+               round(sum(montant_fiable)) AS montant_total, min(dateNotification) AS premier,
+               max(dateNotification) AS dernier
+        FROM marches GROUP BY acheteur_id""",
+    "stats_titulaires": """
+        SELECT t.id AS titulaire_id, max(t.typeIdentifiant) AS typeIdentifiant,
+               max(t.denominationSociale) AS denominationSociale, count(*) AS nombre,
+               round(sum(m.montant_fiable)) AS montant_total
+        FROM marches_titulaires t JOIN marches m ON m.record_key = t.record_key GROUP BY t.id""",
+}
+
+
+def _summaries(db: sqlite_utils.Database) -> None:
+    for name, sql in SUMMARIES.items():
+        db.execute(f'CREATE TABLE "{name}" AS {sql}')
+    db["stats_acheteurs"].create_index(["nombre"])
+    db["stats_acheteurs"].create_index(["montant_total"])
+    db["stats_titulaires"].create_index(["nombre"])
+    db["stats_titulaires"].create_index(["montant_total"])
+    db["stats_acheteurs"].create_index(["acheteur_id"], unique=True)
+    db["stats_titulaires"].create_index(["titulaire_id"], unique=True)
+    db.conn.commit()
+
+
+def _counts(database: Path, target: Path) -> None:
+    """Datasette's inspect file: table counts known in advance, for immutable mode."""
+    result = subprocess.run(
+        [sys.executable, "-m", "datasette", "inspect", str(database)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise OutputError(f"datasette inspect a échoué : {result.stderr[-500:]}")
+    data = json.loads(result.stdout)
+    renamed = {Path(target.name.removesuffix(".counts.json")).name: next(iter(data.values()))}
+    renamed[next(iter(renamed))]["file"] = target.name.removesuffix(".counts.json") + ".db"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(renamed, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, target)
+
+
+__all__ = ["DERIVED", "PACKAGE_TABLES", "PublishSummary", "publish"]
