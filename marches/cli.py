@@ -503,6 +503,95 @@ def package_command(
 
 
 @cli.command()
+@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default=Path("decp.db"),
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Base SQLite à écrire (remplacée atomiquement ; le nom donne celui de la base dans Datasette).",
+)
+@click.option(
+    "--cpv",
+    "cpv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Nomenclature CPV 2008 pour les libellés (par défaut celle installée).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Pas de résumé.")
+@_fatal_errors
+def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet: bool) -> None:
+    """Construire la base SQLite de la plateforme à partir de paquets de données.
+
+    Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
+    insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
+    d'indicateurs pré-calculées.
+
+    \b
+    Exemple :
+      marches publish datapackages/national -o decp.db
+    """
+    from marches import cpv as nomenclature
+    from marches.publish import publish as run
+
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file))
+    if not quiet:
+        click.echo(
+            f"Base {out} : {summary.rows.get('marches', 0)} marché(s), {summary.rows.get('concessions', 0)} "
+            f"concession(s) ; lancez « marches serve {out} ».",
+            err=True,
+        )
+        if summary.skipped:
+            click.echo(
+                f"  {summary.skipped} ligne(s) déjà présentes (même source dans deux paquets) ignorées.", err=True
+            )
+
+
+@cli.command()
+@click.argument("database", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("-p", "--port", default=8001, show_default=True, type=int, help="Port d'écoute.")
+@click.option(
+    "--allow-robots",
+    is_flag=True,
+    help="Autoriser l'indexation par les moteurs de recherche (par défaut robots.txt l'interdit).",
+)
+@click.option(
+    "--sql-time-limit-ms",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(100, 60000),
+    help="Durée maximale d'une requête SQL.",
+)
+def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int) -> None:
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée.
+
+    \b
+    Exemple :
+      marches serve decp.db --port 8001
+    """
+    import subprocess
+
+    from marches.site import datasette_command, environment
+
+    click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+    command = datasette_command(database.resolve(), host, port, allow_robots, sql_time_limit_ms)
+    try:
+        sys.exit(subprocess.call(command, env=environment()))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@cli.command(hidden=True)
+def metadata() -> None:
+    """Écrire sur la sortie standard le metadata.yml de la plateforme (make metadata)."""
+    from marches.site import metadata_yaml
+
+    click.echo(metadata_yaml(), nl=False)
+
+
+@cli.command()
 @click.option(
     "-o",
     "--output",
@@ -521,14 +610,23 @@ def package_command(
     help="Nombre de contrats du jeu de démonstration.",
 )
 @click.option("--seed", type=int, default=2026, show_default=True, help="Graine du jeu de démonstration.")
+@click.option(
+    "--serve/--no-serve",
+    "serve_after",
+    default=True,
+    show_default=True,
+    help="Servir la plateforme à la fin (Ctrl-C pour arrêter).",
+)
+@click.option("-p", "--port", default=8001, show_default=True, type=int, help="Port de la plateforme.")
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @click.pass_context
-def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) -> None:
+def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: bool, port: int, quiet: bool) -> None:
     """Démonstration de bout en bout sur un jeu de données généré.
 
     Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
     décrits dans defauts-injectes.csv), le valide (résumé à l'écran, rapport complet dans
-    rapport-validation.json), puis l'empaquette (datapackages/demo).
+    rapport-validation.json), l'empaquette (datapackages/demo), construit la base (decp.db)
+    et la sert avec Datasette (--no-serve pour s'arrêter avant).
 
     \b
     Exemple :
@@ -561,12 +659,16 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, quiet: bool) 
         cpv_file=None,
         quiet=quiet,
     )
+    database = out / "decp.db"
+    ctx.invoke(publish, packages=(out / "datapackages" / "demo",), out=database, cpv_file=None, quiet=quiet)
     if not quiet:
         click.echo(
             f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'datapackages' / 'demo'} "
-            f"(paquet de données) et {out / 'defauts-injectes.csv'} (défauts injectés).",
+            f"(paquet de données), {database} (base) et {out / 'defauts-injectes.csv'} (défauts injectés).",
             err=True,
         )
+    if serve_after:
+        ctx.invoke(serve, database=database, host="127.0.0.1", port=port, allow_robots=False, sql_time_limit_ms=3000)
 
 
 def _demo_validation(data: Path, report_path: Path, quiet: bool) -> None:
