@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench metadata
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ clean:
 SIZES ?= 10000 100000 1500000
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --sizes $(SIZES) --readme README.md
+
+# metadata.yml is generated from marches/site.py (a test checks they agree)
+metadata: $(STAMP)
+	$(BIN)/marches metadata > metadata.yml

@@ -10,6 +10,7 @@ half-built database.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -290,7 +291,10 @@ def _insert(db: sqlite_utils.Database, directory: Path, model: Table) -> tuple[i
 
 def _derive(db: sqlite_utils.Database) -> None:
     for table in ("marches", "concessions"):
-        assignments = ", ".join(f'"{d.name}" = {d.sql}' for d in DERIVED if d.table == table)
+        year = dt.date.today().year
+        assignments = ", ".join(
+            f'"{d.name}" = {d.sql.replace("{year}", str(year))}' for d in DERIVED if d.table == table
+        )
         db.execute(f'UPDATE "{table}" SET {assignments}')
     db.conn.commit()
 

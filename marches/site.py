@@ -176,8 +176,8 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "bar", "tooltip": True},
                     "encoding": {
-                        "x": {"field": "annee", "type": "ordinal"},
-                        "y": {"field": "montant_total", "type": "quantitative"},
+                        "x": {"field": "annee", "type": "ordinal", "title": "Année"},
+                        "y": {"field": "montant_total", "type": "quantitative", "title": "€ HT"},
                     },
                 },
             },
@@ -189,8 +189,8 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "bar", "tooltip": True},
                     "encoding": {
-                        "x": {"field": "annee", "type": "ordinal"},
-                        "y": {"field": "nombre", "type": "quantitative"},
+                        "x": {"field": "annee", "type": "ordinal", "title": "Année"},
+                        "y": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
                     },
                 },
             },
@@ -202,7 +202,7 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "line", "point": True, "tooltip": True},
                     "encoding": {
-                        "x": {"field": "annee", "type": "ordinal"},
+                        "x": {"field": "annee", "type": "ordinal", "title": "Année"},
                         "y": {"field": "part_offre_unique", "type": "quantitative", "axis": {"format": "%"}},
                     },
                 },
@@ -218,7 +218,7 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "line", "point": True, "tooltip": True},
                     "encoding": {
-                        "x": {"field": "annee", "type": "ordinal"},
+                        "x": {"field": "annee", "type": "ordinal", "title": "Année"},
                         "y": {"field": "part", "type": "quantitative", "axis": {"format": "%"}},
                         "color": {"field": "type", "type": "nominal"},
                     },
@@ -232,8 +232,8 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "bar", "tooltip": True},
                     "encoding": {
-                        "y": {"field": "division_cpv", "type": "nominal", "sort": "-x"},
-                        "x": {"field": "nombre", "type": "quantitative"},
+                        "y": {"field": "division_cpv", "type": "nominal", "sort": "-x", "title": "Division CPV"},
+                        "x": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
                     },
                 },
             },
@@ -245,7 +245,7 @@ DASHBOARD = {
                 "display": {
                     "mark": {"type": "arc", "tooltip": True},
                     "encoding": {
-                        "theta": {"field": "nombre", "type": "quantitative"},
+                        "theta": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
                         "color": {"field": "procedure", "type": "nominal"},
                     },
                 },

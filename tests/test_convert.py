@@ -150,7 +150,7 @@ def test_progress_bar_goes_to_stderr_for_large_inputs(tmp_path):
 
 
 def test_demo_generates_validates_then_packages(tmp_path):
-    result = run("demo", "-o", str(tmp_path), "--contracts", "2000")
+    result = run("demo", "-o", str(tmp_path), "--contracts", "2000", "--no-serve")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     package = tmp_path / "datapackages" / "demo"

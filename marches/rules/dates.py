@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from marches.model import load_tables
+from marches.model import TABLES, load_tables
 from marches.rules import rule
 
 FLOOR_REASON = (
@@ -17,7 +17,7 @@ FUTURE_REASON = (
 )
 ORDER_REASON = "Les données d'un contrat se publient après sa notification (ou sa signature), jamais avant."
 
-for table in load_tables().values():
+for table in (load_tables()[name] for name in TABLES):
     for f in table.fields:
         if f["type"] != "date":
             continue

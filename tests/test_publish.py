@@ -1,0 +1,149 @@
+"""marches publish: a strict, indexed, searchable SQLite database built atomically from packages."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from marches import cpv
+from marches.errors import InputError
+from marches.generate import generate
+from marches.model import TABLES
+from marches.package import package
+from marches.publish import FTS, INDEXES, SUMMARIES, publish
+from marches.rules import Config
+from tests.conftest import FIXTURES, SHARED
+
+CPV_FILE = SHARED / "cpv" / "cpv2008_en.csv"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("publish")
+    source = directory / "decp.json"
+    generate(source, "json-2022", contracts=800, seed=41, concession_share=0.05, defect_rate=0.1)
+    leading_zero = json.loads((FIXTURES / "valid-2022.json").read_text(encoding="utf-8"))
+    record = leading_zero["marches"]["marche"][0]
+    record.update(
+        id="ZERO-1",
+        objet="Réparation du préau de l'école maternelle",
+        lieuExecution={"code": "01053", "typeCode": "Code commune"},
+    )
+    record["titulaires"][0]["titulaire"]["id"] = "05520459990001"
+    extra = directory / "zero.json"
+    extra.write_text(json.dumps(leading_zero, ensure_ascii=False), encoding="utf-8")
+    pkg = directory / "datapackages" / "decp"
+    package([source, extra], pkg, config=Config(as_of=date(2026, 11, 22)))
+    database = directory / "decp.db"
+    publish([pkg], database, cpv.load(CPV_FILE) if CPV_FILE.is_file() else None)
+    return database, pkg
+
+
+def connect(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+def test_tables_are_strict_and_identifiers_stay_text(built):
+    database, _ = built
+    db = connect(database)
+    for table in TABLES:
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        assert sql.rstrip().endswith("STRICT"), table
+    row = db.execute("SELECT lieuExecution_code, acheteur_id, typeof(acheteur_id) FROM marches WHERE id = 'ZERO-1'")
+    assert row.fetchone() == ("01053", "21690123100011", "text")
+    assert db.execute("SELECT id FROM marches_titulaires WHERE id LIKE '0%'").fetchone() == ("05520459990001",)
+    assert db.execute("SELECT typeof(montant), typeof(dureeMois) FROM marches LIMIT 1").fetchone() == (
+        "real",
+        "integer",
+    )
+
+
+def test_counts_match_the_package(built):
+    database, pkg = built
+    db = connect(database)
+    records = json.loads((pkg / "datapackage.json").read_text())["x-marches"]["records"]
+    retained = records["conforme"] + records["signalé"]
+    assert (
+        db.execute("SELECT count(*) FROM marches").fetchone()[0]
+        + db.execute("SELECT count(*) FROM concessions").fetchone()[0]
+        == retained
+    )
+    assert db.execute("SELECT count(*) FROM enregistrements").fetchone()[0] == records["read"]
+
+
+def test_keys_indexes_and_full_text_search(built):
+    database, _ = built
+    db = connect(database)
+    fks = db.execute("PRAGMA foreign_key_list(marches_titulaires)").fetchall()
+    assert any(fk[2] == "marches" and fk[3] == "record_key" for fk in fks)
+    # the link to the CPV labels is soft: an unknown code (reported by validation) has no label
+    assert [fk for fk in db.execute("PRAGMA foreign_key_check").fetchall() if fk[2] != "cpv"] == []
+    for table, indexes in INDEXES.items():
+        existing = {
+            tuple(r[2] for r in db.execute(f"PRAGMA index_info('{i[1]}')"))
+            for i in db.execute(f"PRAGMA index_list('{table}')")
+        }
+        for columns in indexes:
+            assert tuple(columns) in existing, (table, columns)
+    for table in FTS:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = ?", (f"{table}_fts",)).fetchone()
+    found = db.execute(
+        "SELECT m.id FROM marches_fts f JOIN marches m ON m.rowid = f.rowid WHERE marches_fts MATCH 'reparation prEau'"
+    ).fetchall()
+    assert found == [("ZERO-1",)], "accent- and case-insensitive search"
+
+
+def test_derived_columns_views_and_summaries(built):
+    database, _ = built
+    db = connect(database)
+    total = db.execute("SELECT count(*) FROM marches").fetchone()[0]
+    assert db.execute("SELECT sum(nombre) FROM stats_annee").fetchone()[0] == total
+    assert db.execute("SELECT sum(nombre) FROM stats_division").fetchone()[0] == total
+    assert (
+        db.execute("SELECT count(*) FROM marches_par_titulaire").fetchone()[0]
+        == db.execute(
+            "SELECT count(*) FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key"
+        ).fetchone()[0]
+    )
+    placeholder = db.execute(
+        "SELECT montant, montant_fiable FROM marches WHERE constats LIKE '%amount-placeholder%'"
+    ).fetchall()
+    assert placeholder and all(fiable is None for _, fiable in placeholder)
+    assert (
+        db.execute("SELECT count(*) FROM marches WHERE annee IS NULL AND dateNotification IS NOT NULL").fetchone()[0]
+        == 0
+    )
+    assert set(SUMMARIES) <= {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+@pytest.mark.skipif(not CPV_FILE.is_file(), reason="../shared/reference absent (CPV list)")
+def test_cpv_labels_when_the_nomenclature_is_installed(built):
+    database, _ = built
+    db = connect(database)
+    assert db.execute("SELECT count(*) FROM cpv").fetchone()[0] == 9454
+    labelled = db.execute("SELECT count(*) FROM marches m JOIN cpv c ON c.code8 = m.cpv8").fetchone()[0]
+    assert labelled > 0.8 * db.execute("SELECT count(*) FROM marches").fetchone()[0]
+
+
+def test_counts_file_for_immutable_mode(built):
+    database, _ = built
+    counts = json.loads(database.with_name("decp.counts.json").read_text())
+    assert (
+        counts["decp"]["tables"]["marches"]["count"]
+        == connect(database).execute("SELECT count(*) FROM marches").fetchone()[0]
+    )
+
+
+def test_a_failed_build_leaves_the_previous_database(tmp_path, built):
+    _database, pkg = built
+    target = tmp_path / "decp.db"
+    publish([pkg], target)
+    before = target.read_bytes()
+    with pytest.raises(InputError):
+        publish([pkg, tmp_path / "pas-un-paquet"], target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".decp")] == []
