@@ -1,0 +1,207 @@
+"""The platform at national scale: package, publish and serve N generated contracts, then time every page.
+
+    python benchmarks/site.py [--contracts 1500000] [--work DIR] [--readme README.md]
+
+Times the home page, every table page (with its default facets: any facet Datasette gives up on
+is reported), a full-text search, every canned query and every dashboard chart query, each
+requested three times (the first request and the median are both recorded). Writes
+benchmarks/site-results.md and .json; with --readme, replaces the README section between the
+site-bench markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.bench import machine  # noqa: E402
+from marches.model import PACKAGE_TABLES, TABLES  # noqa: E402
+from marches.site import FACETS, QUERIES, build_metadata  # noqa: E402
+
+START, END = "<!-- site-bench:start -->", "<!-- site-bench:end -->"
+PARAMS = {"annee": "2025", "pourcentage": "20"}
+
+
+def _run(label: str, command: list[str]) -> float:
+    print(f"{label}…", file=sys.stderr)
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - start
+
+
+def _get(url: str) -> tuple[int, float, bytes]:
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as exc:
+        body, status = exc.read(), exc.code
+    return status, time.perf_counter() - start, body
+
+
+def _measure(base: str, path: str) -> dict:
+    times, status, body = [], 0, b""
+    for _ in range(3):
+        status, seconds, body = _get(base + path)
+        times.append(seconds)
+    return {
+        "path": path,
+        "status": status,
+        "first": round(times[0], 3),
+        "median": round(statistics.median(times), 3),
+        "body": body,
+    }
+
+
+def rerender(readme: Path | None = None) -> str:
+    """The table again from site-results.json (after a change of presentation)."""
+    data = json.loads((HERE / "site-results.json").read_text())
+    table = render(data["pages"], data["steps"], data["machine"], data["contracts"])
+    (HERE / "site-results.md").write_text(table + "\n")
+    if readme:
+        text = readme.read_text(encoding="utf-8")
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contracts", type=int, default=1_500_000)
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "marches-site-bench")
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    marches = [sys.executable, "-m", "marches.cli"]
+    source, pkg, database = work / "decp.json", work / "datapackages" / "decp", work / "decp.db"
+    steps = {}
+    if not source.is_file():
+        steps["generate"] = _run(
+            "generate",
+            [
+                *marches,
+                "generate",
+                "-o",
+                str(source),
+                "-n",
+                str(args.contracts),
+                "--seed",
+                "7",
+                "--defects",
+                "0.05",
+                "-q",
+            ],
+        )
+    steps["package"] = _run(
+        "package", [*marches, "package", str(source), "-o", str(pkg), "-q", "--as-of", date.today().isoformat()]
+    )
+    steps["publish"] = _run("publish", [*marches, "publish", str(pkg), "-o", str(database), "-q"])
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*marches, "serve", str(database), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        pages = ["/", "/decp"]
+        tables = [
+            *list(TABLES + PACKAGE_TABLES),
+            "stats_annee",
+            "stats_division",
+            "stats_procedure",
+            "stats_acheteurs",
+            "stats_titulaires",
+            "cpv",
+            "marches_par_titulaire",
+        ]
+        pages += [f"/decp/{t}" for t in tables]
+        pages.append("/decp/marches?_search=" + urllib.parse.quote("entretien espaces verts"))
+        pages.append(
+            "/decp/marches?_search="
+            + urllib.parse.quote("réhabilitation thermique")
+            + "&procedure="
+            + urllib.parse.quote("Appel d'offres ouvert")
+        )
+        for name, query in QUERIES.items():
+            params = {k: v for k, v in PARAMS.items() if f":{k}" in query["sql"]}
+            if "siret" in query["sql"]:
+                params["siret"] = "__SIRET__"
+            pages.append(f"/decp/{name}?" + urllib.parse.urlencode(params))
+        charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
+        pages += ["/decp.json?" + urllib.parse.urlencode({"sql": c["query"]}) for c in charts.values()]
+        pages.append("/-/dashboards/indicateurs")
+        sample = json.loads(_get(base + "/decp/marches.json?_size=1&_shape=array")[2])[0]
+        holder = json.loads(_get(base + "/decp/marches_titulaires.json?_size=1&_shape=array")[2])[0]["id"]
+        results = []
+        for page in pages:
+            if "__SIRET__" in page:
+                page = page.replace("__SIRET__", holder if "titulaire" in page else sample["acheteur_id"])
+            r = _measure(base, page)
+            facets_missing = []
+            table = page.split("?")[0].removeprefix("/decp/")
+            if table in FACETS and "?" not in page:
+                data = json.loads(_get(base + f"/decp/{table}.json?_size=1")[2])
+                shown = set(data.get("facet_results", {}))
+                facets_missing = [f for f in FACETS[table] if f not in shown] + data.get("facets_timed_out", [])
+            r["facets_missing"] = facets_missing
+            del r["body"]
+            results.append(r)
+            print(f"  {r['median']:>7.3f} s  {r['status']}  {page[:100]}", file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    (HERE / "site-results.json").write_text(
+        json.dumps({"machine": machine(), "contracts": args.contracts, "steps": steps, "pages": results}, indent=2)
+        + "\n"
+    )
+    print(rerender(args.readme))
+
+
+def render(results: list[dict], steps: dict, info: dict, contracts: int) -> str:
+    slow = [r for r in results if r["median"] >= 1 or r["status"] != 200 or r["facets_missing"]]
+    lines = [
+        f"{contracts:,} contrats générés".replace(",", "\u202f")
+        + f" ; machine : {info['cpu']}, {info['cores']} cœurs ; "
+        f"mesuré le {info['date']}. Construction : " + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()) + ".",
+        "",
+        f"{len(results)} pages et requêtes ; {len(results) - len(slow)} sous la seconde (médiane de 3 appels), "
+        f"toutes les facettes par défaut calculées : {'oui' if not any(r['facets_missing'] for r in results) else 'non'}.",
+        "",
+        "| page ou requête | statut | 1er appel | médiane | facettes manquantes |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in results:
+        path = urllib.parse.unquote(r["path"])
+        path = path if len(path) < 90 else path[:87] + "…"
+        first, median = (f"{r[k]:.3f}".replace(".", ",") for k in ("first", "median"))
+        lines.append(
+            f"| `{path.replace('|', '¦')}` | {r['status']} | {first} s | {median} s | {', '.join(r['facets_missing'])} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
