@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench metadata
+.PHONY: run test lint install clean bench bench-site metadata
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ clean:
 SIZES ?= 10000 100000 1500000
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --sizes $(SIZES) --readme README.md
+
+# The platform at national scale (build ~15 min): results in benchmarks/site-results.md and the README.
+bench-site: $(STAMP)
+	$(BIN)/python benchmarks/site.py --readme README.md
 
 # metadata.yml is generated from marches/site.py (a test checks they agree)
 metadata: $(STAMP)
