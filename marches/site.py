@@ -18,6 +18,7 @@ from marches.model import PACKAGE_TABLES, TABLES, load_tables
 from marches.publish import DERIVED
 
 DATABASE = "decp"
+ASSETS = Path(__file__).parent / "site_assets"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 FACETS = {
     "marches": ["annee", "procedure", "division_cpv", "nature", "lieuExecution_typeCode"],
@@ -296,7 +297,7 @@ def build_metadata(database: str = DATABASE, allow_robots: bool = False) -> dict
         "license": "Licence Ouverte 2.0 (etalab-2.0)",
         "license_url": LICENCE_URL,
         "source": "Données essentielles publiées par les acheteurs publics, validées par marches",
-        "about": "marches",
+        "extra_css_urls": ["/marches-static/marches.css"],
         "databases": {database: {"title": "Commande publique", "tables": tables, "queries": QUERIES}},
         "plugins": {"datasette-dashboards": dashboards, "datasette-block-robots": robots},
     }
@@ -322,6 +323,10 @@ def datasette_command(database: Path, host: str, port: int, allow_robots: bool, 
         str(database),
         "--metadata",
         str(metadata),
+        "--template-dir",
+        str(ASSETS / "templates"),
+        "--static",
+        f"marches-static:{ASSETS / 'static'}",
         "--host",
         host,
         "--port",

@@ -84,6 +84,7 @@ def test_home_search_facet_query_and_csv_export(site, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "accueil.png"))
 
     page.goto(f"{site}/decp/marches")
+    assert "Licence :" in page.content() and page.locator(".crumbs a").first.inner_text() == "accueil"
     page.fill("input#_search", "entretien espaces verts")
     page.click("input[type=submit]")
     page.wait_for_load_state()
