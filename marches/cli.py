@@ -221,6 +221,33 @@ def generate(
         )
 
 
+def _validation_options(command):
+    """--as-of, --config and --cpv, shared by the commands that validate (validate, package)."""
+    options = [
+        click.option(
+            "--as-of",
+            type=click.DateTime(["%Y-%m-%d"]),
+            help="Date de référence des contrôles de dates (par défaut : aujourd'hui).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Fichier TOML de seuils (voir le README).",
+        ),
+        click.option(
+            "--cpv",
+            "cpv_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Nomenclature CPV 2008 officielle (CSV, XLSX ou JSON) ; par défaut celle installée par "
+            "« marches cpv install ».",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _config(config_file: Path | None, as_of):
     import tomllib
 
@@ -260,24 +287,7 @@ def _config(config_file: Path | None, as_of):
     help="Écrire le rapport dans ce fichier plutôt que sur la sortie standard.",
 )
 @click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
-@click.option(
-    "--as-of",
-    type=click.DateTime(["%Y-%m-%d"]),
-    help="Date de référence des contrôles de dates (par défaut : aujourd'hui).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Fichier TOML de seuils (voir le README).",
-)
-@click.option(
-    "--cpv",
-    "cpv_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Nomenclature CPV 2008 officielle (CSV, XLSX ou JSON) ; par défaut celle installée par "
-    "« marches cpv install ».",
-)
+@_validation_options
 @click.option(
     "--examples",
     type=click.IntRange(0, 1000),
@@ -435,19 +445,7 @@ def cpv_info() -> None:
 )
 @click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Date de référence des contrôles de dates.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Fichier TOML de seuils.",
-)
-@click.option(
-    "--cpv",
-    "cpv_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Nomenclature CPV 2008 (par défaut celle installée par « marches cpv install »).",
-)
+@_validation_options
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
 def package_command(
