@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=1_500_000)
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "marches-site-bench")
     parser.add_argument("--readme", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="reuse the data and package of a previous run")
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -107,9 +108,10 @@ def main() -> None:
                 "-q",
             ],
         )
-    steps["package"] = _run(
-        "package", [*marches, "package", str(source), "-o", str(pkg), "-q", "--as-of", date.today().isoformat()]
-    )
+    if not (args.reuse and (pkg / "datapackage.json").is_file()):
+        steps["package"] = _run(
+            "package", [*marches, "package", str(source), "-o", str(pkg), "-q", "--as-of", date.today().isoformat()]
+        )
     steps["publish"] = _run("publish", [*marches, "publish", str(pkg), "-o", str(database), "-q"])
 
     with socket.socket() as s:

@@ -81,6 +81,16 @@ DERIVED = (
     ),
     Derived(
         "marches",
+        "hausse_pct",
+        float,
+        "Hausse par modifications (%)",
+        "Hausse du montant par les modifications, en pourcentage du montant initial (vide sans modification "
+        "du montant).",
+        "CASE WHEN nombreModifications > 0 AND montant > 0 AND montantActuel IS NOT NULL "
+        "THEN round(100.0 * (montantActuel - montant) / montant, 1) END",
+    ),
+    Derived(
+        "marches",
         "offre_unique",
         int,
         "Offre unique",
@@ -140,6 +150,7 @@ INDEXES = {
         ["ccag"],
         ["offresRecues"],
         ["generation"],
+        ["hausse_pct"],
         ["typeGroupementOperateurs"],
         ["acheteur_id", "dateNotification"],
         ["annee", "procedure"],

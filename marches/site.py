@@ -21,7 +21,7 @@ DATABASE = "decp"
 ASSETS = Path(__file__).parent / "site_assets"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 FACETS = {
-    "marches": ["annee", "procedure", "division_cpv", "nature", "lieuExecution_typeCode"],
+    "marches": ["annee", "procedure", "division_cpv"],  # each facet costs ~0.2 s on 1.5 M rows: the useful ones
     "concessions": ["annee", "nature", "procedure"],
     "marches_titulaires": ["typeIdentifiant"],
     "enregistrements": ["statut", "kind", "source_file"],
@@ -141,10 +141,8 @@ QUERIES = {
     },
     "hausses_par_modifications": {
         "title": "Marchés dont le montant a augmenté de plus de N % par modifications",
-        "sql": "SELECT record_key, acheteur_id, objet, dateNotification, montant, montantActuel, "
-        "round(100.0 * (montantActuel - montant) / montant, 1) AS hausse_pct, nombreModifications "
-        "FROM marches WHERE nombreModifications > 0 AND montant > 0 "
-        "AND montantActuel > montant * (1 + :pourcentage / 100.0) ORDER BY hausse_pct DESC LIMIT 1000",
+        "sql": "SELECT record_key, acheteur_id, objet, dateNotification, montant, montantActuel, hausse_pct, "
+        "nombreModifications FROM marches WHERE hausse_pct > :pourcentage ORDER BY hausse_pct DESC LIMIT 1000",
     },
     "profil_acheteur": {
         "title": "Profil d'un acheteur (par SIRET)",
