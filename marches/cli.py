@@ -39,6 +39,11 @@ def cli(debug: bool) -> None:
     """marches : lire, valider, empaqueter et publier les données essentielles de la commande publique."""
 
 
+def _is_terminal() -> bool:
+    """Progress bars are for people: none in logs and pipes."""
+    return sys.stderr.isatty()
+
+
 class _Progress:
     """One progress bar per large input file, on stderr."""
 
@@ -46,7 +51,7 @@ class _Progress:
         self.quiet, self.bar, self.source, self.shown, self.calls = quiet, None, None, 0, 0
 
     def __call__(self, source) -> None:
-        if self.quiet or source.size < PROGRESS_MIN_BYTES:
+        if self.quiet or source.size < PROGRESS_MIN_BYTES or not _is_terminal():
             return
         self.calls += 1
         if source is not self.source:
@@ -204,7 +209,7 @@ def generate(
     if truth is not None and defect_rate == 0 and not quiet:
         click.echo("Aucun défaut demandé (--defects 0) : le fichier de vérité sera vide.", err=True)
     bar = None
-    if not quiet and contracts >= 50000:
+    if not quiet and contracts >= 50000 and _is_terminal():
         bar = click.progressbar(length=contracts, label=out.name, file=sys.stderr, show_eta=True, width=30)
         bar.__enter__()
     try:
