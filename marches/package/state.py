@@ -1,0 +1,268 @@
+"""Reading the new inputs and the package already there, then deciding the fate of every record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from marches.convert import open_inputs
+from marches.cpv import Nomenclature
+from marches.errors import InputError
+from marches.findings import Finding
+from marches.flatten import flatten
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
+from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, STRUCTURAL, PackageSummary
+from marches.report import Report
+from marches.rules import Config
+from marches.tables import TableWriter
+from marches.validate import Validator
+from marches.validation.structure import typed_frame
+
+# -- the package already there (for --update) -----------------------------------------------------------
+
+
+@dataclass
+class _Previous:
+    directory: Path
+    descriptor: dict[str, Any]
+    records: pl.DataFrame
+
+    @classmethod
+    def load(cls, directory: Path) -> _Previous:
+        try:
+            descriptor = json.loads((directory / "datapackage.json").read_text(encoding="utf-8"))
+            raw = _read_table(directory, "enregistrements")
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise InputError(
+                str(directory), f"paquet existant illisible : {exc}", hint="Reconstruisez-le sans --update"
+            ) from exc
+        records, _ = typed_frame(raw, load_tables()["enregistrements"])
+        return cls(directory, descriptor, records)
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        return self.descriptor.get("sources", [])
+
+    def counts(self) -> dict[str, int]:
+        counts = self.records.group_by("statut").len()
+        return dict(zip(counts["statut"].to_list(), counts["len"].to_list(), strict=True))
+
+    def table(self, name: str) -> pl.DataFrame:
+        return _read_table(self.directory, name)
+
+
+def _read_table(directory: Path, name: str) -> pl.DataFrame:
+    path = directory / f"{name}.csv"
+    fields = load_tables()[name].field_names
+    if not path.is_file():
+        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
+    frame = pl.read_csv(path, infer_schema=False)
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in frame.columns]
+    return frame.with_columns(missing).select(fields)
+
+
+# -- reading the new inputs -----------------------------------------------------------------------------
+
+
+@dataclass
+class _New:
+    work: Path
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    reader_findings: list[Finding] = field(default_factory=list)
+    sha_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> sha256
+    name_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> file name as given
+    order: dict[str, int] = field(default_factory=dict)  # record_key -> reading order, all files together
+
+
+def _read_inputs(paths, work: Path, previous: _Previous | None, summary: PackageSummary, progress) -> _New:
+    """Flatten the new inputs into work tables, keeping each record as published on the side."""
+    new = _New(work)
+    known = {s["sha256"] for s in previous.sources} if previous else set()
+    order = int(previous.records["ordre"].max() or 0) + 1 if previous is not None and previous.records.height else 0
+    writer = TableWriter(work)
+    try:
+        with (work / "published.jsonl").open("wb") as published:
+            for opened, path, skipped in open_inputs(paths):
+                if opened is None:
+                    summary.sources_skipped.append((path, skipped or ""))
+                    continue
+                source = opened.source
+                if source.sha256 in known:
+                    summary.sources_skipped.append((path, "déjà dans le paquet (même SHA-256) : rien à ajouter"))
+                    continue
+                generations: dict[str, int] = defaultdict(int)
+                for raw in opened.records:
+                    record = flatten(raw)
+                    for table, rows in record.rows.items():
+                        writer.write(table, rows)
+                    new.reader_findings.extend(f for f in record.findings if not (f.code == "wrong-type" and f.field))
+                    text, fmt = (raw.text, "xml") if raw.text is not None else (orjson.dumps(raw.data).decode(), "json")
+                    published.write(orjson.dumps([record.record_key, text, fmt]) + b"\n")
+                    new.order[record.record_key] = order
+                    order += 1
+                    generations[record.generation] += 1
+                    if progress and raw.position % 500 == 0:
+                        progress(source)
+                new.reader_findings.extend(source.findings)
+                new.sha_of[source.key_prefix] = source.sha256
+                new.name_of[source.key_prefix] = source.name
+                new.sources.append(
+                    {
+                        "title": Path(source.name).name,
+                        "path": Path(source.name).name,
+                        "sha256": source.sha256,
+                        "bytes": source.size,
+                        "format": source.shape,
+                        "records": source.records,
+                        "generations": dict(sorted(generations.items())),
+                        "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    }
+                )
+                summary.sources_added.append(source.name)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return new
+
+
+def _validate(new: _New, config: Config, cpv: Nomenclature | None) -> list[Finding]:
+    """Reader findings, then the validation of the new records' tables, pointing at the source files."""
+    findings: list[Finding] = list(new.reader_findings)
+    if not new.sources:
+        return findings
+    Validator(config, cpv, Report(examples_per_rule=0, sink=findings.append), point_at_tables=False).run([new.work])
+    for f in findings:
+        if f.record_key:
+            f.file = new.name_of.get(f.record_key.split("-")[0], f.file)
+    return findings
+
+
+# -- deciding the fate of every record ------------------------------------------------------------------
+
+
+def _summaries(new: _New) -> pl.DataFrame:
+    """One row per new record: provenance, and what deduplication weighs."""
+    parts = []
+    for kind, root in ROOTS.items():
+        frame = _read_table(new.work, root)
+        if frame.height == 0:
+            continue
+        tables = MARCHE_TABLES if kind == "marche" else CONCESSION_TABLES
+        decp = [
+            c
+            for c in frame.columns
+            if not c.startswith("source_")
+            and c not in ("record_key", "uid", "generation", "extra_fields", "original_values", *COMPUTED[root])
+        ]
+        frame = frame.with_columns(
+            pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in decp]).alias("completude"),
+            pl.lit(0, dtype=pl.Int64).alias("nombreModifications"),
+        )
+        for child in tables[1:]:
+            counts = _read_table(new.work, child).group_by("record_key").len(name="_n")
+            frame = frame.join(counts, on="record_key", how="left").with_columns(
+                (pl.col("completude") + pl.col("_n").fill_null(0)).alias("completude")
+            )
+            if child == f"{root}_modifications":
+                frame = frame.with_columns(pl.col("_n").fill_null(0).cast(pl.Int64).alias("nombreModifications"))
+            frame = frame.drop("_n")
+        parts.append(
+            frame.select(
+                "record_key",
+                pl.lit(kind).alias("kind"),
+                "uid",
+                "id",
+                "generation",
+                "source_file",
+                pl.col("record_key").str.split("-").list.first().replace_strict(new.sha_of).alias("source_sha256"),
+                pl.col("source_position").cast(pl.Int64, strict=False),
+                "source_path",
+                pl.col("source_line").cast(pl.Int64, strict=False),
+                pl.col("datePublicationDonnees").str.to_date("%Y-%m-%d", strict=False),
+                "completude",
+                "nombreModifications",
+            )
+        )
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=_RECORD_SCHEMA)
+    order = pl.DataFrame(
+        {"record_key": list(new.order), "ordre": list(new.order.values())},
+        schema={"record_key": pl.String, "ordre": pl.Int64},
+    )
+    return frame.join(order, on="record_key", how="left")
+
+
+_RECORD_SCHEMA = {
+    "record_key": pl.String,
+    "kind": pl.String,
+    "uid": pl.String,
+    "id": pl.String,
+    "generation": pl.String,
+    "source_file": pl.String,
+    "source_sha256": pl.String,
+    "source_position": pl.Int64,
+    "source_path": pl.String,
+    "source_line": pl.Int64,
+    "datePublicationDonnees": pl.Date,
+    "completude": pl.Int64,
+    "nombreModifications": pl.Int64,
+}
+
+
+def _decide(new: _New, findings: list[Finding], previous: _Previous | None, drop_invalid: bool) -> pl.DataFrame:
+    """Every record, previous and new, with its statut, whether it is retained, and the copy retained."""
+    structural, flags = set(), defaultdict(list)
+    for f in findings:
+        if not f.record_key:
+            continue
+        if f.code in STRUCTURAL:
+            structural.add(f.record_key)
+        elif f.severity in ("error", "warning") and f.code not in NOT_FLAGS and f.code not in flags[f.record_key]:
+            flags[f.record_key].append(f.code)
+    frame = _summaries(new)
+    frame = frame.join(
+        pl.DataFrame(
+            {"record_key": list(flags), "constats": list(flags.values())},
+            schema={"record_key": pl.String, "constats": pl.List(pl.String)},
+        ),
+        on="record_key",
+        how="left",
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("record_key").is_in(list(structural)))
+        .then(pl.lit("supprimé" if drop_invalid else "quarantaine"))
+        .otherwise(None)
+        .alias("statut")
+    )
+    if previous is not None:  # an invalid record stays as it was; the others are weighed again with the new ones
+        old = previous.records.with_columns(
+            pl.when(pl.col("statut").is_in(["quarantaine", "supprimé"])).then(pl.col("statut")).otherwise(None)
+        )
+        frame = pl.concat([old.select(frame.columns), frame], how="vertical_relaxed")
+    valid = frame.filter(pl.col("statut").is_null())
+    ranked = valid.sort(
+        [pl.col("datePublicationDonnees").fill_null(dt.date(1, 1, 1)), "completude", "nombreModifications", "ordre"],
+        descending=[True, True, True, False],
+    )
+    chosen = ranked.filter(pl.col("uid").is_not_null()).unique("uid", keep="first", maintain_order=True)
+    retained = pl.concat([chosen.select("record_key"), valid.filter(pl.col("uid").is_null()).select("record_key")])
+    frame = frame.with_columns(pl.col("record_key").is_in(retained["record_key"].implode()).alias("retenu"))
+    frame = frame.join(chosen.select("uid", pl.col("record_key").alias("retenu_record_key")), on="uid", how="left")
+    frame = frame.with_columns(
+        pl.when(pl.col("statut").is_not_null())
+        .then(pl.col("statut"))
+        .when(~pl.col("retenu"))
+        .then(pl.lit("doublon"))
+        .when(pl.col("constats").list.len() > 0)
+        .then(pl.lit("signalé"))
+        .otherwise(pl.lit("conforme"))
+        .alias("statut")
+    )
+    return frame.sort("ordre")
