@@ -137,7 +137,7 @@ def test_summary_on_stderr_lists_findings_and_quiet_silences_it(tmp_path):
 
 
 def test_progress_bar_goes_to_stderr_for_large_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr("marches.cli._is_terminal", lambda: True)
+    monkeypatch.setattr("marches.cli.base._is_terminal", lambda: True)
     record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
     big = tmp_path / "big.json"
     with big.open("w") as fh:
@@ -148,7 +148,7 @@ def test_progress_bar_goes_to_stderr_for_large_inputs(tmp_path, monkeypatch):
     result = run("convert", str(big), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0 and result.stdout == ""
     assert "big.json" in result.stderr  # the bar's label (click draws the bar itself only on a real terminal)
-    monkeypatch.setattr("marches.cli._is_terminal", lambda: False)
+    monkeypatch.setattr("marches.cli.base._is_terminal", lambda: False)
     quiet_log = run("convert", str(big), "-o", str(tmp_path / "out2"))
     assert "big.json" not in quiet_log.stderr.splitlines()[0], "no progress line in a log"
 

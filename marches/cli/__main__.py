@@ -1,0 +1,5 @@
+"""``python -m marches.cli``."""
+
+from marches.cli import cli
+
+cli()

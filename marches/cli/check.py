@@ -1,0 +1,163 @@
+"""Checking: ``marches validate`` and the CPV nomenclature (``marches cpv``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "github"]),
+    default="text",
+    show_default=True,
+    help="text : résumé en français ; json : rapport complet versionné ; csv : un constat "
+    "par ligne ; github : annotations GitHub Actions.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Écrire le rapport dans ce fichier plutôt que sur la sortie standard.",
+)
+@click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
+@_validation_options
+@click.option(
+    "--examples",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Nombre d'exemples affichés par règle dans le résumé texte.",
+)
+@click.option(
+    "--json-report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Écrire aussi le rapport JSON complet dans ce fichier (en plus du format choisi).",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ajouter le résumé texte, en Markdown, à ce fichier (par exemple $GITHUB_STEP_SUMMARY).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
+@_fatal_errors
+def validate(
+    files: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    strict: bool,
+    as_of,
+    config_file: Path | None,
+    cpv_file: Path | None,
+    examples: int,
+    json_report: Path | None,
+    summary: Path | None,
+    quiet: bool,
+) -> None:
+    """Valider des fichiers DECP avant publication : structure et règles métier.
+
+    Lit JSON, XML (formats 2019 et 2022) ou les tables CSV de marches ; vérifie les Table
+    Schemas (types, obligatoires, listes fermées, formats, bornes, clés) puis les règles
+    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence). Chaque constat est
+    localisé (fichier, enregistrement, chemin JSON ou ligne XML) et expliqué en français.
+
+    Codes de sortie : 0 conforme (avertissements permis), 1 erreurs (ou avertissements avec
+    --strict), 2 erreur d'utilisation, 3 entrée illisible.
+
+    \b
+    Exemples :
+      marches validate export.json
+      marches validate decp.xml --format json -o rapport.json
+      marches validate tables/ --strict --as-of 2026-01-01 --format github
+    """
+    from marches import cpv as nomenclature
+    from marches.report import SINKS, Report, render_text
+    from marches.validate import validate as run
+
+    config = _config(config_file, as_of)
+    handle = output.open("w", encoding="utf-8", newline="") if output else None
+    stream = handle or sys.stdout
+    sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
+    json_handle = json_report.open("w", encoding="utf-8") if json_report else None
+    if json_handle:
+        sinks.append(SINKS["json"](json_handle))
+    report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
+    progress = _Progress(quiet)
+    try:
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress)
+    finally:
+        progress.close()
+    for sink in sinks:
+        sink.close(report, strict)
+    if fmt == "github":
+        for notice in report.notices:
+            stream.write(f"::notice title=marches::{notice}\n")
+    if fmt == "text":
+        text = render_text(report, strict, click.style)
+        if handle:
+            handle.write(click.unstyle(text) + "\n")
+        else:
+            click.echo(text)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write("## Validation des données essentielles (marches)\n\n```text\n")
+            fh.write(click.unstyle(render_text(report, strict, click.style)) + "\n```\n")
+    for h in (handle, json_handle):
+        if h:
+            h.close()
+    sys.exit(0 if report.passed(strict) else 1)
+
+
+def _fan_out(sinks):
+    if not sinks:
+        return None
+    if len(sinks) == 1:
+        return sinks[0]
+    return lambda finding: [sink(finding) for sink in sinks]
+
+
+@cli.group()
+def cpv() -> None:
+    """Installer et consulter la nomenclature CPV 2008 officielle (jamais fournie avec marches)."""
+
+
+@cpv.command("install")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_fatal_errors
+def cpv_install(source: Path) -> None:
+    """Installer la nomenclature CPV 2008 officielle depuis un fichier CSV, XLSX ou JSON.
+
+    Le fichier est vérifié puis copié, normalisé, dans le cache de l'utilisateur, où
+    « marches validate » le trouve ensuite.
+
+    \b
+    Exemple :
+      marches cpv install cpv_2008.xlsx
+    """
+    from marches import cpv as nomenclature
+
+    target, loaded = nomenclature.install(source)
+    click.echo(f"Nomenclature CPV installée : {len(loaded)} codes, dans {target}.", err=True)
+
+
+@cpv.command("info")
+def cpv_info() -> None:
+    """Dire si la nomenclature CPV est installée, et où."""
+    from marches import cpv as nomenclature
+
+    path = nomenclature.installed_path()
+    if path.is_file():
+        click.echo(f"Nomenclature CPV installée : {path} ({len(nomenclature.load(path))} codes).")
+    else:
+        click.echo(
+            f"Nomenclature CPV non installée (emplacement attendu : {path}). "
+            "Installez-la avec « marches cpv install FICHIER »."
+        )

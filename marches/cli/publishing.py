@@ -1,0 +1,280 @@
+"""Publishing: ``marches package``, ``publish``, ``serve``, and the end-to-end ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.data import generate
+
+DEMO_DEFECT_RATE = 0.05
+
+
+@cli.command("package")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier du paquet (par exemple datapackages/national) ; remplacé atomiquement.",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Ajouter les fichiers nouveaux au paquet existant sans relire les "
+    "anciens ; un fichier déjà présent (même SHA-256) ne change rien.",
+)
+@click.option(
+    "--drop-invalid",
+    is_flag=True,
+    help="Écarter les enregistrements qui enfreignent les Table Schemas "
+    "au lieu de les garder en quarantaine (ils restent comptés et listés dans « enregistrements »).",
+)
+@click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
+@click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
+@_validation_options
+@click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
+@_fatal_errors
+def package_command(
+    files: tuple[Path, ...],
+    out: Path,
+    update: bool,
+    drop_invalid: bool,
+    parquet: bool,
+    title: str | None,
+    as_of,
+    config_file: Path | None,
+    cpv_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Empaqueter des fichiers DECP en paquet de données Frictionless, avec provenance.
+
+    Chaque enregistrement lu est dans le paquet : dans les tables principales (conforme ou
+    signalé), en quarantaine tel que publié (s'il enfreint les Table Schemas), ou parmi les
+    doublons (copie écartée d'un contrat publié plusieurs fois). Le paquet passe
+    « frictionless validate », clés étrangères comprises.
+
+    \b
+    Exemples :
+      marches package decp-2024.json decp-2025.xml -o datapackages/national
+      marches package nouveau.json -o datapackages/national --update
+    """
+    from marches import cpv as nomenclature
+    from marches.package import STATUTS, package
+
+    progress = _Progress(quiet)
+    try:
+        summary = package(
+            list(files),
+            out,
+            update=update,
+            drop_invalid=drop_invalid,
+            parquet=parquet,
+            config=_config(config_file, as_of),
+            cpv=nomenclature.resolve(cpv_file),
+            title=title,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if quiet:
+        return
+    for path, reason in summary.sources_skipped:
+        click.echo(f"  {path} : {reason}", err=True)
+    if not summary.changed:
+        click.echo(f"Paquet {out} inchangé : aucun fichier nouveau.", err=True)
+    counts = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in STATUTS)
+    click.echo(f"Paquet {out} : {summary.records} enregistrement(s) lu(s) au total — {counts}.", err=True)
+
+
+@cli.command()
+@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default=Path("decp.db"),
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Base SQLite à écrire (remplacée atomiquement ; le nom donne celui de la base dans Datasette).",
+)
+@click.option(
+    "--cpv",
+    "cpv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Nomenclature CPV 2008 pour les libellés (par défaut celle installée).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Pas de résumé.")
+@_fatal_errors
+def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet: bool) -> None:
+    """Construire la base SQLite de la plateforme à partir de paquets de données.
+
+    Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
+    insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
+    d'indicateurs pré-calculées.
+
+    \b
+    Exemple :
+      marches publish datapackages/national -o decp.db
+    """
+    from marches import cpv as nomenclature
+    from marches.publish import publish as run
+
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file))
+    if not quiet:
+        click.echo(
+            f"Base {out} : {summary.rows.get('marches', 0)} marché(s), {summary.rows.get('concessions', 0)} "
+            f"concession(s) ; lancez « marches serve {out} ».",
+            err=True,
+        )
+        if summary.skipped:
+            click.echo(
+                f"  {summary.skipped} ligne(s) déjà présentes (même source dans deux paquets) ignorées.", err=True
+            )
+
+
+@cli.command()
+@click.argument("database", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("-p", "--port", default=8001, show_default=True, type=int, help="Port d'écoute.")
+@click.option(
+    "--allow-robots",
+    is_flag=True,
+    help="Autoriser l'indexation par les moteurs de recherche (par défaut robots.txt l'interdit).",
+)
+@click.option(
+    "--sql-time-limit-ms",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(100, 60000),
+    help="Durée maximale d'une requête SQL.",
+)
+def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int) -> None:
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée.
+
+    \b
+    Exemple :
+      marches serve decp.db --port 8001
+    """
+    import subprocess
+
+    from marches.site import datasette_command, environment
+
+    click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+    command = datasette_command(database.resolve(), host, port, allow_robots, sql_time_limit_ms)
+    try:
+        sys.exit(subprocess.call(command, env=environment()))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@cli.command(hidden=True)
+def metadata() -> None:
+    """Écrire sur la sortie standard le metadata.yml de la plateforme (make metadata)."""
+    from marches.site import metadata_yaml
+
+    click.echo(metadata_yaml(), nl=False)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default=Path("sortie"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier de sortie.",
+)
+@click.option(
+    "-n",
+    "--contracts",
+    type=click.IntRange(min=1),
+    default=20000,
+    show_default=True,
+    help="Nombre de contrats du jeu de démonstration.",
+)
+@click.option("--seed", type=int, default=2026, show_default=True, help="Graine du jeu de démonstration.")
+@click.option(
+    "--serve/--no-serve",
+    "serve_after",
+    default=True,
+    show_default=True,
+    help="Servir la plateforme à la fin (Ctrl-C pour arrêter).",
+)
+@click.option("-p", "--port", default=8001, show_default=True, type=int, help="Port de la plateforme.")
+@click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: bool, port: int, quiet: bool) -> None:
+    """Démonstration de bout en bout sur un jeu de données généré.
+
+    Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
+    décrits dans defauts-injectes.csv), le valide (résumé à l'écran, rapport complet dans
+    rapport-validation.json), l'empaquette (datapackages/demo), construit la base (decp.db)
+    et la sert avec Datasette (--no-serve pour s'arrêter avant).
+
+    \b
+    Exemple :
+      marches demo -o sortie/
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "decp-demo.json"
+    ctx.invoke(
+        generate,
+        out=data,
+        fmt="json-2022",
+        contracts=contracts,
+        seed=seed,
+        concession_share=0.02,
+        defect_rate=DEMO_DEFECT_RATE,
+        truth=out / "defauts-injectes.csv",
+        quiet=quiet,
+    )
+    _demo_validation(data, out / "rapport-validation.json", quiet)
+    ctx.invoke(
+        package_command,
+        files=(data,),
+        out=out / "datapackages" / "demo",
+        update=False,
+        drop_invalid=False,
+        parquet=False,
+        title="démonstration",
+        as_of=None,
+        config_file=None,
+        cpv_file=None,
+        quiet=quiet,
+    )
+    database = out / "decp.db"
+    ctx.invoke(publish, packages=(out / "datapackages" / "demo",), out=database, cpv_file=None, quiet=quiet)
+    if not quiet:
+        click.echo(
+            f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'datapackages' / 'demo'} "
+            f"(paquet de données), {database} (base) et {out / 'defauts-injectes.csv'} (défauts injectés).",
+            err=True,
+        )
+    if serve_after:
+        ctx.invoke(serve, database=database, host="127.0.0.1", port=port, allow_robots=False, sql_time_limit_ms=3000)
+
+
+def _demo_validation(data: Path, report_path: Path, quiet: bool) -> None:
+    """Validate the demo data: summary on stderr (it is a demonstration, not a CI gate), full JSON report."""
+    from marches import cpv as nomenclature
+    from marches.report import SINKS, Report, render_text
+    from marches.validate import validate as run
+
+    with report_path.open("w", encoding="utf-8") as fh:
+        sink = SINKS["json"](fh)
+        report = Report(examples_per_rule=2, sink=sink)
+        progress = _Progress(quiet)
+        try:
+            run([data], None, nomenclature.resolve(None), report, progress)
+        finally:
+            progress.close()
+        sink.close(report, False)
+    if not quiet:
+        click.echo(render_text(report, False, click.style), err=True)
