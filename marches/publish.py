@@ -392,4 +392,4 @@ def _counts(database: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-__all__ = ["DERIVED", "PACKAGE_TABLES", "PublishSummary", "publish"]
+__all__ = ["DERIVED", "PublishSummary", "publish"]

@@ -8,6 +8,7 @@ orphan row, a table reordered by hand) is a clear error, never a silent loss.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +44,6 @@ def prepare(path: Path, name: str) -> Source:
         if p.is_file():
             digests.append(hash_file(p)[0])
             size += p.stat().st_size
-    import hashlib
-
     sha = hashlib.sha256("".join(digests).encode()).hexdigest()
     source = Source(path=directory, name=name if path.is_dir() else directory.name, sha256=sha, size=size, shape="csv")
     source.work = size

@@ -204,12 +204,11 @@ def _record(source: Source, value, kind, path: str, position: int, shape: str) -
 
 def _items(source: Source, prefix: str, skip: int, nan: bool, already: int) -> Iterator:
     stream, counting = _open(source, nan, skip)
-    backend = ijson
     yielded = 0
     try:
         with stream:
             try:
-                for value in backend.items(stream, prefix, use_float=True):
+                for value in ijson.items(stream, prefix, use_float=True):
                     yielded += 1
                     yield value
             except ijson.JSONError as exc:
