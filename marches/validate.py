@@ -1,15 +1,20 @@
-"""Validation: reader findings, Table Schema structure and business rules -> a Report.
+"""Validation: reading findings, the official format's structure, business rules -> a Report.
 
 Inputs are validated batch by batch: records read from JSON or XML are flattened and gathered
-``BATCH_RECORDS`` at a time into text tables; the project's own CSV tables are read with polars
-directly. Each batch is cast and checked against the Table Schemas, then against the business
-rules, all vectorised (Pandera on polars). Duplicates are found at the end over the keys of every
-record, so memory stays bounded by the batch size plus one small row per record.
+into text tables; the project's own CSV tables are read with polars directly. Each batch is cast
+and checked against the Table Schemas, every row against the constraints of its own generation
+(``x-format``), then against the business rules, all vectorised (Pandera on polars).
+
+One defect gives one finding. A place the reading already reported as unusable (null, « NC »,
+missing object…) gets no other finding; a cell that breaks the format is hidden from the rules;
+a cell a rule of its own value flags (a year 5021, a 0 € amount) is hidden from the rules that
+compare it with other cells (publication delay, threshold). Duplicates are found at the end over
+the keys of every record, independently of the order of the files.
 """
 
 from __future__ import annotations
 
-import string
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +23,14 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from marches import french
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
 from marches.errors import InputError
-from marches.findings import Finding
+from marches.findings import FINDINGS, Finding, within
 from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, TECHNICAL_COLUMNS, Table, load_tables
+from marches.normalize import line_of
 from marches.readers import Input
 from marches.readers.base import Source
 from marches.report import Report, catalogue
@@ -32,18 +39,8 @@ from marches.tables import to_cell
 from marches.validation import structure
 
 BATCH_RECORDS = 50_000
+BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
-LIST_PATHS = {
-    "marches_titulaires": (("titulaires", "position"),),
-    "marches_modifications": (("modifications", "position"),),
-    "marches_modifications_titulaires": (("modifications", "modification_position"), ("titulaires", "position")),
-    "marches_actes_sous_traitance": (("actesSousTraitance", "position"),),
-    "marches_modifications_actes_sous_traitance": (("modificationsActesSousTraitance", "position"),),
-    "concessions_concessionnaires": (("concessionnaires", "position"),),
-    "concessions_modifications": (("modifications", "position"),),
-    "concessions_donnees_execution": (("donneesExecution", "position"),),
-    "concessions_tarifs": (("donneesExecution", "donneesExecution_position"), ("tarifs", "position")),
-}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
 CPV_NOTICE = (
@@ -68,14 +65,16 @@ def _int(value: Any) -> int | None:
 
 
 def _display(value: Any) -> Any:
-    """Numbers as people read them in messages: 60 000 rather than 60000.0."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}".replace(",", "\u202f")
+    """A value as a French reader reads it in a message: 60 000, 12,5, 21/12/2018, lists as text."""
+    if isinstance(value, bool) or value is None:
+        return french.json_value(value)
+    if isinstance(value, int | float):
+        return french.number(value)
+    if hasattr(value, "strftime"):
+        return french.date(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
     return value
-
-
-def _json_field(column: str) -> str:
-    return column.removesuffix("_2019").replace("_", ".")
 
 
 @dataclass
@@ -88,6 +87,11 @@ class Validator:
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
     point_at_tables: bool = True  # False: findings on CSV tables point at the original sources instead
+    # record_key -> published paths the reading found unusable: nothing else is said about them
+    consumed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
+    # when a set: filled with the records whose rows break the Table Schemas common to both generations
+    blocking: set[str] | None = None
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -104,7 +108,7 @@ class Validator:
             else:
                 self.current_file = source.name
                 try:
-                    for batch in _batches(opened, self.report, self.progress):
+                    for batch in self._batches(opened):
                         self._batch(batch)
                 finally:
                     self.current_file = None
@@ -120,6 +124,36 @@ class Validator:
             )
         self._global_rules()
         return self.report
+
+    def consume(self, findings: Iterable[Finding]) -> None:
+        """Remember the places these reading findings made unusable, so that no other finding repeats them."""
+        for f in findings:
+            if f.record_key and f.path and FINDINGS.get(f.code) is not None and FINDINGS[f.code].consumes:
+                self.consumed[f.record_key].append(f.path)
+
+    def _batches(self, opened: Input) -> Iterator[dict[str, pl.DataFrame]]:
+        """Flattened records gathered into text tables, a batch at a time; reading findings reported."""
+        models = load_tables()
+        size = BATCH_RECORDS_XML if opened.source.shape == "xml" else BATCH_RECORDS
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        for count, raw in enumerate(opened.records, start=1):
+            record = flatten(raw)
+            self.report.records[record.kind] += 1
+            self.report.extend(record.findings)
+            self.consume(record.findings)
+            if record.lines:
+                self.lines[record.record_key] = record.lines
+            for name, table_rows in record.rows.items():
+                rows[name].extend(table_rows)
+            if count % 500 == 0 and self.progress:
+                self.progress(opened.source)
+            if count % size == 0:
+                yield _frames(rows, models)
+                rows = {name: [] for name in TABLES}
+        if self.progress:
+            self.progress(opened.source)
+        if any(rows.values()):
+            yield _frames(rows, models)
 
     def _tables(self, opened: Input) -> None:
         """The project's own CSV tables, read column-wise by polars (no record-by-record pass)."""
@@ -158,164 +192,197 @@ class Validator:
                 for name, frame in raw.items()
             }
         locations = (
-            pl.concat([raw[root].select(LOCATION) for root in ROOTS if root in raw], how="vertical_relaxed")
+            pl.concat([raw[root].select(LOCATION) for root in ROOTS if root in raw], how="vertical_relaxed").unique(
+                "record_key", keep="first"
+            )
             if any(root in raw for root in ROOTS)
             else pl.DataFrame(schema=dict.fromkeys(LOCATION, pl.String))
         )
         typed: dict[str, pl.DataFrame] = {}
-        for name, frame in raw.items():
-            model = models[name]
-            typed[name], type_errors = structure.typed_frame(frame, model)
-            failures = structure.constraint_failures(typed[name], name)
-            if type_errors.height:
-                failures = failures.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    type_errors.get_column("row"),
-                    "type-error",
-                    type_errors.get_column("field").to_list(),
-                    [
-                        structure.message("type-error", f, v, type_=model.types[f])
-                        for f, v in type_errors.select("field", "value").iter_rows()
-                    ],
-                )
-            for code in failures.get_column("code").unique(maintain_order=True).to_list():
-                part = failures.filter(pl.col("code") == code)
-                fields = part.get_column("field").to_list()
-                values = [frame[f][r] for r, f in zip(part.get_column("row").to_list(), fields, strict=True)]
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    part.get_column("row"),
-                    code,
-                    fields,
-                    [
-                        structure.message(code, f, v, c)
-                        for f, v, c in zip(fields, values, part.get_column("constraint").to_list(), strict=True)
-                    ],
-                )
-            generation = frame.select("record_key").join(
-                locations.select("record_key", "generation"), on="record_key", how="left", maintain_order="left"
-            )
-            missing = structure.required_2022(typed[name], model, generation.get_column("generation"))
-            if missing.height:
-                missing = missing.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
-                fields = missing.get_column("field").to_list()
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    missing.get_column("row"),
-                    "required-2022",
-                    fields,
-                    [structure.message("required-2022", f, None) for f in fields],
-                )
-            duplicates = structure.primary_key_failures(typed[name], model)
-            if duplicates.height:
-                key = ",".join(model.primary_key)
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    duplicates.get_column("row"),
-                    "primary-key",
-                    [key] * duplicates.height,
-                    [structure.message("primary-key", key, v) for v in duplicates.get_column("value")],
-                )
-            orphans = structure.foreign_key_failures(typed[name], model, typed)
-            if orphans.height:
-                rows = orphans.get_column("row")
-                fields = orphans.get_column("field").to_list()
-                values = frame.select(pl.col("record_key")).to_series().gather(rows).to_list()
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    rows,
-                    "foreign-key",
-                    fields,
-                    [structure.message("foreign-key", f, v) for f, v in zip(fields, values, strict=True)],
-                )
-        ctx = RuleContext(self.config, self.cpv, typed)
-        for name in raw:
-            self._rules(
-                name,
-                raw[name],
-                typed[name],
-                locations,
-                [r for r in rules_for(name) if r.scope == "batch" and (self.cpv or not r.needs_cpv)],
-                ctx,
-            )
+        defective: dict[str, pl.DataFrame] = {}
+        for name, frame in raw.items():  # parents before children: foreign keys look at typed parents
+            typed[name], defective[name] = self._structure(name, frame, models[name], locations, typed)
+        self._rules(raw, typed, defective, locations)
         for root in ROOTS:
             if root in raw:
                 self.keys[root].append(raw[root].select(KEYS))
+        self.lines.clear()
+
+    def _structure(
+        self, name: str, frame: pl.DataFrame, model: Table, locations: pl.DataFrame, parents: dict[str, pl.DataFrame]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """One table against the format of each row's generation: (typed frame, failing cells: row, field)."""
+        generations = _generations(frame, locations)
+        typed, type_errors = structure.typed_frame(frame, model)
+        failures = structure.constraint_failures(typed, name, generations)
+        if type_errors.height:
+            failures = failures.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
+            self._emit(
+                name,
+                frame,
+                locations,
+                type_errors.get_column("row").to_list(),
+                "type-error",
+                type_errors.get_column("field").to_list(),
+                [
+                    structure.message("type-error", f, v, type_=model.types[f])
+                    for f, v in type_errors.select("field", "value").iter_rows()
+                ],
+            )
+        for code in failures.get_column("code").unique(maintain_order=True).to_list():
+            part = failures.filter(pl.col("code") == code)
+            fields = part.get_column("field").to_list()
+            rows = part.get_column("row").to_list()
+            values = [frame[f][r] for r, f in zip(rows, fields, strict=True)]
+            self._emit(
+                name,
+                frame,
+                locations,
+                rows,
+                code,
+                fields,
+                [
+                    structure.message(code, f, v, c, generation=g)
+                    for f, v, c, g in zip(
+                        fields,
+                        values,
+                        part.get_column("constraint").to_list(),
+                        part.get_column("generation").to_list(),
+                        strict=True,
+                    )
+                ],
+            )
+        duplicates = structure.primary_key_failures(typed, model)
+        if duplicates.height:
+            key = ",".join(model.primary_key)
+            self._emit(
+                name,
+                frame,
+                locations,
+                duplicates.get_column("row").to_list(),
+                "primary-key",
+                [key] * duplicates.height,
+                [structure.message("primary-key", key, v) for v in duplicates.get_column("value")],
+            )
+        orphans = structure.foreign_key_failures(typed, model, parents)
+        if orphans.height:
+            rows = orphans.get_column("row").to_list()
+            fields = orphans.get_column("field").to_list()
+            values = frame.get_column("record_key").gather(rows).to_list()
+            self._emit(
+                name,
+                frame,
+                locations,
+                rows,
+                "foreign-key",
+                fields,
+                [structure.message("foreign-key", f, v) for f, v in zip(fields, values, strict=True)],
+            )
+        cells = pl.concat([type_errors.select("row", "field"), failures.select("row", "field")], how="vertical_relaxed")
+        if self.blocking is not None:
+            broken = pl.concat(
+                [
+                    type_errors.get_column("row"),
+                    duplicates.get_column("row"),
+                    orphans.get_column("row"),
+                    structure.common_failure_rows(typed, name, failures.get_column("row").unique()),
+                ]
+            ).unique()
+            self.blocking.update(frame.get_column("record_key").gather(broken).to_list())
+        return typed, cells
+
+    # -- business rules --------------------------------------------------------------------------------
 
     def _rules(
         self,
-        name: str,
-        raw: pl.DataFrame,
-        typed: pl.DataFrame,
+        raw: dict[str, pl.DataFrame],
+        typed: dict[str, pl.DataFrame],
+        defective: dict[str, pl.DataFrame],
         locations: pl.DataFrame,
-        rules: list[Rule],
-        ctx: RuleContext,
     ) -> None:
-        """Run each rule as a Pandera check over the prepared frame; its boolean output gives the failing rows."""
-        if not rules or typed.height == 0:
-            return
-        frame, prepared = typed, set()
+        """Rules of a cell's own value first, then rules comparing cells; each sees only sound cells."""
+        clean = {
+            name: _hide(frame, defective[name]).with_columns(_generations(raw[name], locations).alias("_generation"))
+            for name, frame in typed.items()
+        }
+        usable = [
+            r
+            for name in raw
+            for r in rules_for(name)
+            if r.scope == "batch" and (self.cpv or not r.needs_cpv) and clean[r.table].height
+        ]
+        for level in (1, 2):
+            flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
+            if level == 1:
+                clean = {name: _hide(frame, flagged.get(name)) for name, frame in clean.items()}
+
+    def _evaluate(
+        self,
+        rules: list[Rule],
+        frames: dict[str, pl.DataFrame],
+        raw: dict[str, pl.DataFrame],
+        locations: pl.DataFrame,
+        global_scope: bool = False,
+    ) -> dict[str, pl.DataFrame]:
+        """Run rules as Pandera checks (evaluated together); one finding per cell, the first rule's.
+
+        Returns the cells found, by table (row, field)."""
+        if not rules:
+            return {}
+        ctx = RuleContext(self.config, self.cpv, frames)
+        prepared: dict[Any, pl.DataFrame] = {}
+        inputs = []
         for r in rules:
-            if r.prepare is not None and r.prepare not in prepared:
-                frame = r.prepare(frame, ctx)
-                prepared.add(r.prepare)
-        lazy = frame.lazy()
+            key = (r.table, r.prepare)
+            if key not in prepared:  # each prepare step on the table itself: rules never share helper columns
+                prepared[key] = r.prepare(frames[r.table], ctx) if r.prepare else frames[r.table]
+            inputs.append(prepared[key])
         checks = [
-            pa.Check(lambda data, r=r: data.lazyframe.select(r.ok(self.config).fill_null(True)), name=r.code)
+            pa.Check(
+                lambda data, r=r: data.lazyframe.select(
+                    r.ok(self.config).fill_null(True)
+                    | ~pl.col("_generation").is_in(list(r.generations)).fill_null(True)
+                ),
+                name=r.code,
+            )
             for r in rules
         ]
-        outputs = pl.collect_all([check(lazy).check_output for check in checks])  # evaluated together
-        for r, output in zip(rules, outputs, strict=True):
-            rows = (~output.to_series()).arg_true().cast(pl.Int64)
-            if len(rows) == 0:
+        outputs = pl.collect_all(
+            [check(frame.lazy()).check_output for check, frame in zip(checks, inputs, strict=True)]
+        )
+        taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
+        for r, frame, output in zip(rules, inputs, outputs, strict=True):
+            rows = [row for row in (~output.to_series()).arg_true().to_list() if (row, r.field) not in taken[r.table]]
+            if not rows:
                 continue
-            names = {n for _, n, _, _ in string.Formatter().parse(r.message) if n} - {"value"}
-            wanted = [c for c in names if c in frame.columns]
-            values = frame.select(wanted).gather(rows) if wanted else pl.DataFrame({"_": [None] * len(rows)})
-            for column in wanted:
-                dtype = frame.schema[column]
-                if dtype == pl.List(pl.String):
-                    values = values.with_columns(pl.col(column).list.join(", "))
-            texts = raw.get_column(r.field).gather(rows).to_list() if r.field in raw.columns else [None] * len(rows)
-            fallback = frame.get_column(r.field).gather(rows).to_list()
-            messages = []
-            for row, text, typed_value in zip(values.to_dicts(), texts, fallback, strict=True):
-                row = _Values({k: _display(v) for k, v in row.items()})
-                row["value"] = text if text is not None else _display(typed_value)
-                messages.append(r.message.format_map(row))
+            taken[r.table].update((row, r.field) for row in rows)
             self._emit(
-                name,
-                raw,
+                r.table,
+                raw[r.table],
                 locations,
                 rows,
                 r.code,
                 [r.field] * len(rows),
-                messages,
+                _messages(r, frame, raw[r.table], rows, self.config),
                 severity=r.severity,
-                global_scope=r.scope == "global",
+                global_scope=global_scope,
             )
+        return {
+            table: pl.DataFrame(
+                [(row, f) for row, f in cells], schema={"row": pl.Int64, "field": pl.String}, orient="row"
+            )
+            for table, cells in taken.items()
+        }
 
     def _global_rules(self) -> None:
         for root, parts in self.keys.items():
             if not parts:
                 continue
             keys = pl.concat(parts, how="vertical_relaxed")
-            ctx = RuleContext(self.config, self.cpv, {root: keys})
             rules = [r for r in rules_for(root) if r.scope == "global"]
-            self._rules(
-                root, keys, keys, keys.with_columns(pl.lit(None, dtype=pl.String).alias("generation")), rules, ctx
-            )
+            locations = keys.with_columns(pl.lit(None, dtype=pl.String).alias("generation"))
+            frames = {root: keys.with_columns(pl.lit(None, dtype=pl.String).alias("_generation"))}
+            self._evaluate(rules, frames, {root: keys}, locations, global_scope=True)
 
     # -- findings ------------------------------------------------------------------------------------
 
@@ -324,7 +391,7 @@ class Validator:
         table: str,
         raw: pl.DataFrame,
         locations: pl.DataFrame,
-        rows: pl.Series,
+        rows: list[int],
         code: str,
         fields: list[str],
         messages: list[str],
@@ -333,20 +400,28 @@ class Validator:
     ) -> None:
         if severity is None:
             severity = catalogue()[code].severity
-        lists = LIST_PATHS.get(table, ())
-        selected = raw.select("record_key", *[c for _, c in lists]).gather(rows)
-        located = selected.join(locations.unique("record_key"), on="record_key", how="left", maintain_order="left")
+        index = pl.Series("row", rows, dtype=pl.Int64)
+        own = raw.select("record_key", pl.col("source_path").alias("_item_path")).gather(index)
+        located = own.join(locations, on="record_key", how="left", maintain_order="left")
         columns = located.to_dict(as_series=False)
-        cells = {c: raw.get_column(c).gather(rows).to_list() for c in set(fields) if c in raw.columns}
-        row_numbers = rows.to_list()
+        cells = {c: raw.get_column(c).gather(index).to_list() for c in set(fields) if c in raw.columns}
         csv_file = f"{self.table_dir}/{table}.csv" if self.table_dir is not None and not global_scope else None
         for i, column in enumerate(fields):
-            path = columns["source_path"][i] or ""
-            for list_name, position_column in lists:
-                path += f".{list_name}[{columns[position_column][i]}]"
+            record_key = columns["record_key"][i]
+            item_path = columns["_item_path"][i] or columns["source_path"][i] or ""
+            path = item_path
             if column not in TECHNICAL_COLUMNS and "," not in column:
-                path += f".{_json_field(column)}"
+                path = (
+                    f"{item_path}.{structure.published_name(column)}" if item_path else structure.published_name(column)
+                )
+            consumed = self.consumed.get(record_key)
+            if consumed and any(within(path, place) for place in consumed):
+                continue
             value = cells[column][i] if column in cells else None
+            line = row_line = _int(columns["source_line"][i])
+            if record_key in self.lines and columns["source_path"][i]:
+                rel = path[len(columns["source_path"][i]) :].lstrip(".")
+                line = line_of(self.lines[record_key], rel, row_line)
             self.report.add(
                 Finding(
                     code=code,
@@ -354,11 +429,11 @@ class Validator:
                     message=messages[i],
                     file=csv_file or columns["source_file"][i],
                     position=_int(columns["source_position"][i]),
-                    record_key=columns["record_key"][i],
+                    record_key=record_key,
                     uid=columns["uid"][i],
                     id=columns["id"][i],
                     path=path or None,
-                    line=row_numbers[i] + 2 if csv_file else _int(columns["source_line"][i]),
+                    line=rows[i] + 2 if csv_file else line,
                     table=table,
                     field=column,
                     value=None if value is None else str(value),
@@ -366,37 +441,65 @@ class Validator:
             )
 
 
+def _messages(r: Rule, frame: pl.DataFrame, raw: pl.DataFrame, rows: list[int], config: Config) -> list[str]:
+    """The rule's message for each failing row: its own parameters, the row's values written the French way."""
+    names = r.placeholders() - {"value"}
+    params = r.params(config) if r.params else {}
+    wanted = [c for c in names if c in frame.columns and c not in params]
+    index = pl.Series(rows, dtype=pl.Int64)
+    values = frame.select(wanted).gather(index).to_dicts() if wanted else [{} for _ in rows]
+    texts = raw.get_column(r.field).gather(index).to_list() if r.field in raw.columns else [None] * len(rows)
+    typed_values = frame.get_column(r.field).gather(index).to_list()
+    messages = []
+    for row, text, typed_value in zip(values, texts, typed_values, strict=True):
+        shown = _Values({k: r.display.get(k, _display)(v) for k, v in row.items()})
+        shown.update(params)
+        shown["value"] = _value(r, typed_value, text)
+        messages.append(r.message.format_map(shown))
+    return messages
+
+
+def _value(r: Rule, typed_value: Any, text: str | None) -> str:
+    """The field's value in a rule's message: formatted by the rule, French numbers, else as published."""
+    if typed_value is None:
+        return text if text is not None else "null"
+    if "value" in r.display:
+        return r.display["value"](typed_value)
+    if isinstance(typed_value, int | float) and not isinstance(typed_value, bool) and abs(typed_value) >= 1e21:
+        return text or str(typed_value)  # « 123456789012345678901234567890 », not a power of ten
+    return _display(typed_value)
+
+
+def _generations(frame: pl.DataFrame, locations: pl.DataFrame) -> pl.Series:
+    """The generation of each row's record ("2019", "2022", or null when unknown)."""
+    if "generation" in frame.columns:
+        return frame.get_column("generation")
+    joined = frame.select("record_key").join(
+        locations.select("record_key", "generation"), on="record_key", how="left", maintain_order="left"
+    )
+    return joined.get_column("generation")
+
+
+def _hide(frame: pl.DataFrame, cells: pl.DataFrame | None) -> pl.DataFrame:
+    """The frame with these cells (row, field) emptied: what is broken is not judged again."""
+    if cells is None or cells.height == 0:
+        return frame
+    frame = frame.with_row_index("_row")
+    for column, part in cells.group_by("field"):
+        name = column[0]
+        if name in frame.columns:
+            rows = part.get_column("row").implode()
+            frame = frame.with_columns(
+                pl.when(pl.col("_row").is_in(rows)).then(None).otherwise(pl.col(name)).alias(name)
+            )
+    return frame.drop("_row")
+
+
 def _complete(frame: pl.DataFrame, model: Table) -> pl.DataFrame:
     """All the model's columns, as text, in the schema's order (a missing column is empty)."""
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in model.field_names if c not in frame.columns]
     frame = frame.with_columns(missing) if missing else frame
     return frame.select([pl.col(c).cast(pl.String) for c in model.field_names])
-
-
-def _batches(opened: Input, report: Report, progress) -> Iterator[dict[str, pl.DataFrame]]:
-    """Flattened records gathered into text tables, BATCH_RECORDS at a time."""
-    models = load_tables()
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
-    count = 0
-    for raw in opened.records:
-        record = flatten(raw)
-        report.records[record.kind] += 1
-        for f in record.findings:
-            if f.code == "wrong-type" and f.field:
-                continue  # a scalar of the wrong type: structure reports it as a type-error, with its cell
-            report.add(f)
-        for name, table_rows in record.rows.items():
-            rows[name].extend(table_rows)
-        count += 1
-        if count % 500 == 0 and progress:
-            progress(opened.source)
-        if count % BATCH_RECORDS == 0:
-            yield _frames(rows, models)
-            rows = {name: [] for name in TABLES}
-    if progress:
-        progress(opened.source)
-    if any(rows.values()):
-        yield _frames(rows, models)
 
 
 def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:

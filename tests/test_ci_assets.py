@@ -60,7 +60,7 @@ def test_action_script_annotates_summarises_reports_and_fails_on_errors(tmp_path
 
 
 def test_action_script_passes_clean_files_and_honours_strict(tmp_path):
-    base = _env(tmp_path, MARCHES_FILES=str(FIXTURES / "defects" / "enum-case.json"), MARCHES_AS_OF="2026-11-22")
+    base = _env(tmp_path, MARCHES_FILES=str(FIXTURES / "defects" / "damaged-text.json"), MARCHES_AS_OF="2026-11-22")
     run = ["bash", str(ROOT / "ci" / "github-action.sh")]
     assert subprocess.run(run, capture_output=True, env=base, check=False).returncode == 0
     strict = {**base, "MARCHES_STRICT": "true"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from click.testing import CliRunner
 
 from marches.cli import cli
@@ -43,3 +45,13 @@ def test_every_finding_code_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code in catalogue():
         assert f"| `{code}` |" in readme, code
+
+
+def test_readme_sections_are_the_ones_the_code_writes():
+    """Rule tables, regulatory facts, thresholds and the validation example: `python -m marches.readme`."""
+    from marches.readme import SECTIONS, render
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    expected = render(readme, SECTIONS)
+    diff = "".join(difflib.unified_diff(readme.splitlines(True), expected.splitlines(True), n=1))
+    assert not diff, f"README out of date: run `python -m marches.readme`\n{diff[:3000]}"

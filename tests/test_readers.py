@@ -77,14 +77,15 @@ def test_json_reading_does_not_keep_earlier_records(tmp_path):
         ("nc-placeholder.json", "placeholder", "montant"),
         ("nested-list.json", "nested-list", "titulaires[0]"),
         ("flat-key.json", "flat-key", "acheteur.id"),
-        ("single-object.json", "single-object", "titulaires"),
+        ("single-object.json", "list-shape", "titulaires"),
         ("empty-list.json", "empty-list", "modifications"),
         ("enum-case.json", "enum-normalized", "nature"),
         ("boolean-as-string.json", "boolean-as-string", "marcheInnovant"),
-        ("date-timezone.json", "date-timezone", "dateNotification"),
+        ("date-format.json", "date-format", "dateNotification"),
         ("unknown-field.json", "unknown-field", "commentaire"),
         ("nan-literal.json", "nan-literal", "montant"),
         ("bom.json", "bom", None),
+        ("damaged-text.json", "damaged-text", "objet"),
     ],
 )
 def test_each_defect_is_a_located_finding_and_nothing_is_lost(fixture, expected, path_part):
@@ -99,7 +100,7 @@ def test_each_defect_is_a_located_finding_and_nothing_is_lost(fixture, expected,
     assert finding.file.endswith(fixture)
     assert finding.message
     if path_part:
-        assert finding.path.startswith("marches.marche[0]")
+        assert finding.path.startswith(("marches.marche[0]", "marches[0]"))
         assert finding.id == records[0].id and finding.record_key == records[0].record_key
 
 
@@ -118,7 +119,10 @@ def test_defects_are_repaired_where_meaning_is_unambiguous():
     assert read_all(DEFECTS / "flat-key.json")[1][0].rows["marches"][0]["acheteur_id"] == "21690123100011"
     assert read_all(DEFECTS / "nested-list.json")[1][0].rows["marches_titulaires"][0]["id"] == "38012986643097"
     assert read_all(DEFECTS / "single-object.json")[1][0].rows["marches_titulaires"][0]["id"] == "38012986643097"
-    assert read_all(DEFECTS / "date-timezone.json")[1][0].rows["marches"][0]["dateNotification"] == "2024-03-12"
+    dated = read_all(DEFECTS / "date-format.json")[1][0]
+    assert dated.rows["marches"][0]["dateNotification"] == "2019-03-12"
+    assert dated.rows["marches"][0]["datePublicationDonnees"] == "2019-03-20"
+    assert [f.field for f in dated.findings] == ["dateNotification"], "the 2019 format allows an offset, not a time"
 
 
 def test_placeholders_become_empty_with_the_published_value_kept():
@@ -167,7 +171,7 @@ def test_xml_accepts_the_xsd_spelling_of_modifications_of_subcontracting_acts():
     assert root["marcheInnovant"] is False and root["sousTraitanceDeclaree"] is True
     assert root["attributionAvance"] is False
     assert root["montant"] == 230000
-    assert root["source_line"] == 3 and root["source_path"] == "/marches/marche[1]"
+    assert root["source_line"] == 3 and root["source_path"] == "marches.marche[0]"
     assert not [f for f in record.findings if f.code in ("boolean-as-string", "number-as-string")], (
         "XML booleans oui/non/0/1 and numbers in text are the XML way, not defects"
     )
@@ -194,10 +198,22 @@ def test_broken_xml_names_line_and_records_read():
     assert "broken.xml" in str(err.value)
 
 
-def test_undeclared_latin1_xml_is_an_encoding_error():
-    with pytest.raises(InputError) as err:
-        read_all(MALFORMED / "latin1-undeclared.xml")
-    assert "UTF-8" in str(err.value) or "encodage" in str(err.value)
+def test_undeclared_latin1_xml_is_read_as_windows_1252_with_a_warning():
+    source, records = read_all(MALFORMED / "latin1-undeclared.xml")
+    assert records and [f.code for f in source.findings] == ["encoding-mismatch"]
+    assert "Windows-1252" in source.findings[0].message
+    assert "é" in json.dumps([r.rows["marches"][0]["objet"] for r in records], ensure_ascii=False)
+
+
+def test_xml_declared_latin1_but_written_in_utf8_is_read_as_utf8(tmp_path):
+    text = (FIXTURES / "modification-actes-xsd-spelling.xml").read_text(encoding="utf-8")
+    path = tmp_path / "declared-latin1.xml"
+    path.write_bytes(text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("utf-8"))
+    assert b"ISO-8859-1" in path.read_bytes()
+    source, (record,) = read_all(path)
+    assert [f.code for f in source.findings] == ["encoding-mismatch"]
+    assert not [f for f in record.findings if f.severity == "error"]
+    assert record.rows["marches"][0]["procedure"] == "Procédure adaptée"
 
 
 @pytest.mark.parametrize("fixture", ["xxe.xml", "billion-laughs.xml"])
@@ -251,7 +267,7 @@ def test_single_record_object_instead_of_list(tmp_path):
     path = tmp_path / "single.json"
     path.write_text(json.dumps({"marches": {"marche": record}}))
     source, records = read_all(path)
-    assert len(records) == 1 and "single-object" in codes(source, records)
+    assert len(records) == 1 and "list-shape" in codes(source, records)
 
 
 def test_big_integers_do_not_crash_the_json_reader(tmp_path):
@@ -272,7 +288,7 @@ def test_bare_top_level_list_is_read(tmp_path):
     path.write_text(json.dumps([record]))
     source, records = read_all(path)
     assert len(records) == 1 and records[0].generation == "2019"
-    assert "wrong-type" in [f.code for f in source.findings]
+    assert "file-shape" in [f.code for f in source.findings]
 
 
 def test_record_that_is_not_an_object_is_kept(tmp_path):

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from marches.report import STRUCTURE
-
-STRUCTURAL = frozenset(STRUCTURE) - {"required-2022"}  # what makes a record break the Table Schemas
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
 COMPUTED = {

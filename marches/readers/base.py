@@ -26,7 +26,7 @@ class Source:
     work: int = 0  # bytes the reader expects to read (a file read in two passes counts twice)
     bytes_read: int = 0  # advanced by readers, for progress bars
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
-    markers: dict[bytes, bool] = field(default_factory=dict)  # byte strings the pre-scan looked for
+    markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
 
     @property
     def key_prefix(self) -> str:
@@ -51,6 +51,7 @@ class RawRecord:
     findings: list[Finding] = field(default_factory=list)
     provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
     text: str | None = None  # the record as published, when the parsed data cannot say it (an XML fragment)
+    lines: dict[str, int] | None = None  # XML: path of each element (relative to the record) -> its line
 
     @property
     def record_key(self) -> str:
@@ -72,10 +73,12 @@ class RawRecord:
         )
 
 
-def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[bytes, bool]]:
-    """SHA-256 of a file, and which of ``needles`` occur in it, in one streaming pass."""
+def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[bytes, int]]:
+    """SHA-256 of a file, and how many times each of ``needles`` occurs in it, in one streaming pass.
+
+    Needles must not overlap themselves (``"marche"`` is fine, ``aa`` is not)."""
     digest = hashlib.sha256()
-    found = dict.fromkeys(needles, False)
+    counts = dict.fromkeys(needles, 0)
     overlap = max((len(n) for n in needles), default=1) - 1
     tail = b""
     with path.open("rb") as fh:
@@ -83,7 +86,6 @@ def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[by
             digest.update(chunk)
             window = tail + chunk
             for needle in needles:
-                if not found[needle] and needle in window:
-                    found[needle] = True
+                counts[needle] += window.count(needle) - tail.count(needle)
             tail = window[-overlap:] if overlap else b""
-    return digest.hexdigest(), found
+    return digest.hexdigest(), counts

@@ -21,6 +21,8 @@ from pathlib import Path
 import ijson
 
 from marches.errors import InputError
+from marches.flatten.vocabulary import V2_MARKERS
+from marches.normalize import fold
 from marches.readers.base import RawRecord, Source, hash_file
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -97,8 +99,11 @@ class _NanFilter(io.RawIOBase):
         return bytes(out)
 
 
+RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
+
+
 def prepare(path: Path, name: str) -> Source:
-    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', b"NaN", b"Infinity"))
+    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', b"NaN", b"Infinity", *RECORD_NEEDLES))
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
@@ -125,7 +130,10 @@ def _sniff(source: Source, skip: int) -> str:
                     return "object" if event == "start_map" else "array"
                 if prefix == "marches" and event != "map_key":
                     raise InputError(
-                        source.name, f"la clé « marches » contient {event}, pas une liste ni un objet", records_read=0
+                        source.name,
+                        f"la clé « marches » contient {_EVENTS.get(event, event)}, pas une liste ni un objet",
+                        records_read=0,
+                        hint='Un fichier DECP JSON a la forme {"marches": …}',
                     )
                 if prefix == "" and event == "end_map":
                     break
@@ -139,7 +147,36 @@ def _sniff(source: Source, skip: int) -> str:
     )
 
 
+_EVENTS = {
+    "null": "null",
+    "boolean": "un booléen",
+    "integer": "un nombre",
+    "double": "un nombre",
+    "number": "un nombre",
+    "string": "du texte",
+    "start_map": "un objet",
+    "start_array": "une liste",
+}
+
+
+def _kind_of_container(key: str) -> str | None:
+    """The record kind an unknown container's name suggests (« Marche », « marchés », « concessions »…)."""
+    folded = fold(key)
+    if folded.startswith("marche"):
+        return "marche"
+    if "concession" in folded:
+        return "concession"
+    return None
+
+
 def read_json(source: Source) -> Iterator[RawRecord]:
+    """Every record of a DECP JSON file, in reading order; what is around them is checked too.
+
+    Keys the format does not have around the records are found by a structural pass over the
+    whole file (always for files up to ``SKELETON_LIMIT``, and for larger ones when the records
+    read are fewer than the file's buyers): records under an unknown container are read and
+    reported, other values reported. A file without any record gets an error.
+    """
     with source.path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(UTF8_BOM):
@@ -159,47 +196,173 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     if source.size <= skip:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
-    nan = found[b"NaN"] or found[b"Infinity"]
+    nan = bool(found[b"NaN"] or found[b"Infinity"])
     shape = _sniff(source, skip)
     source.shape = {"object": "json-2022", "array": "json-array", "bare": "json-array"}.get(shape, "json")
-
+    reading = _Reading(source, skip, nan, shape)
+    if shape == "bare":
+        source.note(
+            "file-shape",
+            "Le fichier est une liste de contrats sans la clé « marches » ; lu tel quel. "
+            'Publiez {"marches": [...]} (format 2019) ou {"marches": {"marche": [...]}} (format 2022).',
+        )
     if shape == "object":
-        plan = [(f"marches.{key}", kind, f"marches.{key}") for key, kind in LISTS if found[f'"{key}"'.encode()]]
+        plan = [(f"marches.{key}", kind) for key, kind in LISTS if found[f'"{key}"'.encode()]]
     else:
-        plan = [("" if shape == "bare" else "marches", None, "" if shape == "bare" else "marches")]
+        plan = [("" if shape == "bare" else "marches", None)]
     source.work = max(1, len(plan)) * (source.size - skip)
-    position = 0
-    for prefix, kind, path in plan:
+    for prefix, kind in plan:
+        yield from reading.list(prefix, kind)
+    buyers = sum(found[n] for n in RECORD_NEEDLES)
+    if source.size <= SKELETON_LIMIT or reading.position < buyers or reading.position == 0:
+        skeleton = _skeleton(source, skip, nan, reading.position)
+        yield from _around(reading, skeleton, {p for p, _ in plan})
+    if reading.position == 0:
+        source.note(
+            "no-record",
+            "Aucun contrat lu dans ce fichier : il ne contient ni marché ni contrat de concession "
+            'à l\'endroit prévu par le format ({"marches": {"marche": [...]}} en 2022, {"marches": [...]} en 2019).',
+        )
+    source.records = reading.position
+
+
+SKELETON_LIMIT = 64 << 20
+
+
+class _Reading:
+    """The reading of one file: the lists read one by one, the records counted across them."""
+
+    def __init__(self, source: Source, skip: int, nan: bool, shape: str):
+        self.source, self.skip, self.nan, self.shape = source, skip, nan, shape
+        self.position = 0
+        self.array_2022_noted = False
+
+    def list(self, prefix: str, kind: str | None, note_first: tuple[str, str] | None = None) -> Iterator[RawRecord]:
+        """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
-        for count, record in enumerate(_items(source, item_prefix, skip, nan, position), start=1):
-            yield _record(source, record, kind, f"{path}[{count - 1}]", position, shape)
-            position += 1
-        if count == 0 and shape == "object":
-            for value in _items(source, prefix, skip, nan, position):  # a single object instead of a list
-                if isinstance(value, dict):
-                    rec = _record(source, value, kind, path, position, shape)
-                    rec.note("single-object", f"« {path} » : un objet isolé au lieu d'une liste ; lu comme un marché.")
-                    yield rec
-                    position += 1
-    source.records = position
+        for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.nan, self.position), start=1):
+            path = f"{prefix}[{count - 1}]"
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
+                    record = self._record(inner, kind, f"{path}[{k}]")
+                    record.note(
+                        "nested-list", f"« {prefix} » : liste imbriquée dans la liste des contrats ; lue aplatie."
+                    )
+                    yield self._noted(record, note_first)
+                continue
+            yield self._noted(self._record(value, kind, path), note_first)
+        if count == 0 and self.shape == "object":
+            for value in _items(self.source, prefix, self.skip, self.nan, self.position):
+                if isinstance(value, dict):  # a single object instead of a list
+                    record = self._record(value, kind, prefix)
+                    record.note(
+                        "list-shape",
+                        f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
+                    )
+                    yield self._noted(record, note_first)
+
+    def _noted(self, record: RawRecord, note_first: tuple[str, str] | None) -> RawRecord:
+        if note_first is not None:
+            record.note(*note_first)
+        return record
+
+    def _record(self, value, kind: str | None, path: str) -> RawRecord:
+        record = RawRecord(
+            kind=kind,
+            data=value,
+            source=self.source,
+            position=self.position,
+            path=path,
+            origin="json",
+            generation="2022" if self.shape == "object" else None,
+        )
+        self.position += 1
+        if (
+            self.shape == "array"
+            and not self.array_2022_noted
+            and isinstance(value, dict)
+            and value.keys() & V2_MARKERS
+        ):
+            self.array_2022_noted = True
+            self.source.note(
+                "file-shape",
+                f'« {path} » est un contrat du format 2022 dans un fichier de forme 2019 {{"marches": [...]}} '
+                "(celle du projet de schéma 2.0.0) : au format 2022 en vigueur (schéma 2.0.3), publiez "
+                '{"marches": {"marche": [...], "contrat-concession": [...]}}. Les contrats sont lus.',
+            )
+        return record
 
 
-def _record(source: Source, value, kind, path: str, position: int, shape: str) -> RawRecord:
-    record = RawRecord(
-        kind=kind,
-        data=value,
-        source=source,
-        position=position,
-        path=path,
-        origin="json",
-        generation="2022" if shape == "object" else None,
-    )
-    if shape == "bare" and position == 0:
-        source.note("wrong-type", "Le fichier est une liste d'enregistrements sans la clé « marches » ; lu tel quel.")
-    if isinstance(value, list):  # [[{...}]] at the top level
-        record.note("nested-list", f"« {path} » : liste imbriquée au lieu d'un enregistrement.")
-    return record
+def _skeleton(source: Source, skip: int, nan: bool, records: int) -> dict[str, dict[str, str]]:
+    """The keys around the records: {"": {top-level key: type}, "marches": {key: type}} (one parse of the file)."""
+    parse = ijson.parse
+    while True:
+        stream, counting = _open(source, nan, skip)
+        keys: dict[str, dict[str, str]] = {"": {}, "marches": {}}
+        pending: tuple[str, str] | None = None
+        try:
+            with stream:
+                for prefix, event, value in parse(stream, use_float=True):
+                    if event == "map_key" and prefix in keys:
+                        pending = (prefix, value)
+                    elif pending is not None and prefix == (f"{pending[0]}.{pending[1]}" if pending[0] else pending[1]):
+                        keys[pending[0]][pending[1]] = event
+                        pending = None
+            return keys
+        except ijson.JSONError as exc:
+            if "overflow" in str(exc) and parse is ijson.parse:  # yajl holds 64 bits: the Python backend, any size
+                parse = ijson.get_backend("python").parse
+                continue
+            raise _locate(source, skip, exc, counting.consumed, records) from exc
+
+
+def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set[str]) -> Iterator[RawRecord]:
+    """Records and values outside the lists the format names: read when they are contracts, reported always."""
+    source = reading.source
+    for key, event in skeleton[""].items():
+        if key == "marches":
+            continue
+        if event == "start_array" and _kind_of_container(key):
+            source.note(
+                "unknown-container",
+                f"Clé « {key} » hors de « marches » : ses contrats sont lus, mais aucun outil conforme ne les lit. "
+                "Publiez-les sous « marches ».",
+            )
+            yield from reading.list(key, _kind_of_container(key))
+        else:
+            source.note(
+                "ignored-key",
+                f"Clé « {key} » ({_EVENTS.get(event, event)}) à côté de « marches » : le format ne la prévoit pas ; "
+                "elle est ignorée.",
+            )
+    if reading.shape != "object":
+        return
+    for key, event in skeleton["marches"].items():
+        if f"marches.{key}" in planned:
+            if event not in ("start_array", "start_map"):
+                source.note(
+                    "file-shape",
+                    f"« marches.{key} » contient {_EVENTS.get(event, event)} au lieu d'une liste de contrats ; "
+                    "rien n'y est lu.",
+                )
+            continue
+        kind = dict(LISTS).get(key) or _kind_of_container(key)
+        if event == "start_array" or (event == "start_map" and kind):
+            official = "« marche » ou « contrat-concession »"
+            source.note(
+                "unknown-container",
+                f"« marches.{key} » : le format 2022 n'a sous « marches » que {official} ; "
+                f"{'ses contrats sont lus comme des ' + ('marchés' if kind == 'marche' else 'concessions') if kind else 'son contenu est lu'}, "
+                "mais aucun outil conforme ne les lirait. Renommez la clé.",
+            )
+            yield from reading.list(f"marches.{key}", kind)
+        else:
+            source.note(
+                "unknown-container",
+                f"« marches.{key} » ({_EVENTS.get(event, event)}) : le format 2022 n'a sous « marches » que "
+                "« marche » et « contrat-concession » ; valeur ignorée.",
+            )
 
 
 def _items(source: Source, prefix: str, skip: int, nan: bool, already: int) -> Iterator:

@@ -7,6 +7,7 @@ dictionaries as JSON records, then released, so memory does not grow with the fi
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,10 @@ def prepare(path: Path, name: str) -> Source:
     return source
 
 
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_SINGLE_BYTE = re.compile(r"^(iso-?8859-\d+|latin-?\d|l\d|windows-125\d|cp125\d|us-ascii|ascii)$", re.I)
+
+
 def _root_tag(source: Source) -> str:
     with source.path.open("rb") as fh:
         head = fh.read(1 << 16)
@@ -44,19 +49,71 @@ def _root_tag(source: Source) -> str:
     return m.group(2).decode("ascii", "replace")
 
 
+def _utf8(path: Path) -> tuple[bool, bool]:
+    """(the bytes are valid UTF-8, they hold multibyte characters), in one streaming pass."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    multibyte = False
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return False, multibyte
+            multibyte = multibyte or not chunk.isascii()
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False, multibyte
+    return True, multibyte
+
+
+def _encoding(source: Source) -> str | None:
+    """The encoding to read the file with when its declaration contradicts its bytes (noted), else None."""
+    with source.path.open("rb") as fh:
+        head = fh.read(512)
+    m = _DECLARED.match(head)
+    declared = m.group(1).decode("ascii") if m else "UTF-8"
+    valid, multibyte = _utf8(source.path)
+    if _SINGLE_BYTE.match(declared) and valid and multibyte:
+        source.note(
+            "encoding-mismatch",
+            f"Le fichier déclare l'encodage {declared} mais il est écrit en UTF-8 : lu en UTF-8. "
+            'Corrigez la déclaration : <?xml version="1.0" encoding="UTF-8"?>.',
+        )
+        return "utf-8"
+    if declared.lower().replace("_", "-") in ("utf-8", "utf8") and not valid:
+        source.note(
+            "encoding-mismatch",
+            f"Le fichier {'déclare' if m else 'est lu par défaut en'} UTF-8 mais ses octets n'en sont pas "
+            "(Windows-1252 sans doute) : lu en Windows-1252. Enregistrez-le en UTF-8.",
+        )
+        return "windows-1252"
+    return None
+
+
 def _local(tag) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def element_to_value(el):
-    """An element as JSON-like data: text for a leaf, a dict for children (repeated tags -> list)."""
+def element_to_value(el, lines: dict[str, int] | None = None, rel: str = ""):
+    """An element as JSON-like data: text for a leaf, a dict for children (repeated tags -> list).
+
+    ``lines`` receives the line of every descendant, keyed by its path relative to ``el``: the
+    first of same-named siblings as ``a.b``, the next ones as ``a.b[1]``, ``a.b[2]``.
+    """
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
         return (el.text or "").strip()
     out: dict = {}
+    seen: dict[str, int] = {}
     for child in children:
         key = _local(child.tag)
-        value = element_to_value(child)
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        child_rel = (f"{rel}.{key}" if rel else key) + (f"[{rank}]" if rank else "")
+        if lines is not None:
+            lines[child_rel] = child.sourceline
+        value = element_to_value(child, lines, child_rel)
         if key in out:
             previous = out[key]
             if isinstance(previous, list) and getattr(previous, "_repeated", False):
@@ -83,6 +140,7 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
             line=1,
             records_read=0,
         )
+    encoding = _encoding(source)
     source.work = source.size
     counters = dict.fromkeys(RECORD_TAGS, 0)
     position = 0
@@ -96,6 +154,7 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
             huge_tree=False,
             remove_comments=True,
             remove_pis=True,
+            encoding=encoding,
         )
         try:
             for _event, el in parser:
@@ -106,17 +165,19 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                 )
                 if local not in RECORD_TAGS or not at_record_level:
                     continue
+                path = local if parent is None else f"marches.{local}[{counters[local]}]"
                 counters[local] += 1
-                path = f"/{local}" if parent is None else f"/marches/{local}[{counters[local]}]"
+                lines: dict[str, int] = {}
                 record = RawRecord(
                     kind=RECORD_TAGS[local],
-                    data=element_to_value(el),
+                    data=element_to_value(el, lines),
                     text=etree.tostring(el, encoding="unicode", with_tail=False),
                     source=source,
                     position=position,
                     path=path,
                     origin="xml",
                     line=el.sourceline,
+                    lines=lines,
                 )
                 source.bytes_read = fh.tell()
                 yield record
@@ -136,3 +197,8 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
             raise InputError(source.name, problem, line=line, column=column, records_read=position) from exc
     source.bytes_read = source.size
     source.records = position
+    if position == 0:
+        source.note(
+            "no-record",
+            "Aucun contrat lu dans ce fichier : <marches> ne contient ni <marche> ni <contrat-concession>.",
+        )
