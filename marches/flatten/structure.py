@@ -459,9 +459,11 @@ def detect_kind(data: dict) -> str | None:
         if "concession" in folded:
             return "concession"
     keys = data.keys()
+    if keys & {"acheteur", "acheteur.id", "titulaires", "codeCPV"}:  # a marché's own keys come first: 2019
+        return "marche"  # marchés were sometimes published with an empty donneesExecution
     if keys & CONCESSION_MARKERS:
         return "concession"
-    if keys & {"acheteur", "acheteur.id", "titulaires", "codeCPV", "montant", "dateNotification"}:
+    if keys & {"montant", "dateNotification"}:
         return "marche"
     return None
 
