@@ -204,6 +204,7 @@ def write_document(generation: str, bases: list[Base], records, path: Path, cont
 
     ``records``: (mutation kind, base index, label, operation); independent mutations share a file.
     """
+    assert len(records) < 10_000, "the 4-digit counter that keeps ids apart would lengthen the ids"
     cases: list[Case] = []
     kinds = [kind for kind, *_ in records]
     placed = [
