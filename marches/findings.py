@@ -49,8 +49,9 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "no-record",
         "error",
         "Aucun contrat lu dans le fichier",
-        "Un fichier de données essentielles publie au moins un marché ou un contrat de concession "
-        "(schémas 1.5.0 et 2.0.3) ; un fichier vide de contrats ne peut pas être conforme.",
+        "Un fichier de données essentielles publie au moins un marché ou un contrat de concession ; un fichier "
+        "sans contrat ne peut pas être conforme (le schéma 1.5.0 le refuse ; le 2.0.3 admet une liste vide).",
+        "rule",
     ),
     FindingType(
         "file-shape",
@@ -65,6 +66,7 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "Conteneur inconnu sous « marches »",
         "Sous « marches », le format 2022 ne connaît que « marche » et « contrat-concession » : ce qui est "
         "ailleurs n'est lu par aucun outil conforme. Son contenu est lu et signalé.",
+        "rule",
     ),
     FindingType(
         "ignored-key",
@@ -95,6 +97,16 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "error",
         "Enregistrement qui n'est pas un objet",
         "Un enregistrement est un objet JSON (ou un élément XML) ; la valeur est conservée dans extra_fields.",
+        consumes=True,
+    ),
+    FindingType(
+        "object-expected",
+        "error",
+        "Valeur à la place d'un objet",
+        "Un acheteur (format 2019) ou un titulaire, un concessionnaire (format 2022) est un objet ; le schéma "
+        "officiel ne vérifie pas leur type, mais sans objet le contrat perd son acheteur ou son titulaire. "
+        "La valeur est conservée dans extra_fields.",
+        "rule",
         consumes=True,
     ),
     FindingType(

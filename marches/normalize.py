@@ -44,7 +44,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # the date each format accepts: 1.5.0 (anchored, optional offset), 2.0.3 (unanchored), xs:date
 _DATE_2019 = re.compile(r"^\d{4}-[01]\d-[0-3]\d([+-][0-2]\d:[0-5]\dZ?)?$")
 _DATE_2022 = re.compile(r"\d{4}-\d{2}-\d{2}")
-_XS_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(Z|[+-]\d{2}:\d{2})?\s*$")
+_XS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(Z|[+-]\d{2}:\d{2})?$")  # libxml2 refuses spaces around a date
 _XS_DECIMAL = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$")
 _XS_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
@@ -360,8 +360,8 @@ def boolean(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
     if isinstance(value, str):
         if _placeholder(ctx, value, rel, table, field):
             return None
-        if ctx.xml and value.strip() in _XML_BOOL:
-            return _XML_BOOL[value.strip()]
+        if ctx.xml and value in _XML_BOOL:
+            return _XML_BOOL[value]
         key = value.strip().lower()
         if key in _TEXT_BOOL:
             expected = "oui, non, true, false, 1 ou 0" if ctx.xml else "true ou false, sans guillemets"

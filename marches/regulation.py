@@ -229,6 +229,10 @@ def readable_keys(kind: str) -> frozenset[str]:
     return OBJECT_KEYS[kind]["2019"] | OBJECT_KEYS[kind]["2022"]
 
 
+# Places where the official schema does not check that a value is an object (no "type": "object"):
+# the 1.5.0 Acheteur, the items of the 2.0.3 TitulaireArray and ConcessionnaireArray.
+UNTYPED_OBJECTS = frozenset({("2019", "acheteur"), ("2022", "titulaire"), ("2022", "concessionnaire")})
+
 # Objects that must be present, by generation (their fields are then checked one by one).
 REQUIRED_OBJECTS: dict[tuple[str, str], frozenset[str]] = {
     ("marche", "acheteur"): _BOTH,
@@ -293,9 +297,9 @@ def strict_keys(origin: str, generation: str, top_level: bool) -> bool:
     """Whether keys outside the format make the record invalid at this level of the record.
 
     The 2.0.3 JSON Schema forbids unknown keys at the record level only (``additionalProperties:
-    false``); the 2.0.2 XSD forbids unknown elements everywhere; the 1.5.0 JSON Schema allows them.
-    Allowed unknown keys are kept in ``extra_fields`` without a finding.
+    false``); the XSDs (2.0.2, and 1.5.0 for 2019 XML) forbid unknown elements everywhere; the 1.5.0
+    JSON Schema allows them. Allowed unknown keys are kept in ``extra_fields`` without a finding.
     """
-    if generation != "2022":
-        return False
-    return origin == "xml" or top_level
+    if origin == "xml":
+        return True
+    return generation == "2022" and top_level

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -332,7 +333,7 @@ def test_agreement_with_official_schema(library, generation, base, kind, with_cp
     doc = run.doc
     cases = [c for c in doc.cases if c.kind == kind]
     assert cases or kind == "container-empty", f"la mutation {kind} ne s'applique à aucun champ"
-    problems = disagreements(run, {} if kind == "none" else baseline, kind)
+    problems = [p for p in disagreements(run, {} if kind == "none" else baseline, kind) if not departure(generation, p)]
     rejected = {id(c) for c, _ in run.located}
     mine = [f for c, f in run.findings if c is None or c.kind == kind]
     errors_found = sum(f.severity == "error" for f in mine) + bool(run.outcome.refused or run.outcome.crashed)
@@ -344,6 +345,26 @@ def test_agreement_with_official_schema(library, generation, base, kind, with_cp
     shown = problems[:40] + ([f"… et {len(problems) - 40} autre(s)"] if len(problems) > 40 else [])
     if problems:
         pytest.fail("\n".join([header, *shown]), pytrace=False)
+
+
+# Where marches departs from an oracle on purpose. The 2019 reference is the 1.5.0 JSON Schema (issue 9);
+# the 1.5.0 XSD, used here for 2019 XML too, differs from it in places.
+DEPARTURES = {
+    "xml-2019": (
+        # the JSON Schema limits a concession's lieuExecution.code to 6 characters, the XSD does not
+        re.compile(
+            r"^\[erreur hors règle\] .*maxLength/error/format @ [^ ]*contrat-concession\[\d+\]\.lieuExecution\.code"
+        ),
+        # an xs:sequence error is located by libxml2 on the element after the missing one
+        re.compile(
+            r"^\[non détecté\] .*This element is not expected\. Expected is \( (\w+) \).*required/error/format @ \S*\.\1\b"
+        ),
+    ),
+}
+
+
+def departure(generation: str, problem: str) -> bool:
+    return any(p.search(problem) for p in DEPARTURES.get(generation, ()))
 
 
 @pytest.mark.parametrize("generation", ["xml-2022", "xml-2019"])

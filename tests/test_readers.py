@@ -75,7 +75,7 @@ def test_json_reading_does_not_keep_earlier_records(tmp_path):
         ("number-as-string.json", "number-as-string", "montant"),
         ("id-as-number.json", "id-as-number", "marches.marche[0].titulaires[0].titulaire.id"),
         ("nc-placeholder.json", "placeholder", "montant"),
-        ("nested-list.json", "nested-list", "titulaires[0]"),
+        ("nested-list.json", "object-expected", "titulaires[0]"),  # 2.0.3 does not type titulaires' items
         ("flat-key.json", "flat-key", "acheteur.id"),
         ("single-object.json", "list-shape", "titulaires"),
         ("empty-list.json", "empty-list", "modifications"),

@@ -107,7 +107,15 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
     """``_type`` and ``uid``, two fields of the 2019 format only (schema 1.5.0)."""
     published_type = data.get("_type")
     expected = TYPE_2019[kind]
-    if isinstance(published_type, str) and published_type != expected:
+    if published_type is not None and not isinstance(published_type, str):
+        ctx.note(
+            "wrong-type",
+            "_type",
+            published_type,
+            f"« _type » : « {n._show(published_type)} » au lieu du texte « {expected} » ; conservé dans extra_fields.",
+        )
+        ctx.extra["_type"] = published_type
+    elif isinstance(published_type, str) and published_type != expected:
         ctx.note(
             "enum-normalized" if n.fold(published_type) == n.fold(expected) else "unknown-record-type",
             "_type",

@@ -20,6 +20,7 @@ from marches.regulation import (
     LISTS,
     OBJECT_KEYS,
     REQUIRED_OBJECTS,
+    UNTYPED_OBJECTS,
     VALUE_LISTS,
     ListSpec,
     readable_keys,
@@ -69,7 +70,7 @@ def _nulls(ctx: RecordContext, obj: dict, rel: str, table: str, prefix: str = ""
         for k, v in obj.items():
             if v is None:
                 ctx.note(
-                    "null-value",
+                    "object-expected" if (ctx.generation, k) in UNTYPED_OBJECTS and not ctx.xml else "null-value",
                     join(rel, k),
                     None,
                     f"« {join(rel, k)} » vaut null : aucun champ du format n'admet null. Omettez le champ s'il est "
@@ -115,22 +116,24 @@ def _object(ctx: RecordContext, value: Any, rel: str, kind: str, table: str, pre
     """A nested object of the format (``kind`` names it in regulation.OBJECT_KEYS)."""
     if value is None:
         return {}
+    untyped = not ctx.xml and (ctx.generation, kind) in UNTYPED_OBJECTS
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
         ctx.note(
-            "wrong-type",
+            "object-expected" if untyped else "wrong-type",
             rel,
             None,
             f"« {rel} » : un objet est attendu, une liste d'un objet est publiée ; lue comme l'objet.",
         )
         value = value[0]
     if not isinstance(value, dict):
-        if ctx.xml and value == "":
+        if ctx.xml and isinstance(value, str) and not value.strip():
             return {}  # an empty element: its required children are reported one by one
         ctx.note(
-            "wrong-type",
+            "object-expected" if untyped else "wrong-type",
             rel,
             value,
             f"« {rel} » : un objet est attendu, « {n._show(value)} » est publié ; conservé dans extra_fields.",
+            table,
         )
         ctx.extra[rel] = value
         return {}
@@ -185,7 +188,10 @@ def items(ctx: RecordContext, published: dict, parent: str, key: str, rel: str, 
     found = _xml_items(ctx, container, spec, path) if ctx.xml else _json_items(ctx, container, spec, path)
     if found is None:
         return []
-    if not found and spec.minimum(generation):
+    published_items = container if isinstance(container, list) else found
+    # the 2.0.2 XSD asks one item in every list element it has
+    minimum = spec.minimum(generation) or (1 if ctx.xml and generation == "2022" else 0)
+    if not published_items and minimum:
         ctx.note(
             "empty-list",
             path,
@@ -220,7 +226,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
             None,
             f"« {path} » : une liste {example} est attendue, un objet seul est publié ; lu comme une liste d'un élément.",
         )
-        suffix, value = _unwrap(container, spec.item)
+        suffix, value = _unwrap(ctx, container, spec.item, path, wrapped_format)
         return [(f"{path}{suffix}", value)]
     if not isinstance(container, list):
         ctx.note(
@@ -233,19 +239,50 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
         return None
     found: list[tuple[str, Any]] = []
     deviating = 0
+    untyped = (ctx.generation, spec.item) in UNTYPED_OBJECTS  # the schema does not check these items are objects
     for i, item in enumerate(container):
+        rel = f"{path}[{i}]"
         if item is None:
-            ctx.note("null-value", f"{path}[{i}]", None, f"« {path}[{i}] » vaut null : élément ignoré ; retirez-le.")
+            ctx.note(
+                "object-expected" if untyped else "null-value",
+                rel,
+                None,
+                f"« {rel} » vaut null au lieu d'un {spec.item} : élément ignoré ; retirez-le.",
+            )
             continue
         if isinstance(item, list):
-            ctx.note("nested-list", f"{path}[{i}]", None, f"« {path} » : liste imbriquée dans une liste ; lue aplatie.")
+            ctx.note(
+                "object-expected" if untyped else "nested-list",
+                rel,
+                None,
+                f"« {rel} » : une liste dans la liste au lieu d'un {spec.item} ; lue aplatie.",
+            )
             for k, x in enumerate(item):
-                suffix, value = _unwrap(x, spec.item)
-                found.append((f"{path}[{i}][{k}]{suffix}", value))
+                suffix, value = _unwrap(ctx, x, spec.item, f"{rel}[{k}]", wrapped_format)
+                found.append((f"{rel}[{k}]{suffix}", value))
             continue
-        suffix, value = _unwrap(item, spec.item)
-        deviating += bool(suffix) != wrapped_format
-        found.append((f"{path}[{i}]{suffix}", value))
+        if not isinstance(item, dict):  # reported where the object is read
+            found.append((rel, item))
+            continue
+        if wrapped_format and not item:
+            ctx.note(
+                "required",
+                rel,
+                None,
+                f"« {rel} » est vide : au {_label(ctx)}, chaque élément s'écrit {{« {spec.item} » : {{…}}}}.",
+            )
+            continue
+        suffix, value = _unwrap(ctx, item, spec.item, rel, wrapped_format)
+        if suffix and value is None:
+            ctx.note(
+                "null-value",
+                f"{rel}{suffix}",
+                None,
+                f"« {rel}{suffix} » vaut null au lieu d'un {spec.item} ; élément ignoré.",
+            )
+        else:
+            deviating += bool(suffix) != wrapped_format
+        found.append((f"{rel}{suffix}", value))
     if deviating:
         how = (
             f"chaque élément s'écrit {{« {spec.item} » : {{…}}}}"
@@ -262,20 +299,20 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
 
 
 def _xml_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -> list[tuple[str, Any]] | None:
-    if container == "":
+    if isinstance(container, str) and not container.strip():
         return []  # <titulaires/>
     if isinstance(container, list):  # the list's element repeated
         ctx.note(
             "list-shape",
-            path,
+            f"{path}[1]",
             None,
             f"« {path} » : l'élément <{spec.name}> est répété ; un seul <{spec.name}> contient tous les <{spec.item}>.",
         )
         found = []
         for i, part in enumerate(container):
-            found += _xml_items(ctx, part, spec, f"{path}[{i}]") or []
+            found += _xml_items(ctx, part, spec, f"{path}[{i}]" if i else path) or []
         return found
-    if not isinstance(container, dict) or set(container) != {spec.item}:
+    if not isinstance(container, dict) or spec.item not in container:
         ctx.note(
             "list-shape",
             path,
@@ -287,6 +324,14 @@ def _xml_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) ->
             ctx.extra[path] = container
             return None
         return [(path, container)]
+    for k in container.keys() - {spec.item}:
+        ctx.extra[f"{path}.{k}"] = container[k]
+        ctx.note(
+            "unknown-field",
+            f"{path}.{k}",
+            None,
+            f"« {path}.{k} » : <{spec.name}> ne contient que des <{spec.item}> ; conservé dans extra_fields.",
+        )
     inner = container[spec.item]
     inner = inner if isinstance(inner, list) else [inner]
     return [(f"{path}.{spec.item}[{k}]", item) for k, item in enumerate(inner)]
@@ -309,9 +354,20 @@ def _repeated(ctx: RecordContext, found: list[tuple[str, Any]], spec: ListSpec, 
             first[key] = item_path
 
 
-def _unwrap(item: Any, wrapper: str) -> tuple[str, Any]:
-    """``{"titulaire": {...}}`` -> (".titulaire", {...}); an unwrapped item -> ("", item)."""
-    if isinstance(item, dict) and len(item) == 1 and wrapper in item:
+def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_format: bool = True) -> tuple[str, Any]:
+    """``{"titulaire": {...}}`` -> (".titulaire", {...}); an unwrapped item -> ("", item).
+
+    In the 2022 format an item holding the wrapper key is a wrapper, whatever it holds, and its other
+    keys (which the 2.0.3 schema admits) go to extra_fields; in the 2019 format a single-key object is
+    a wrapper only when it holds an object (``{"tarif": 9.1}`` is a tarif without its label).
+    """
+    if not isinstance(item, dict) or wrapper not in item:
+        return "", item
+    if wrapped_format:
+        for k in item.keys() - {wrapper}:
+            ctx.extra[f"{rel}.{k}"] = item[k]
+        return f".{wrapper}", item[wrapper]
+    if len(item) == 1 and isinstance(item[wrapper], dict):
         return f".{wrapper}", item[wrapper]
     return "", item
 
@@ -325,15 +381,41 @@ def value_list(ctx: RecordContext, published: dict, key: str, table: str) -> lis
         container, path = published[key], key
     elif draft is not None and draft in published:
         container, path = published[draft], draft
+        if ctx.generation == "2022":
+            ctx.note(
+                "required",
+                key,
+                None,
+                f"« {key} » est obligatoire au {_label(ctx)} et absent ; la liste est lue depuis « {draft} ».",
+                table,
+                key,
+            )
     else:
         return []
     if container is None:
         return []
+    if ctx.xml and isinstance(container, list):  # the list's element repeated: each part read in its place
+        if path == key:
+            ctx.note(
+                "list-shape",
+                f"{path}[1]",
+                None,
+                f"« {path} » : l'élément <{key}> est répété ; un seul <{key}> contient tous les <{wrapper}>.",
+                table,
+                key,
+            )
+        parts: list[tuple[str, Any]] = []
+        for i, part in enumerate(container):
+            where = f"{path}[{i}]" if i else path
+            inner = part.get(wrapper, []) if isinstance(part, dict) else part
+            inner = inner if isinstance(inner, list) else [inner]
+            parts += [(f"{where}.{wrapper}[{k}]" if isinstance(part, dict) else where, v) for k, v in enumerate(inner)]
+        return _flat_values(ctx, parts, path, table, key)
     expected = f"{{« {wrapper} » : [...]}}" if not ctx.xml else f"<{key}><{wrapper}>…</{wrapper}></{key}>"
-    if container == "" and ctx.xml:
+    if ctx.xml and isinstance(container, str) and not container.strip():
         values: list[tuple[str, Any]] = []
     elif isinstance(container, dict):
-        if set(container) != {wrapper}:
+        if wrapper not in container:
             ctx.note(
                 "wrong-type",
                 path,
@@ -344,6 +426,19 @@ def value_list(ctx: RecordContext, published: dict, key: str, table: str) -> lis
             )
             ctx.extra[path] = container
             return []
+        if len(container) > 1:  # other keys beside the list: allowed by the JSON Schema, not by the XSD
+            others = {k: v for k, v in container.items() if k != wrapper}
+            for k, v in others.items():
+                ctx.extra[f"{path}.{k}"] = v
+            if ctx.xml:
+                ctx.note(
+                    "unknown-field",
+                    f"{path}.{next(iter(others))}",
+                    None,
+                    f"« {path} » : ne contient que des <{wrapper}> ; le reste est conservé dans extra_fields.",
+                    table,
+                    key,
+                )
         inner = container[wrapper]
         if inner is None:
             ctx.note(
@@ -382,6 +477,11 @@ def value_list(ctx: RecordContext, published: dict, key: str, table: str) -> lis
             values = [(f"{path}[{i}]", v) for i, v in enumerate(container)]
         else:
             values = [(path, container)]
+    return _flat_values(ctx, values, path, table, key)
+
+
+def _flat_values(ctx: RecordContext, values: list[tuple[str, Any]], path: str, table: str, key: str):
+    """The values of a closed list, nulls and nested lists noted; an empty list noted once."""
     flat: list[tuple[str, Any]] = []
     for item_path, item in values:
         if item is None:
@@ -468,7 +568,24 @@ def detect_kind(data: dict) -> str | None:
     return None
 
 
+STRAY_V2_KEYS = 2  # a 2019 record (with names) may carry this many keys of the 2022 format and stay 2019
+
+
 def detect_generation(data: dict) -> str:
-    if data.keys() & V2_MARKERS:
-        return "2022"
-    return "2019"
+    """The generation of a record in a file of the 2019 shape: "2022" when it carries keys only the
+    2022 format has, unless it bears the 2019 signature (the names 2022 dropped) and only a stray one
+    or two of them (the 1.5.0 schema admits extra keys: it is still a 2019 record)."""
+    v2 = len(data.keys() & V2_MARKERS)
+    if not v2 or (v2 <= STRAY_V2_KEYS and signed_2019(data)):
+        return "2019"
+    return "2022"
+
+
+def signed_2019(data: dict) -> bool:
+    """Whether a record bears the names only the 2019 format has (buyer, place, titulaires)."""
+    for key in ("acheteur", "autoriteConcedante", "lieuExecution"):
+        value = data.get(key)
+        if isinstance(value, dict) and "nom" in value:
+            return True
+    holders = data.get("titulaires") or data.get("concessionnaires")
+    return isinstance(holders, list) and any(isinstance(h, dict) and "denominationSociale" in h for h in holders)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,10 +74,13 @@ class RawRecord:
         )
 
 
-def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[bytes, int]]:
+def hash_file(
+    path: Path, needles: tuple[bytes, ...] = (), observe: Callable[[bytes], None] | None = None
+) -> tuple[str, dict[bytes, int]]:
     """SHA-256 of a file, and how many times each of ``needles`` occurs in it, in one streaming pass.
 
-    Needles must not overlap themselves (``"marche"`` is fine, ``aa`` is not)."""
+    Needles must not overlap themselves (``"marche"`` is fine, ``aa`` is not). ``observe`` sees
+    every chunk, in order (a reader's own pre-scan)."""
     digest = hashlib.sha256()
     counts = dict.fromkeys(needles, 0)
     overlap = max((len(n) for n in needles), default=1) - 1
@@ -84,6 +88,8 @@ def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[by
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
+            if observe is not None:
+                observe(chunk)
             window = tail + chunk
             for needle in needles:
                 counts[needle] += window.count(needle) - tail.count(needle)

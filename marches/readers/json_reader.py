@@ -21,6 +21,7 @@ from pathlib import Path
 import ijson
 
 from marches.errors import InputError
+from marches.flatten.structure import detect_generation, signed_2019
 from marches.flatten.vocabulary import V2_MARKERS
 from marches.normalize import fold
 from marches.readers.base import RawRecord, Source, hash_file
@@ -235,7 +236,7 @@ class _Reading:
     def __init__(self, source: Source, skip: int, nan: bool, shape: str):
         self.source, self.skip, self.nan, self.shape = source, skip, nan, shape
         self.position = 0
-        self.array_2022_noted = False
+        self.shape_noted = False  # a record of the other generation than the file's shape was reported
 
     def list(self, prefix: str, kind: str | None, note_first: tuple[str, str] | None = None) -> Iterator[RawRecord]:
         """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
@@ -268,6 +269,18 @@ class _Reading:
         return record
 
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
+        generation = None
+        if self.shape == "object":  # the 2022 shape, unless the record is plainly one of 2019
+            plainly_2019 = isinstance(value, dict) and signed_2019(value) and not value.keys() & V2_MARKERS
+            generation = "2019" if plainly_2019 else "2022"
+            if generation == "2019" and not self.shape_noted:
+                self.shape_noted = True
+                self.source.note(
+                    "file-shape",
+                    f"« {path} » est un contrat du format 2019 dans un fichier de forme 2022 : au format 2019, "
+                    'publiez {"marches": [...]} ; au format 2022, publiez les contrats au format 2022. '
+                    "Les contrats sont lus chacun selon leur format.",
+                )
         record = RawRecord(
             kind=kind,
             data=value,
@@ -275,16 +288,16 @@ class _Reading:
             position=self.position,
             path=path,
             origin="json",
-            generation="2022" if self.shape == "object" else None,
+            generation=generation,
         )
         self.position += 1
         if (
             self.shape == "array"
-            and not self.array_2022_noted
+            and not self.shape_noted
             and isinstance(value, dict)
-            and value.keys() & V2_MARKERS
+            and (detect_generation(value) == "2022")
         ):
-            self.array_2022_noted = True
+            self.shape_noted = True
             self.source.note(
                 "file-shape",
                 f'« {path} » est un contrat du format 2022 dans un fichier de forme 2019 {{"marches": [...]}} '

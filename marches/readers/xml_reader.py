@@ -103,7 +103,7 @@ def element_to_value(el, lines: dict[str, int] | None = None, rel: str = ""):
     """
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
-        return (el.text or "").strip()
+        return el.text or ""  # as published: spaces around a value the format closes are a deviation
     out: dict = {}
     seen: dict[str, int] = {}
     for child in children:
@@ -163,7 +163,16 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                 at_record_level = (
                     parent is None if root != "marches" else (parent is not None and parent.getparent() is None)
                 )
-                if local not in RECORD_TAGS or not at_record_level:
+                if not at_record_level:
+                    continue
+                if local not in RECORD_TAGS:  # <marches> holds records only
+                    if isinstance(el.tag, str):
+                        source.note(
+                            "unknown-container",
+                            f"« marches.{local} » (ligne {el.sourceline}) : <marches> ne contient que des <marche> et "
+                            "des <contrat-concession> ; élément ignoré.",
+                        )
+                        el.clear(keep_tail=True)
                     continue
                 path = local if parent is None else f"marches.{local}[{counters[local]}]"
                 counters[local] += 1
