@@ -251,7 +251,13 @@ def _chart_link(database: str, own: dict[str, str]) -> str:
     return link
 
 
-def _chart(title: str, query: str, display: dict) -> dict[str, Any]:
+def _chart(title: str, query: str, mark: dict, encoding: dict) -> dict[str, Any]:
+    """A vega-lite chart whose marks show a tooltip and open the contracts behind them (column « lien »)."""
+    display = {
+        "mark": {**mark, "tooltip": True, "cursor": "pointer"},
+        "encoding": {**encoding, "href": {"field": "lien"}},
+        "config": VEGA_CONFIG,
+    }
     return {"title": title, "db": DATABASE, "library": "vega-lite", "query": query, "display": display}
 
 
@@ -265,41 +271,33 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
             "Dépense par année (montants fiables)",
             f"SELECT annee, sum(montant_total) AS montant_total, {by_year} AS lien FROM stats_indicateurs "
             f"WHERE annee IS NOT NULL {where} GROUP BY annee ORDER BY annee",
+            {"type": "bar"},
             {
-                "mark": {"type": "bar", "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "x": year_axis,
-                    "y": {
-                        "field": "montant_total",
-                        "type": "quantitative",
-                        "title": "Dépense (M€ HT)",
-                        "axis": MILLIONS,
-                    },
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "annee", "title": "Année"},
-                        {"field": "montant_total", "title": "Dépense (€ HT)", "format": ",.0f"},
-                    ],
+                "x": year_axis,
+                "y": {
+                    "field": "montant_total",
+                    "type": "quantitative",
+                    "title": "Dépense (M€ HT)",
+                    "axis": MILLIONS,
                 },
-                "config": VEGA_CONFIG,
+                "tooltip": [
+                    {"field": "annee", "title": "Année"},
+                    {"field": "montant_total", "title": "Dépense (€ HT)", "format": ",.0f"},
+                ],
             },
         ),
         "nombre-annee": _chart(
             "Nombre de marchés par année",
             f"SELECT annee, sum(nombre) AS nombre, {by_year} AS lien FROM stats_indicateurs "
             f"WHERE annee IS NOT NULL {where} GROUP BY annee ORDER BY annee",
+            {"type": "bar"},
             {
-                "mark": {"type": "bar", "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "x": year_axis,
-                    "y": {"field": "nombre", "type": "quantitative", "title": "Marchés", "axis": {"format": ",d"}},
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "annee", "title": "Année"},
-                        {"field": "nombre", "title": "Marchés", "format": ",d"},
-                    ],
-                },
-                "config": VEGA_CONFIG,
+                "x": year_axis,
+                "y": {"field": "nombre", "type": "quantitative", "title": "Marchés", "axis": {"format": ",d"}},
+                "tooltip": [
+                    {"field": "annee", "title": "Année"},
+                    {"field": "nombre", "title": "Marchés", "format": ",d"},
+                ],
             },
         ),
         "offre-unique": _chart(
@@ -307,18 +305,14 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
             "SELECT annee, 1.0 * sum(offres_uniques) / nullif(sum(offres_renseignees), 0) AS part, "
             f"{_chart_link(database, {'annee_fiable': 'annee', 'offresRecues': '1'})} AS lien FROM stats_indicateurs "
             f"WHERE annee IS NOT NULL {where} GROUP BY annee ORDER BY annee",
+            {"type": "line", "point": True},
             {
-                "mark": {"type": "line", "point": True, "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "x": year_axis,
-                    "y": {"field": "part", "type": "quantitative", "title": "Part", "axis": {"format": ".0%"}},
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "annee", "title": "Année"},
-                        {"field": "part", "title": "Part", "format": ".1%"},
-                    ],
-                },
-                "config": VEGA_CONFIG,
+                "x": year_axis,
+                "y": {"field": "part", "type": "quantitative", "title": "Part", "axis": {"format": ".0%"}},
+                "tooltip": [
+                    {"field": "annee", "title": "Année"},
+                    {"field": "part", "title": "Part", "format": ".1%"},
+                ],
             },
         ),
         "considerations": _chart(
@@ -330,20 +324,16 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
             "nullif(sum(environnementales_renseignees), 0), "
             f"{_chart_link(database, {'annee_fiable': 'annee', 'consideration_environnementale': '1'})} "
             f"FROM stats_indicateurs WHERE annee IS NOT NULL {where} GROUP BY annee",
+            {"type": "line", "point": True},
             {
-                "mark": {"type": "line", "point": True, "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "x": year_axis,
-                    "y": {"field": "part", "type": "quantitative", "title": "Part", "axis": {"format": ".0%"}},
-                    "color": {"field": "type", "type": "nominal", "title": "Considération"},
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "annee", "title": "Année"},
-                        {"field": "type", "title": "Considération"},
-                        {"field": "part", "title": "Part", "format": ".1%"},
-                    ],
-                },
-                "config": VEGA_CONFIG,
+                "x": year_axis,
+                "y": {"field": "part", "type": "quantitative", "title": "Part", "axis": {"format": ".0%"}},
+                "color": {"field": "type", "type": "nominal", "title": "Considération"},
+                "tooltip": [
+                    {"field": "annee", "title": "Année"},
+                    {"field": "type", "title": "Considération"},
+                    {"field": "part", "title": "Part", "format": ".1%"},
+                ],
             },
         ),
         "divisions": _chart(
@@ -353,48 +343,40 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
             "FROM stats_indicateurs s JOIN divisions_cpv d ON d.code = s.division_cpv "
             f"WHERE 1 = 1 {where.replace(' AND ', ' AND s.')} GROUP BY s.division_cpv "
             "ORDER BY montant_total DESC LIMIT 15",
+            {"type": "bar"},
             {
-                "mark": {"type": "bar", "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "y": {
-                        "field": "division",
-                        "type": "nominal",
-                        "sort": "-x",
-                        "title": "Division CPV",
-                        "axis": {"labelLimit": 220},
-                    },
-                    "x": {
-                        "field": "montant_total",
-                        "type": "quantitative",
-                        "title": "Dépense (M€ HT)",
-                        "axis": MILLIONS,
-                    },
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "division", "title": "Division"},
-                        {"field": "montant_total", "title": "Dépense (€ HT)", "format": ",.0f"},
-                        {"field": "nombre", "title": "Marchés", "format": ",d"},
-                    ],
+                "y": {
+                    "field": "division",
+                    "type": "nominal",
+                    "sort": "-x",
+                    "title": "Division CPV",
+                    "axis": {"labelLimit": 220},
                 },
-                "config": VEGA_CONFIG,
+                "x": {
+                    "field": "montant_total",
+                    "type": "quantitative",
+                    "title": "Dépense (M€ HT)",
+                    "axis": MILLIONS,
+                },
+                "tooltip": [
+                    {"field": "division", "title": "Division"},
+                    {"field": "montant_total", "title": "Dépense (€ HT)", "format": ",.0f"},
+                    {"field": "nombre", "title": "Marchés", "format": ",d"},
+                ],
             },
         ),
         "procedures": _chart(
             "Marchés par procédure",
             f"SELECT procedure, sum(nombre) AS nombre, {_chart_link(database, {'procedure': 'procedure'})} AS lien "
             f"FROM stats_indicateurs WHERE procedure IS NOT NULL {where} GROUP BY procedure",
+            {"type": "arc"},
             {
-                "mark": {"type": "arc", "tooltip": True, "cursor": "pointer"},
-                "encoding": {
-                    "theta": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
-                    "color": {"field": "procedure", "type": "nominal", "title": "Procédure"},
-                    "href": {"field": "lien"},
-                    "tooltip": [
-                        {"field": "procedure", "title": "Procédure"},
-                        {"field": "nombre", "title": "Marchés", "format": ",d"},
-                    ],
-                },
-                "config": VEGA_CONFIG,
+                "theta": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
+                "color": {"field": "procedure", "type": "nominal", "title": "Procédure"},
+                "tooltip": [
+                    {"field": "procedure", "title": "Procédure"},
+                    {"field": "nombre", "title": "Marchés", "format": ",d"},
+                ],
             },
         ),
     }

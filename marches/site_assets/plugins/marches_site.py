@@ -37,7 +37,9 @@ def nombre(value, decimals: int = 2) -> str:
 
 
 def euros(value) -> str:
-    return f"{nombre(value)}\u00a0€"
+    """« 1 024 626,35 € », « 167 874 € »: cents only when there are some."""
+    whole = float(value).is_integer()
+    return f"{format_decimal(value, format='#,##0' if whole else '#,##0.00', locale=LOCALE)}\u00a0€"
 
 
 def date_fr(value) -> str:
