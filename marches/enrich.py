@@ -390,11 +390,20 @@ def entities(db: sqlite_utils.Database) -> None:
     db.conn.commit()
 
 
+SQL_TYPES = {"integer": int, "real": float, "text": str}
+
+
 def summaries(db: sqlite_utils.Database) -> None:
+    """The statistics tables, typed from their values, with foreign keys to the labels of their codes."""
     for name, sql in SUMMARIES.items():
-        db.execute(f'CREATE TABLE "{name}" AS {sql}')
-        for column, other, key in SUMMARY_FOREIGN_KEYS.get(name, []):
-            db[name].add_foreign_key(column, other, key)
-        for columns in SUMMARY_INDEXES.get(name, []):
-            db[name].create_index(columns)
+        db.execute(f'CREATE TEMP TABLE "_{name}" AS {sql}')
+        columns = {}
+        for column in (r[1] for r in db.execute(f"PRAGMA temp.table_info('_{name}')")):
+            kind = db.execute(f'SELECT typeof("{column}") FROM "_{name}" WHERE "{column}" IS NOT NULL LIMIT 1')
+            columns[column] = SQL_TYPES.get((kind.fetchone() or ["text"])[0], str)
+        db[name].create(columns, foreign_keys=SUMMARY_FOREIGN_KEYS.get(name, []))
+        db.execute(f'INSERT INTO "{name}" SELECT * FROM "_{name}"')
+        db.execute(f'DROP TABLE "_{name}"')
+        for columns_ in SUMMARY_INDEXES.get(name, []):
+            db[name].create_index(columns_)
     db.conn.commit()

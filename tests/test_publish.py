@@ -132,6 +132,12 @@ def test_derived_columns_views_and_summaries(built):
     assert flagged == 0
     assert db.execute("SELECT count(*) FROM marches WHERE date_fiable IS NULL").fetchone()[0] >= 1
     assert set(SUMMARIES) <= {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # statistics keep numbers as numbers (they sort as numbers), with links to the labels of their codes
+    assert db.execute("SELECT typeof(nombre), typeof(montant_total) FROM stats_division LIMIT 1").fetchone() == (
+        "integer",
+        "real",
+    )
+    assert ("code", "regles") in {(fk[3], fk[2]) for fk in db.execute("PRAGMA foreign_key_list(stats_constats)")}
 
 
 @pytest.mark.skipif(not CPV_FILE.is_file(), reason="../shared/reference absent (CPV list)")
