@@ -180,6 +180,15 @@ DERIVED = (
     ),
     *_place("concessions"),
     Derived(
+        "marches_titulaires",
+        "repetition",
+        int,
+        "Titulaire répété",
+        "1 si ce titulaire est déjà cité plus haut dans le même marché : le marché ne lui est compté qu'une fois.",
+        "CASE WHEN EXISTS (SELECT 1 FROM marches_titulaires d WHERE d.record_key = marches_titulaires.record_key "
+        "AND d.id = marches_titulaires.id AND d.position < marches_titulaires.position) THEN 1 ELSE 0 END",
+    ),
+    Derived(
         "doublons",
         "ordre",
         int,

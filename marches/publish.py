@@ -56,6 +56,7 @@ INDEXES = {
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
         ["acheteur_id", "date_fiable"],
+        ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
         ["annee_fiable", "procedure"],
         ["annee_fiable", "division_cpv"],
         ["division_cpv", "procedure"],
@@ -272,10 +273,7 @@ def _views(db: sqlite_utils.Database) -> None:
                m.dureeMois, m.lieuExecution_code, m.departement, t.position AS titulaire_rang,
                t.typeIdentifiant AS titulaire_typeIdentifiant, t.id AS titulaire_id,
                t.denominationSociale AS titulaire_denominationSociale
-        FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key
-        WHERE t.id IS NULL OR NOT EXISTS (
-            SELECT 1 FROM marches_titulaires d WHERE d.record_key = t.record_key AND d.id = t.id
-            AND d.position < t.position)
+        FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key AND t.repetition = 0
     """,
         replace=True,
     )

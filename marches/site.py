@@ -116,6 +116,8 @@ PARAMETERS = {
     "pourcentage": {"libelle": "Hausse minimale (%)", "exemple": "20"},
 }
 
+# A list query asks for one row more than it shows (« limite »): the page says when there are more, and
+# links to the same rows in their table (« suite »), where they page and export in full.
 QUERIES = {
     "depenses_par_annee": {
         "title": "Dépense et nombre de marchés par année",
@@ -161,22 +163,24 @@ QUERIES = {
         "description": "Sur les montants initiaux fiables d'au moins 1 000 € HT (un montant symbolique de 1 € "
         "ferait des hausses de millions de pour cent). Les plus fortes hausses d'abord.",
         "sql": "SELECT record_key, acheteur_id, objet, date_fiable, montant_fiable, montantActuel, hausse_pct, "
-        "nombreModifications FROM marches WHERE hausse_pct > :pourcentage ORDER BY hausse_pct DESC",
+        "nombreModifications FROM marches WHERE hausse_pct > :pourcentage ORDER BY hausse_pct DESC LIMIT 501",
+        "limite": 500,
+        "suite": "marches?hausse_pct__gt={pourcentage}&_sort_desc=hausse_pct",
         "parametres": {"pourcentage": PARAMETERS["pourcentage"]},
     },
     "profil_acheteur": {
         "title": "Marchés d'un acheteur (par SIRET)",
         "description": "Les plus récents d'abord. La fiche de l'acheteur (table « acheteurs ») donne ses totaux.",
         "sql": "SELECT record_key, objet, date_fiable, procedure, codeCPV, montant_fiable, offresRecues "
-        "FROM marches WHERE acheteur_id = :siret ORDER BY date_fiable DESC",
+        "FROM marches WHERE acheteur_id = :siret ORDER BY date_fiable DESC LIMIT 501",
+        "limite": 500,
+        "suite": "marches?acheteur_id={siret}",
         "parametres": {
             "siret": {
                 "libelle": "SIRET de l'acheteur",
                 "exemple_sql": "SELECT acheteur_id FROM acheteurs ORDER BY nombre_marches DESC LIMIT 1",
             }
         },
-        "table": "marches",
-        "filtre": "acheteur_id",
     },
     "profil_titulaire": {
         "title": "Marchés d'un titulaire (par SIRET ou identifiant)",
@@ -185,15 +189,15 @@ QUERIES = {
         "sql": "SELECT m.record_key, m.acheteur_id, m.objet, m.date_fiable, m.procedure, m.codeCPV, m.montant_fiable "
         "FROM marches m WHERE m.record_key IN (SELECT record_key FROM marches_titulaires WHERE id = :siret "
         "UNION SELECT record_key FROM marches_modifications_titulaires WHERE id = :siret) "
-        "ORDER BY m.date_fiable DESC",
+        "ORDER BY m.date_fiable DESC LIMIT 501",
+        "limite": 500,
+        "suite": "titulaires/{siret}",
         "parametres": {
             "siret": {
                 "libelle": "Identifiant du titulaire",
                 "exemple_sql": "SELECT titulaire_id FROM titulaires ORDER BY nombre_marches DESC LIMIT 1",
             }
         },
-        "table": "marches_titulaires",
-        "filtre": "id",
     },
 }
 for _query in QUERIES.values():
