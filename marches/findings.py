@@ -76,6 +76,13 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "reading",
     ),
     FindingType(
+        "control-character",
+        "error",
+        "Caractère de contrôle interdit en XML",
+        "XML 1.0 interdit les caractères de contrôle (sauf tabulation et fins de ligne) : le fichier n'est pas du "
+        "XML bien formé. Ils sont remplacés par une espace pour lire le reste du fichier.",
+    ),
+    FindingType(
         "encoding-mismatch",
         "warning",
         "Encodage déclaré contredit par le contenu",
@@ -133,8 +140,9 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     FindingType(
         "nan-literal",
         "error",
-        "Valeur NaN ou Infinity",
-        "NaN et Infinity ne sont pas du JSON valide ; la valeur est lue comme absente.",
+        "Nombre impossible à écrire en JSON (NaN, Infinity, 1e400)",
+        "NaN et Infinity ne sont pas du JSON valide, et un nombre au-delà de 1,8 × 10^308 ne tient dans aucun "
+        "lecteur ; la valeur est lue comme absente, gardée telle que publiée dans original_values.",
         consumes=True,
     ),
     FindingType(
@@ -238,6 +246,14 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "Élément répété dans une liste",
         "Chaque titulaire, modification, acte ou valeur ne figure qu'une fois dans sa liste (uniqueItems des "
         "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé.",
+        "rule",
+    ),
+    FindingType(
+        "duplicate-key",
+        "error",
+        "Clé répétée dans un objet",
+        "Une clé présente deux fois dans le même objet JSON : tout lecteur ne garde que la dernière valeur, la "
+        "première est perdue (les schémas ne peuvent pas le voir). Le message montre la valeur perdue.",
         "rule",
     ),
     FindingType(

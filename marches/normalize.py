@@ -19,7 +19,7 @@ from typing import Any
 from marches import french
 from marches.findings import Finding
 
-NAN_SENTINEL = "\x00NaN"  # what the JSON reader substitutes for bare NaN/Infinity tokens
+LITERAL = "\x00"  # the JSON reader turns NaN, Infinity, 1e400… into "\x00" + the token as published
 PLACEHOLDERS = frozenset(
     {
         "",
@@ -159,9 +159,18 @@ def line_of(lines: dict[str, int] | None, rel: str, default: int | None) -> int 
     return default
 
 
+def literal(value: Any) -> str | None:
+    """The token as published when ``value`` stands for a number JSON cannot hold (NaN, Infinity, 1e400)."""
+    if type(value) is str and value.startswith(LITERAL):
+        return value[1:]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return None
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return "NaN" if value == NAN_SENTINEL else value
+        return value[1:] if value.startswith(LITERAL) else value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict | list):
@@ -177,15 +186,23 @@ def _show(value: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if value == NAN_SENTINEL or (isinstance(value, float) and not math.isfinite(value)):
-        return "NaN"
-    return value
+    token = literal(value)
+    return value if token is None else token
 
 
 def _placeholder(ctx: RecordContext, value: Any, rel: str, table: str, field: str) -> bool:
     """True (and noted) when ``value`` is a placeholder meaning 'no data'."""
-    if value == NAN_SENTINEL or (isinstance(value, float) and math.isnan(value)):
-        ctx.note("nan-literal", rel, value, f"« {rel} » : valeur NaN, lue comme absente.", table, field)
+    token = literal(value)
+    if token is not None:
+        ctx.note(
+            "nan-literal",
+            rel,
+            token,
+            f"« {rel} » : « {token} » n'est pas un nombre que JSON sait écrire (NaN, Infinity ou hors des limites) ; "
+            "lu comme absent. Publiez le nombre réel, ou omettez le champ.",
+            table,
+            field,
+        )
         ctx.changed(rel, value)
         return True
     if isinstance(value, str) and value.strip().lower() in PLACEHOLDERS:
@@ -253,13 +270,13 @@ def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str, check
     if value is None:
         return None
     if type(value) is str:
-        if value.strip().lower() in PLACEHOLDERS:
+        if value.startswith(LITERAL) or value.strip().lower() in PLACEHOLDERS:
             _placeholder(ctx, value, rel, table, field)
             return None
         if check_damage and ("\ufffd" in value or "Ã" in value or "â€" in value or "Â" in value):
             damaged(ctx, value, rel, table, field)
         return value
-    if value == NAN_SENTINEL or _placeholder(ctx, value, rel, table, field):
+    if _placeholder(ctx, value, rel, table, field):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _wrong(ctx, value, rel, table, field, "du texte")

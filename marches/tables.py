@@ -37,7 +37,10 @@ def to_cell(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits, which orjson refuses
+        return json.dumps(value, ensure_ascii=False)
 
 
 def from_cell(text: str, type_: str, name: str = "") -> Any:

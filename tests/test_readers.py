@@ -231,8 +231,14 @@ def test_lxml_never_resolves_entities_even_without_the_prescan(tmp_path):
     from marches.readers.base import Source
 
     path = MALFORMED / "xxe.xml"
-    source = Source(path=path, name="xxe.xml", sha256="0" * 64, size=path.stat().st_size)
-    records = list(xml_reader.read_xml(source))
+    scan = xml_reader._XmlScan()  # what prepare() would have found, without its refusal of the DOCTYPE
+    scan.encoding, scan.declared, scan.root, scan.root_line = "utf-8", None, "marches", 1
+    source = Source(path=path, name="xxe.xml", sha256="0" * 64, size=path.stat().st_size, scan=scan)
+    try:
+        records = list(xml_reader.read_xml(source))
+    except InputError as err:  # libxml2 may refuse the undefined entity: nothing was resolved either
+        assert "root:" not in str(err)
+        return
     assert "root:" not in json.dumps([r.data for r in records])
 
 
@@ -304,3 +310,88 @@ def test_record_keys_are_content_addressed_and_unique_per_file():
     _, b = read_all(FIXTURES / "mixed-array-2019-2022.json")
     assert [r.record_key for r in a] == [r.record_key for r in b]
     assert len({r.record_key for r in a}) == 2
+
+
+# -- hostile or broken inputs: records with findings, or a clear French error ------------------------------
+
+XML_RECORD = (FIXTURES / "modification-actes-xsd-spelling.xml").read_text(encoding="utf-8")
+
+
+def _xml(tmp_path, text: str, encoding: str = "utf-8", name: str = "f.xml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_xml_control_character_is_replaced_and_located(tmp_path):
+    text = XML_RECORD.replace("</objet>", "\x0b</objet>", 1)
+    line = text[: text.index("\x0b")].count("\n") + 1
+    source, (record,) = read_all(_xml(tmp_path, text))
+    assert [(f.code, f.line, f.value) for f in source.findings] == [("control-character", line, "U+000B")]
+    assert "U+000B" in source.findings[0].message and "ligne" in source.findings[0].message
+    assert record.rows["marches"][0]["objet"].endswith(" ")
+
+
+def test_utf16_xml_is_read_and_utf7_is_refused(tmp_path):
+    utf16 = XML_RECORD.replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    _, (record,) = read_all(_xml(tmp_path, utf16, "utf-16"))
+    assert record.rows["marches"][0]["procedure"] == "Procédure adaptée"
+    hidden = '<?xml version="1.0" encoding="UTF-7"?>\n+ADw-!DOCTYPE x+AD4-\n<marches/>'
+    with pytest.raises(InputError, match="UTF-7"):
+        read_all(_xml(tmp_path, hidden, "ascii", "utf7.xml"))
+
+
+def test_a_doctype_inside_cdata_is_data_and_one_in_the_prolog_is_refused(tmp_path):
+    cdata = XML_RECORD.replace("<objet>", "<objet><![CDATA[voir <!DOCTYPE html>]]>", 1)
+    _, (record,) = read_all(_xml(tmp_path, cdata))
+    assert "<!DOCTYPE html>" in record.rows["marches"][0]["objet"]
+    prolog = XML_RECORD.replace("<marches", '<!DOCTYPE marches [<!ENTITY e "x">]>\n<marches', 1)
+    with pytest.raises(InputError, match="DOCTYPE") as err:
+        read_all(_xml(tmp_path, prolog, name="dtd.xml"))
+    assert err.value.line == 2
+
+
+def test_text_mixed_with_elements_is_read_whole_with_a_finding(tmp_path):
+    mixed = XML_RECORD.replace("<objet>", "<objet>Lot <b>1</b> : ", 1)
+    _, (record,) = read_all(_xml(tmp_path, mixed))
+    assert record.rows["marches"][0]["objet"].startswith("Lot 1 : ")
+    (finding,) = [f for f in record.findings if f.code == "wrong-type"]
+    assert finding.path.endswith(".objet") and "<b>" in finding.message
+
+
+def test_an_element_under_marches_that_is_not_a_record_is_reported(tmp_path):
+    other = XML_RECORD.replace("</marches>", "<autre>x</autre></marches>")
+    source, records = read_all(_xml(tmp_path, other))
+    assert len(records) == 1 and [f.code for f in source.findings] == ["unknown-container"]
+
+
+def test_a_repeated_json_key_reports_the_value_it_loses(tmp_path):
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    text = json.dumps({"marches": {"marche": [record]}}).replace('"objet": ', '"objet": "Perdu", "objet": ', 1)
+    path = tmp_path / "dup.json"
+    path.write_text(text)
+    _, (flat,) = read_all(path)
+    (finding,) = [f for f in flat.findings if f.code == "duplicate-key"]
+    assert finding.path == "marches.marche[0].objet" and "« Perdu »" in finding.message
+
+
+def test_lone_surrogates_become_replacement_characters_reported_as_damaged_text(tmp_path):
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    text = json.dumps({"marches": {"marche": [record]}}).replace('"objet": "', '"objet": "\\udfff\\ud800', 1)
+    path = tmp_path / "lone.json"
+    path.write_text(text)
+    _, (flat,) = read_all(path)
+    assert flat.rows["marches"][0]["objet"].startswith("\ufffd\ufffd")
+    assert [f.path for f in flat.findings if f.code == "damaged-text"] == ["marches.marche[0].objet"]
+
+
+def test_identifiers_beyond_64_bits_are_converted_to_tables(tmp_path):
+    from marches.convert import convert
+
+    record = json.loads((FIXTURES / "valid-2022.json").read_text())["marches"]["marche"][0]
+    text = json.dumps({"marches": {"marche": [record]}}).replace('"id": "2024-0042"', '"id": 12345678901234567890123')
+    path = tmp_path / "bigid.json"
+    path.write_text(text)
+    summary = convert([path], tmp_path / "tables")
+    assert summary.records["marche"] == 1
+    assert "12345678901234567890123" in (tmp_path / "tables" / "marches.csv").read_text()

@@ -28,13 +28,14 @@ class Source:
     bytes_read: int = 0  # advanced by readers, for progress bars
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
     markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
+    scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
 
     @property
     def key_prefix(self) -> str:
         return self.sha256[:12]
 
-    def note(self, code: str, message: str, value: Any = None) -> None:
-        self.findings.append(Finding.of(code, message, value, file=self.name))
+    def note(self, code: str, message: str, value: Any = None, line: int | None = None) -> None:
+        self.findings.append(Finding.of(code, message, value, file=self.name, line=line))
 
 
 @dataclass(slots=True)
@@ -60,7 +61,9 @@ class RawRecord:
             return self.provenance["record_key"]
         return f"{self.source.key_prefix}-{self.position}"
 
-    def note(self, code: str, message: str, value: Any = None, path: str | None = None) -> None:
+    def note(
+        self, code: str, message: str, value: Any = None, path: str | None = None, line: int | None = None
+    ) -> None:
         self.findings.append(
             Finding.of(
                 code,
@@ -69,7 +72,7 @@ class RawRecord:
                 file=self.source.name,
                 position=self.position,
                 path=path or self.path,
-                line=self.line,
+                line=line or self.line,
             )
         )
 

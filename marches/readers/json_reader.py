@@ -16,7 +16,9 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ijson
 
@@ -29,9 +31,7 @@ from marches.readers.base import RawRecord, Source, hash_file
 UTF8_BOM = b"\xef\xbb\xbf"
 OTHER_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
 EXACT_LOCATION_LIMIT = 32 << 20  # below this size a syntax error is located exactly (file re-read in memory)
-_NAN_TOKEN = re.compile(rb"-?Infinity|NaN")
 _ESCAPE = re.compile(rb"\\.", re.S)
-_NAN_REPLACEMENT = b'"\\u0000NaN"'  # decoded as normalize.NAN_SENTINEL
 LISTS = (("marche", "marche"), ("contrat-concession", "concession"))
 
 
@@ -51,13 +51,16 @@ class _Counting(io.RawIOBase):
         return got
 
 
-class _NanFilter(io.RawIOBase):
-    """Rewrites bare NaN / Infinity tokens (outside strings) into a JSON string sentinel."""
+class _LiteralFilter(io.RawIOBase):
+    """Rewrites, outside strings, the numbers JSON readers cannot hold (bare NaN, Infinity, 1e400) into a
+    string sentinel ``"\u0000<token>"`` (see :func:`marches.normalize.literal`), so that the record is still
+    read and the value reported."""
 
-    HOLD = 9  # longest token, "-Infinity"
+    HOLD = 32  # longest token held back at a chunk's end (a number with a long exponent)
 
-    def __init__(self, raw):
+    def __init__(self, raw, surrogates: bool = False):
         self.raw, self.in_string, self.pending, self.out = raw, False, b"", b""
+        self.surrogates = surrogates  # also turn lone surrogate escapes into \ufffd (yajl cannot decode them)
 
     def readable(self) -> bool:
         return True
@@ -73,8 +76,13 @@ class _NanFilter(io.RawIOBase):
                 self.out = self._rewrite(data)
                 break
             cut = max(0, len(data) - self.HOLD)
-            while cut and data[cut - 1 : cut] == b"\\":  # never split an escape sequence
-                cut -= 1
+            escape = data.rfind(b"\\", max(0, cut - 12), cut)
+            if escape >= 0:  # never split a \\uXXXX\\uXXXX pair
+                cut = escape
+            while cut and (
+                data[cut - 1 : cut] in (b"\\", b"-", b"+", b".", b"e", b"E") or data[cut - 1 : cut].isdigit()
+            ):
+                cut -= 1  # never split an escape sequence or a number
             self.pending = data[cut:]
             self.out = self._rewrite(data[:cut])
         n = min(len(buffer), len(self.out))
@@ -83,40 +91,108 @@ class _NanFilter(io.RawIOBase):
         return n
 
     def _rewrite(self, data: bytes) -> bytes:
-        if not _NAN_TOKEN.search(data):  # fast path: only track whether we end inside a string
+        if self.surrogates and b"\\u" in data:
+            data = _LONE_SURROGATE.sub(rb"\\ufffd", data)
+        if not _LITERAL_TOKEN.search(data):  # fast path: only track whether we end inside a string
             if _ESCAPE.sub(b"", data).count(b'"') % 2:
                 self.in_string = not self.in_string
             return data
         out, i = bytearray(), 0
-        scanner = re.compile(rb'\\.|"|-?Infinity|NaN', re.S)
-        for m in scanner.finditer(data):
+        for m in _LITERAL_SCAN.finditer(data):
             token = m.group()
             if token == b'"':
                 self.in_string = not self.in_string
-            elif token[0:1] != b"\\" and not self.in_string:
-                out += data[i : m.start()] + _NAN_REPLACEMENT
+            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2)):
+                out += data[i : m.start()] + b'"\\u0000' + token + b'"'
                 i = m.end()
         out += data[i:]
         return bytes(out)
+
+
+_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}")
+# an escape, a quote, a literal (1), or a number with an exponent of three digits or more (2)
+_LITERAL_SCAN = re.compile(
+    rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.S
+)
+MAX_DEPTH = 64  # a DECP file nests at most a dozen levels; deeper is refused before parsing (memory)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# a high surrogate escape without its low half, or a low one without its high half
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+class _Scan:
+    """What the hashing pass learns of a JSON file on the way (bytes only, C speed).
+
+    ``depth``: an upper bound of the nesting depth (brackets outside strings, balanced pairs removed
+    level by level); ``literals``: NaN, Infinity or a huge exponent may be there; ``surrogates``: a
+    surrogate escape (``\\ud800``) may be there; ``long_tokens``: a string or number spans megabytes.
+    """
+
+    _BRACKETS = bytes.maketrans(b"[{]}", b"(())")
+    _DELETE = bytes(set(range(256)) - set(b'"\\[]{}'))
+
+    def __init__(self) -> None:
+        self.depth = self.bound = 0
+        self.in_string = self.escaped = False
+        self.literals = self.surrogates = self.long_tokens = False
+
+    def __call__(self, chunk: bytes) -> None:
+        if self.escaped:
+            chunk, self.escaped = chunk[1:], False
+        self.literals = self.literals or bool(_LITERAL_TOKEN.search(chunk))
+        if _SURROGATE.search(chunk):
+            self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
+        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
+        marks = chunk.translate(self._BRACKETS, self._DELETE)
+        backslashes = len(marks) - len(marks.rstrip(b"\\"))
+        if backslashes % 2:  # the chunk ends inside an escape: the next byte is escaped
+            self.escaped, marks = True, marks[:-1]
+        if b"\\" in marks:
+            marks = re.sub(rb"\\.", b"", marks, flags=re.S)
+        if self.in_string:
+            marks = b'"' + marks
+        marks = marks.replace(b'""', b"")
+        if b'"' in marks:
+            marks = re.sub(rb'"[^"]*"', b"", marks)
+        self.in_string = marks.endswith(b'"') or b'"' in marks
+        if self.in_string:
+            marks = marks[: marks.index(b'"')]
+        levels = 0
+        while b"()" in marks and levels <= MAX_DEPTH:
+            marks, levels = marks.replace(b"()", b""), levels + 1
+        opened = len(marks) - len(marks.lstrip(b")"))
+        still_open = len(marks) - opened
+        self.bound = max(self.bound, self.depth + still_open + levels)
+        self.depth = max(0, self.depth - opened) + still_open
 
 
 RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
 
 
 def prepare(path: Path, name: str) -> Source:
-    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', b"NaN", b"Infinity", *RECORD_NEEDLES))
+    scan = _Scan()
+    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', *RECORD_NEEDLES), observe=scan)
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
+    source.scan = scan
     return source
 
 
-def _open(source: Source, nan_filter: bool, skip: int) -> tuple[io.BufferedReader, _Counting]:
+def _open(source: Source, skip: int) -> tuple[io.BufferedReader, _Counting]:
     fh = source.path.open("rb")
     fh.seek(skip)
     counting = _Counting(fh, source)
-    stream = _NanFilter(counting) if nan_filter else counting
+    scan = source.scan
+    stream = _LiteralFilter(counting, scan.surrogates) if scan.literals or scan.surrogates else counting
     return io.BufferedReader(stream, 1 << 16), counting
+
+
+def _buffer(source: Source) -> int:
+    """ijson's read size: large when a token spans megabytes (yajl re-reads a token at every read)."""
+    return 1 << 22 if source.scan.long_tokens else 1 << 16
 
 
 def _sniff(source: Source, skip: int) -> str:
@@ -173,10 +249,12 @@ def _kind_of_container(key: str) -> str | None:
 def read_json(source: Source) -> Iterator[RawRecord]:
     """Every record of a DECP JSON file, in reading order; what is around them is checked too.
 
-    Keys the format does not have around the records are found by a structural pass over the
-    whole file (always for files up to ``SKELETON_LIMIT``, and for larger ones when the records
-    read are fewer than the file's buyers): records under an unknown container are read and
-    reported, other values reported. A file without any record gets an error.
+    A structural pass (``_survey``, memory flat at any depth) refuses files nested deeper than
+    ``MAX_DEPTH`` before the records are built, finds keys repeated in an object (the first value is
+    lost to every JSON reader) and the keys around the records. It runs on every file up to
+    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting, or when fewer records
+    were read than the file has buyers. Records under an unknown container are read and reported,
+    other values reported; a file without any record gets an error.
     """
     with source.path.open("rb") as fh:
         head = fh.read(4)
@@ -197,10 +275,13 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     if source.size <= skip:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
-    nan = bool(found[b"NaN"] or found[b"Infinity"])
+    survey = None
+    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH:
+        survey = _survey(source, skip, 0)
+        source.bytes_read = 0  # progress counts the reading of the records
     shape = _sniff(source, skip)
     source.shape = {"object": "json-2022", "array": "json-array", "bare": "json-array"}.get(shape, "json")
-    reading = _Reading(source, skip, nan, shape)
+    reading = _Reading(source, skip, shape, survey)
     if shape == "bare":
         source.note(
             "file-shape",
@@ -215,9 +296,10 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     for prefix, kind in plan:
         yield from reading.list(prefix, kind)
     buyers = sum(found[n] for n in RECORD_NEEDLES)
-    if source.size <= SKELETON_LIMIT or reading.position < buyers or reading.position == 0:
-        skeleton = _skeleton(source, skip, nan, reading.position)
-        yield from _around(reading, skeleton, {p for p, _ in plan})
+    if survey is None and (reading.position < buyers or reading.position == 0):
+        survey = _survey(source, skip, reading.position)
+    if survey is not None:
+        yield from _around(reading, survey.keys, {p for p, _ in plan})
     if reading.position == 0:
         source.note(
             "no-record",
@@ -227,22 +309,22 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     source.records = reading.position
 
 
-SKELETON_LIMIT = 64 << 20
+SURVEY_LIMIT = 64 << 20
 
 
 class _Reading:
     """The reading of one file: the lists read one by one, the records counted across them."""
 
-    def __init__(self, source: Source, skip: int, nan: bool, shape: str):
-        self.source, self.skip, self.nan, self.shape = source, skip, nan, shape
+    def __init__(self, source: Source, skip: int, shape: str, survey: _Survey | None):
+        self.source, self.skip, self.shape, self.survey = source, skip, shape, survey
         self.position = 0
         self.shape_noted = False  # a record of the other generation than the file's shape was reported
 
-    def list(self, prefix: str, kind: str | None, note_first: tuple[str, str] | None = None) -> Iterator[RawRecord]:
+    def list(self, prefix: str, kind: str | None) -> Iterator[RawRecord]:
         """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
-        for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.nan, self.position), start=1):
+        for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.position), start=1):
             path = f"{prefix}[{count - 1}]"
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
@@ -250,23 +332,18 @@ class _Reading:
                     record.note(
                         "nested-list", f"« {prefix} » : liste imbriquée dans la liste des contrats ; lue aplatie."
                     )
-                    yield self._noted(record, note_first)
+                    yield record
                 continue
-            yield self._noted(self._record(value, kind, path), note_first)
+            yield self._record(value, kind, path)
         if count == 0 and self.shape == "object":
-            for value in _items(self.source, prefix, self.skip, self.nan, self.position):
+            for value in _items(self.source, prefix, self.skip, self.position):
                 if isinstance(value, dict):  # a single object instead of a list
                     record = self._record(value, kind, prefix)
                     record.note(
                         "list-shape",
                         f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
                     )
-                    yield self._noted(record, note_first)
-
-    def _noted(self, record: RawRecord, note_first: tuple[str, str] | None) -> RawRecord:
-        if note_first is not None:
-            record.note(*note_first)
-        return record
+                    yield record
 
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
         generation = None
@@ -304,30 +381,103 @@ class _Reading:
                 "(celle du projet de schéma 2.0.0) : au format 2022 en vigueur (schéma 2.0.3), publiez "
                 '{"marches": {"marche": [...], "contrat-concession": [...]}}. Les contrats sont lus.',
             )
+        for rel, key, first in self.survey.duplicates.get(path, ()) if self.survey else ():
+            lost = f" (« {first} »)" if first is not None else ""
+            record.note(
+                "duplicate-key",
+                f"« {key} » figure deux fois dans le même objet : tout lecteur JSON ne garde que la dernière valeur, "
+                f"la première{lost} est perdue. Gardez une seule clé.",
+                path=f"{path}.{rel}" if rel else path,
+            )
         return record
 
 
-def _skeleton(source: Source, skip: int, nan: bool, records: int) -> dict[str, dict[str, str]]:
-    """The keys around the records: {"": {top-level key: type}, "marches": {key: type}} (one parse of the file)."""
-    parse = ijson.parse
+@dataclass
+class _Survey:
+    """What the structural pass found: keys around the records, keys repeated within an object."""
+
+    keys: dict[str, dict[str, str]] = field(default_factory=lambda: {"": {}, "marches": {}})
+    # record path -> (path in the record, key, first value when it was a scalar)
+    duplicates: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    records: int = 0  # records passed (what a syntax error says was read before it)
+
+
+def _survey(source: Source, skip: int, records: int) -> _Survey:
+    """One pass of ijson's basic events (no prefixes: memory stays flat however deep the file is).
+
+    Refuses a file nested deeper than MAX_DEPTH; notes the keys at the top and under « marches »
+    with the type of their value, and every key repeated within one object, by record.
+    """
+    parse = ijson.basic_parse
     while True:
-        stream, counting = _open(source, nan, skip)
-        keys: dict[str, dict[str, str]] = {"": {}, "marches": {}}
-        pending: tuple[str, str] | None = None
+        stream, counting = _open(source, skip)
+        survey = _Survey()
+        # one entry per open container: [current key (maps) or index (arrays), {key: first scalar} or None]
+        stack: list[list] = []
         try:
             with stream:
-                for prefix, event, value in parse(stream, use_float=True):
-                    if event == "map_key" and prefix in keys:
-                        pending = (prefix, value)
-                    elif pending is not None and prefix == (f"{pending[0]}.{pending[1]}" if pending[0] else pending[1]):
-                        keys[pending[0]][pending[1]] = event
-                        pending = None
-            return keys
+                for event, value in parse(stream, use_float=True, buf_size=_buffer(source)):
+                    if event == "map_key":
+                        seen = stack[-1][1]
+                        if value in seen:
+                            _duplicate(survey, stack, value, seen[value])
+                        seen[value] = None
+                        stack[-1][0] = value
+                        continue
+                    if event in ("end_map", "end_array"):
+                        stack.pop()
+                        survey.records += _record_level(stack)
+                        _advance(stack)
+                        continue
+                    if len(stack) == 1 or (len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None):
+                        survey.keys["" if len(stack) == 1 else "marches"][stack[-1][0]] = event
+                    if event not in ("start_map", "start_array"):
+                        if stack and stack[-1][1] is not None:
+                            stack[-1][1][stack[-1][0]] = value if not isinstance(value, str) else value[:80]
+                        _advance(stack)
+                        continue
+                    if len(stack) >= MAX_DEPTH:
+                        raise InputError(
+                            source.name,
+                            f"imbrication trop profonde : plus de {MAX_DEPTH} niveaux d'objets et de listes "
+                            "imbriqués (un fichier DECP en a moins de 15) ; fichier refusé avant lecture",
+                            offset=counting.consumed + skip,
+                            approximate=True,
+                            records_read=records,
+                        )
+                    stack.append([0, None] if event == "start_array" else [None, {}])
+            return survey
         except ijson.JSONError as exc:
-            if "overflow" in str(exc) and parse is ijson.parse:  # yajl holds 64 bits: the Python backend, any size
-                parse = ijson.get_backend("python").parse
+            if "overflow" in str(exc) and parse is ijson.basic_parse:  # yajl holds 64 bits: the Python backend
+                parse = ijson.get_backend("python").basic_parse
                 continue
-            raise _locate(source, skip, exc, counting.consumed, records) from exc
+            raise _locate(source, skip, exc, counting.consumed, max(records, survey.records)) from exc
+
+
+def _record_level(stack: list[list]) -> bool:
+    """Whether the open container is a list of records: a bare list, marches[…] or marches.<key>[…]."""
+    if not stack or stack[-1][1] is not None:
+        return False
+    return (
+        len(stack) == 1
+        or (len(stack) == 2 and stack[0][0] == "marches")
+        or (len(stack) == 3 and stack[0][0] == "marches" and stack[1][1] is not None)
+    )
+
+
+def _advance(stack: list[list]) -> None:
+    """A value ended: the next one in an array has the next index."""
+    if stack and stack[-1][1] is None:
+        stack[-1][0] += 1
+
+
+def _duplicate(survey: _Survey, stack: list[list], key: str, first: Any) -> None:
+    """Note a key repeated in an object, under the path of the record that holds it."""
+    parts = [f"[{k}]" if seen is None else f".{k}" for k, seen in stack[:-1]]
+    record_depth = 3 if len(stack) > 2 and stack[1][1] is not None else 2  # marches.marche[i] or marches[i]
+    record = "".join(parts[:record_depth]).lstrip(".")
+    rel = "".join(parts[record_depth:]).lstrip(".")
+    survey.duplicates.setdefault(record, []).append((f"{rel}.{key}" if rel else key, key, first))
 
 
 def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set[str]) -> Iterator[RawRecord]:
@@ -378,13 +528,13 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
             )
 
 
-def _items(source: Source, prefix: str, skip: int, nan: bool, already: int) -> Iterator:
-    stream, counting = _open(source, nan, skip)
+def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
+    stream, counting = _open(source, skip)
     yielded = 0
     try:
         with stream:
             try:
-                for value in ijson.items(stream, prefix, use_float=True):
+                for value in ijson.items(stream, prefix, use_float=True, buf_size=_buffer(source)):
                     yielded += 1
                     yield value
             except ijson.JSONError as exc:
@@ -393,7 +543,7 @@ def _items(source: Source, prefix: str, skip: int, nan: bool, already: int) -> I
                 # yajl cannot hold integers beyond 64 bits: finish this list with the pure-Python backend
                 python = ijson.get_backend("python")
                 stream.close()
-                again, counting = _open(source, nan, skip)
+                again, counting = _open(source, skip)
                 with again:
                     for i, value in enumerate(python.items(again, prefix, use_float=True)):
                         if i >= yielded:
