@@ -372,11 +372,14 @@ def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_forma
     return "", item
 
 
+_DRAFT_NAME = {new: old for old, new in DRAFT_2022_NAMES.items()}
+
+
 def value_list(ctx: RecordContext, published: dict, key: str, table: str) -> list[tuple[str, Any]]:
     """The values of a 2022 closed list, each with its path: ``{"technique": [...]}`` in JSON, repeated
     elements in XML; a bare list (schema 2.0.0) or a single value is read with a finding."""
     wrapper = VALUE_LISTS[key]
-    draft = next((old for old, new in DRAFT_2022_NAMES.items() if new == key), None)
+    draft = _DRAFT_NAME.get(key)
     if key in published:
         container, path = published[key], key
     elif draft is not None and draft in published:

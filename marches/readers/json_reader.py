@@ -309,7 +309,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     source.records = reading.position
 
 
-SURVEY_LIMIT = 64 << 20
+SURVEY_LIMIT = 16 << 20  # a buyer's file; national files are surveyed only when something calls for it
 
 
 class _Reading:
