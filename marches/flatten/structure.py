@@ -518,6 +518,14 @@ def _flat_values(ctx: RecordContext, values: list[tuple[str, Any]], path: str, t
 
 def closed_list(ctx: RecordContext, d: dict, key: str, table: str, spec: Enum) -> list[str] | None:
     """A 2022 closed-list column (``techniques``…), also read under its 2.0.0 singular name."""
+    container = d.get(key)
+    if type(container) is dict and len(container) == 1:  # fast path: the format's own shape, official values
+        inner = container.get(VALUE_LISTS[key])
+        if type(inner) is str and ctx.xml and inner in spec.allowed:
+            return [inner]
+        if isinstance(inner, list) and (ctx.xml or type(inner) is list) and inner:
+            if all(type(v) is str and v in spec.allowed for v in inner) and len(inner) == len(set(inner)):
+                return list(inner)
     return n.enum_list(ctx, value_list(ctx, d, key, table), key, table, key, spec)
 
 
