@@ -9,6 +9,7 @@ import click
 
 from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
 from marches.cli.data import generate
+from marches.site_validation import MIB, Settings
 
 DEMO_DEFECT_RATE = 0.05
 
@@ -162,21 +163,21 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
 )
 @click.option(
     "--validation-max-mb",
-    default=100.0,
+    default=Settings.max_bytes / MIB,
     show_default=True,
     type=click.FloatRange(0.01, 10_000),
     help="Taille maximale d'un envoi sur la page de validation, en Mo (tous ses fichiers ensemble).",
 )
 @click.option(
     "--validation-time-limit",
-    default=300,
+    default=Settings.time_limit,
     show_default=True,
-    type=click.IntRange(5, 3600),
+    type=click.FloatRange(5, 3600),
     help="Durée maximale d'une validation sur la page, en secondes (au-delà, elle est arrêtée).",
 )
 @click.option(
     "--validation-workers",
-    default=2,
+    default=Settings.workers,
     show_default=True,
     type=click.IntRange(1, 64),
     help="Validations menées en même temps (chacune dans son processus) ; deux fois plus peuvent attendre, "
@@ -190,7 +191,7 @@ def serve(
     sql_time_limit_ms: int,
     validation: bool,
     validation_max_mb: float,
-    validation_time_limit: int,
+    validation_time_limit: float,
     validation_workers: int,
 ) -> None:
     """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée, avec la page de
@@ -205,7 +206,6 @@ def serve(
     import subprocess
 
     from marches.site import datasette_command, environment
-    from marches.site_validation import MIB, Settings
 
     click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
     limits = Settings(

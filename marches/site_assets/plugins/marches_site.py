@@ -242,6 +242,13 @@ async def _error(datasette, request, status: int, message: str) -> Response:
 
 @hookimpl
 def handle_exception(datasette, request, exception):
+    if not isinstance(exception, Base400 | DatasetteError) and "/-/valider/" in request.path:
+        site_validation.log_failure(site_validation.where_it_failed(exception))  # never a path or a message
+
+        async def failed():
+            return await _validation_page(datasette, request, 500, erreur=site_validation.FAILED)
+
+        return failed
     if not isinstance(exception, Base400 | DatasetteError) or request.path.endswith(".json"):
         return None
     message = exception.message if isinstance(exception, DatasetteError) else exception.args[0]
@@ -421,7 +428,7 @@ async def validation_download(datasette, request):
     service = _validation(datasette)
     token, ext = request.url_vars["token"], request.url_vars["ext"]
     folder = service.report(token)
-    if folder is None:
+    if folder is None or not (folder / site_validation.REPORT_FILES[ext]).is_file():
         keep = site_validation.duration_text(service.settings.keep_seconds)
         return await _validation_page(datasette, request, 404, erreur=GONE.format(keep=keep))
     day = time.strftime("%Y-%m-%d", time.localtime(service.finished[token]))

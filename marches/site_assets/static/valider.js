@@ -12,8 +12,8 @@ document.addEventListener("DOMContentLoaded", () => {
   button.hidden = false;
   const size = (bytes) =>
     bytes >= 1048576
-      ? `${(bytes / 1048576).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} Mo`
-      : `${(bytes / 1024).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} Ko`;
+      ? `${(bytes / 1048576).toLocaleString("fr-FR", { maximumFractionDigits: 1 })}\u00a0Mo`
+      : `${(bytes / 1024).toLocaleString("fr-FR", { maximumFractionDigits: 1 })}\u00a0Ko`;
   const check = () => {
     const files = Array.from(input.files);
     const total = files.reduce((sum, f) => sum + f.size, 0);
