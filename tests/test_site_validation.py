@@ -175,19 +175,23 @@ def _job(service: Validations, files: dict[str, bytes], as_of: date | None = dat
 
 
 def test_a_validation_writes_its_reports_and_deletes_the_files(tmp_path):
-    source = tmp_path / "defauts.json"
+    source, xml = tmp_path / "defauts.json", tmp_path / "propre.xml"
     generate(source, "json-2022", contracts=60, seed=4, defect_rate=0.3)
+    generate(xml, "xml-2022", contracts=20, seed=5)
     service = Validations(Settings())
     try:
-        token, job, sent = _job(service, {"défauts.json": source.read_bytes()})
+        token, job, sent = _job(service, {"défauts.json": source.read_bytes(), "propre.xml": xml.read_bytes()})
         asyncio.run(service.run(job, sent, asyncio.Event()))
         assert not sent.directory.exists(), "the uploaded files are gone as soon as the report is made"
         folder = service.report(token)
         document = json.loads((folder / "rapport.json").read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(document)
         assert document["summary"]["valid"] is False and document["as_of"] == "2026-11-22"
-        assert {f["file"] for f in document["findings"]} == {"défauts.json"}, "named as sent, never by a server path"
-        assert document["sources"][0]["file"] == "défauts.json"
+        assert {f["file"] for f in document["findings"]} <= {"défauts.json", "propre.xml"}, "named as sent"
+        assert [(s["file"], s["shape"]) for s in document["sources"]] == [
+            ("défauts.json", "json-2022"),
+            ("propre.xml", "xml"),
+        ]
         assert (folder / "rapport.csv").read_bytes().startswith(b"\xef\xbb\xbfcode;")
         view = json.loads((folder / "vue.json").read_text(encoding="utf-8"))
         assert view["verdict"] == "NON CONFORME" and view["fichiers"][0]["nom"] == "défauts.json"
