@@ -18,10 +18,12 @@ from typing import Any
 from marches import site_labels
 from marches.enrich import DERIVED, LABEL_COLUMNS, REFERENCE
 from marches.model import PACKAGE_TABLES, TABLES, load_tables
+from marches.site_validation import Settings
 
 DATABASE = "decp"
 ASSETS = Path(__file__).parent / "site_assets"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+VALIDATION_DEFAULTS = Settings().to_config()  # the validation page's limits (marches serve options)
 XLSX_MAX_ROWS = 100_000  # an Excel export beyond that is better taken from the data package
 FACETS = {
     "marches": ["annee_fiable", "procedure", "division_cpv"],  # each facet costs ~0.2 s on 1.5 M rows
@@ -436,8 +438,12 @@ def _table_entry(name: str, title: str, description: str, columns: dict[str, str
 
 
 def build_metadata(
-    database: str = DATABASE, allow_robots: bool = False, paquet_url: str | None = None
+    database: str = DATABASE,
+    allow_robots: bool = False,
+    paquet_url: str | None = None,
+    validation: dict[str, Any] | None = VALIDATION_DEFAULTS,
 ) -> dict[str, Any]:
+    """The site's metadata; ``validation`` holds the limits of the validation page, None turns it off."""
     tables: dict[str, Any] = {}
     for name in TABLES + PACKAGE_TABLES:
         model = load_tables()[name]
@@ -473,7 +479,11 @@ def build_metadata(
             "datasette-dashboards": dashboard(database),
             "datasette-block-robots": robots,
             "datasette-xlsx": {"max_rows": XLSX_MAX_ROWS},
-            "marches": {"paquet_url": paquet_url, "tableau_de_bord": "/-/dashboards/indicateurs"},
+            "marches": {
+                "paquet_url": paquet_url,
+                "tableau_de_bord": "/-/dashboards/indicateurs",
+                "validation": validation,
+            },
         },
     }
 
@@ -496,19 +506,26 @@ def _package_directory(database: Path) -> Path | None:
 
 
 def datasette_command(
-    database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int, package_url: str | None = None
+    database: Path,
+    host: str,
+    port: int,
+    allow_robots: bool,
+    sql_time_limit_ms: int,
+    package_url: str | None = None,
+    validation: dict[str, Any] | None = VALIDATION_DEFAULTS,
 ) -> list[str]:
     """The Datasette command line of ``marches serve``: immutable, read-only, time-limited.
 
     The data package is linked from the site: ``package_url``, or else the package the database was
-    built from, served under /paquet/.
+    built from, served under /paquet/. ``validation``: the limits of the validation page (None: no page).
     """
     package = None if package_url else _package_directory(database)
     if package:
         package_url = "/paquet/datapackage.json"
     metadata = Path(tempfile.mkdtemp(prefix="marches-serve-")) / "metadata.json"
     metadata.write_text(
-        json.dumps(build_metadata(database.stem, allow_robots, package_url), ensure_ascii=False), encoding="utf-8"
+        json.dumps(build_metadata(database.stem, allow_robots, package_url, validation), ensure_ascii=False),
+        encoding="utf-8",
     )
     command = [
         sys.executable,

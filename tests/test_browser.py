@@ -8,9 +8,7 @@ artefacts to look at when a page changes.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -27,19 +25,9 @@ from marches.generate import generate
 from marches.package import package
 from marches.publish import publish
 from marches.rules import Config
+from tests.conftest import CHROMIUM
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium absent (.ci/run installs it)")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Datasette's own English, which no page may show (whole words, case-sensitive)
 ENGLISH = [
     "Search",
@@ -107,23 +95,6 @@ def site(built):
     yield url
     server.terminate()
     server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def captures(tmp_path_factory) -> Path:
-    directory = Path(os.environ.get("MARCHES_CAPTURES") or tmp_path_factory.getbasetemp() / "captures")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _shot(page, captures: Path, name: str) -> None:

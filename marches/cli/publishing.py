@@ -9,6 +9,7 @@ import click
 
 from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
 from marches.cli.data import generate
+from marches.site_validation import MIB, Settings
 
 DEMO_DEFECT_RATE = 0.05
 
@@ -154,19 +155,70 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
     type=click.IntRange(100, 60000),
     help="Durée maximale d'une requête SQL.",
 )
-def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int) -> None:
-    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée.
+@click.option(
+    "--validation/--no-validation",
+    default=True,
+    show_default=True,
+    help="Proposer la page de validation (/-/valider), où un acheteur dépose ses fichiers et lit le rapport.",
+)
+@click.option(
+    "--validation-max-mb",
+    default=Settings.max_bytes / MIB,
+    show_default=True,
+    type=click.FloatRange(0.01, 10_000),
+    help="Taille maximale d'un envoi sur la page de validation, en Mo (tous ses fichiers ensemble).",
+)
+@click.option(
+    "--validation-time-limit",
+    default=Settings.time_limit,
+    show_default=True,
+    type=click.FloatRange(5, 3600),
+    help="Durée maximale d'une validation sur la page, en secondes (au-delà, elle est arrêtée).",
+)
+@click.option(
+    "--validation-workers",
+    default=Settings.workers,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Validations menées en même temps (chacune dans son processus) ; deux fois plus peuvent attendre, "
+    "les suivantes sont invitées à réessayer.",
+)
+def serve(
+    database: Path,
+    host: str,
+    port: int,
+    allow_robots: bool,
+    sql_time_limit_ms: int,
+    validation: bool,
+    validation_max_mb: float,
+    validation_time_limit: float,
+    validation_workers: int,
+) -> None:
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée, avec la page de
+    validation des fichiers (/-/valider).
 
     \b
-    Exemple :
+    Exemples :
       marches serve decp.db --port 8001
+      marches serve decp.db --validation-max-mb 20 --validation-workers 4
+      marches serve decp.db --no-validation
     """
     import subprocess
 
     from marches.site import datasette_command, environment
 
     click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
-    command = datasette_command(database.resolve(), host, port, allow_robots, sql_time_limit_ms)
+    limits = Settings(
+        max_bytes=round(validation_max_mb * MIB), time_limit=validation_time_limit, workers=validation_workers
+    )
+    command = datasette_command(
+        database.resolve(),
+        host,
+        port,
+        allow_robots,
+        sql_time_limit_ms,
+        validation=limits.to_config() if validation else None,
+    )
     try:
         sys.exit(subprocess.call(command, env=environment()))
     except KeyboardInterrupt:
