@@ -62,9 +62,15 @@ def site(tmp_path_factory):
     else:
         server.kill()
         pytest.fail("the server did not start")
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield url
+    finally:  # marches serve stops Datasette and removes its folder on SIGTERM
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @pytest.fixture(scope="module")

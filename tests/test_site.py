@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -15,7 +14,7 @@ from marches.model import PACKAGE_TABLES, TABLES, load_tables
 from marches.package import package
 from marches.publish import DERIVED, INDEXES, SUMMARIES, publish
 from marches.rules import Config
-from marches.site import FACETS, QUERIES, SUMMARY_TABLES, build_metadata, datasette_command, metadata_yaml
+from marches.site import FACETS, QUERIES, SUMMARY_TABLES, build_metadata, metadata_yaml
 from tests.conftest import ROOT
 
 
@@ -83,16 +82,3 @@ def test_dashboard_charts_run(database):
     assert {c for row in layout for c in row} == set(charts)
     for chart in charts.values():
         assert db.execute(chart["query"]).fetchall(), chart["title"]
-
-
-def test_serving_is_read_only_immutable_and_robots_blocked_by_default(database):
-    command = datasette_command(database, "127.0.0.1", 8001, False, 3000)
-    assert "--immutable" in command and "--inspect-file" in command
-    assert command[command.index("sql_time_limit_ms") + 1] == "3000"
-    metadata = json.loads(Path(command[command.index("--metadata") + 1]).read_text())
-    assert metadata["plugins"]["datasette-block-robots"] == {"disallow": ["/"]}
-    assert "write" not in json.dumps(metadata["databases"]["decp"]["queries"])
-    allowed = json.loads(
-        Path(datasette_command(database, "127.0.0.1", 8001, True, 3000)[command.index("--metadata") + 1]).read_text()
-    )
-    assert "Allow: /" in allowed["plugins"]["datasette-block-robots"]["literal"]

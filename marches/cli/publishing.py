@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, _waiting, cli
 from marches.cli.data import generate
+from marches.errors import printable
 
 DEMO_DEFECT_RATE = 0.05
 
@@ -35,6 +36,12 @@ DEMO_DEFECT_RATE = 0.05
     help="Écarter les enregistrements qui enfreignent les Table Schemas "
     "au lieu de les garder en quarantaine (ils restent comptés et listés dans « enregistrements »).",
 )
+@click.option(
+    "--skip-unreadable",
+    is_flag=True,
+    help="Continuer sans les fichiers illisibles (JSON tronqué, fichier vide…) au lieu de s'arrêter : "
+    "chacun est écarté en entier et listé avec son erreur dans les métadonnées du paquet.",
+)
 @click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
@@ -45,6 +52,7 @@ def package_command(
     out: Path,
     update: bool,
     drop_invalid: bool,
+    skip_unreadable: bool,
     parquet: bool,
     title: str | None,
     as_of,
@@ -56,13 +64,16 @@ def package_command(
 
     Chaque enregistrement lu est dans le paquet : dans les tables principales (conforme ou
     signalé), en quarantaine tel que publié (s'il enfreint les Table Schemas), ou parmi les
-    doublons (copie écartée d'un contrat publié plusieurs fois). Le paquet passe
-    « frictionless validate », clés étrangères comprises.
+    doublons (copie écartée d'un contrat publié plusieurs fois, dont les modifications sont
+    reprises par la copie retenue). Le paquet passe « frictionless validate », clés étrangères
+    comprises. Deux exécutions sur le même paquet ne se mélangent pas : la seconde attend la
+    fin de la première.
 
     \b
     Exemples :
       marches package decp-2024.json decp-2025.xml -o datapackages/national
       marches package nouveau.json -o datapackages/national --update
+      marches package exports/*.json -o datapackages/national --skip-unreadable
     """
     from marches import cpv as nomenclature
     from marches.package import STATUTS, package
@@ -75,13 +86,17 @@ def package_command(
             update=update,
             drop_invalid=drop_invalid,
             parquet=parquet,
+            skip_unreadable=skip_unreadable,
             config=_config(config_file, as_of),
             cpv=nomenclature.resolve(cpv_file),
             title=title,
             progress=progress,
+            on_wait=_waiting(out, quiet),
         )
     finally:
         progress.close()
+    for path, error in summary.sources_unreadable:  # shown even with --quiet: data was left out
+        click.secho(f"Attention : {printable(path)} écarté, illisible : {printable(error)}", fg="yellow", err=True)
     if quiet:
         return
     for path, reason in summary.sources_skipped:
@@ -116,7 +131,8 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
 
     Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
     insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
-    d'indicateurs pré-calculées.
+    d'indicateurs pré-calculées. Un contrat présent dans plusieurs paquets n'est publié
+    qu'une fois. Chaque paquet est vérifié (empreintes SHA-256) avant d'être lu.
 
     \b
     Exemple :
@@ -125,7 +141,7 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
     from marches import cpv as nomenclature
     from marches.publish import publish as run
 
-    summary = run(list(packages), out, nomenclature.resolve(cpv_file))
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file), on_wait=_waiting(out, quiet))
     if not quiet:
         click.echo(
             f"Base {out} : {summary.rows.get('marches', 0)} marché(s), {summary.rows.get('concessions', 0)} "
@@ -135,6 +151,12 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
         if summary.skipped:
             click.echo(
                 f"  {summary.skipped} ligne(s) déjà présentes (même source dans deux paquets) ignorées.", err=True
+            )
+        if summary.duplicates:
+            click.echo(
+                f"  {summary.duplicates} contrat(s) retenu(s) dans plusieurs paquets : une seule copie publiée, avec "
+                "les modifications de toutes ; les autres sont dans « doublons ».",
+                err=True,
             )
 
 
@@ -154,23 +176,43 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
     type=click.IntRange(100, 60000),
     help="Durée maximale d'une requête SQL.",
 )
+@_fatal_errors
 def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int) -> None:
-    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée.
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée et en taille.
+
+    Le serveur sert un instantané de la base pris au démarrage : republier la base pendant
+    qu'il tourne ne change pas ce qu'il montre ; redémarrez-le pour servir la nouvelle base.
+    Ctrl-C, SIGTERM ou SIGHUP l'arrêtent proprement (Datasette compris).
 
     \b
     Exemple :
       marches serve decp.db --port 8001
     """
-    import subprocess
+    from marches.serve import serve as run
 
-    from marches.site import datasette_command, environment
+    def started(service) -> None:
+        click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+        if not service.snapshot:
+            click.echo(
+                "Attention : instantané de la base impossible (dossier en lecture seule ?) : ne republiez pas "
+                "la base tant que ce serveur tourne.",
+                err=True,
+            )
 
-    click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
-    command = datasette_command(database.resolve(), host, port, allow_robots, sql_time_limit_ms)
-    try:
-        sys.exit(subprocess.call(command, env=environment()))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    def stopping(signum: int) -> None:
+        click.echo("Arrêt de la plateforme…", err=True)
+
+    sys.exit(
+        run(
+            database,
+            host,
+            port,
+            allow_robots=allow_robots,
+            sql_time_limit_ms=sql_time_limit_ms,
+            on_start=started,
+            on_signal=stopping,
+        )
+    )
 
 
 @cli.command(hidden=True)
@@ -242,6 +284,7 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         out=out / "datapackages" / "demo",
         update=False,
         drop_invalid=False,
+        skip_unreadable=False,
         parquet=False,
         title="démonstration",
         as_of=None,
