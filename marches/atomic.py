@@ -110,6 +110,21 @@ def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents; another process creating them at the same moment is fine."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a file, not a folder, has one of these names (perhaps just created)
+        blocker = Path(exc.filename or folder)
+        what = "ce nom" if blocker == folder else f"le nom {display_path(blocker)}"
+        raise OutputError(
+            f"Impossible de créer le dossier {display_path(folder)} : un fichier porte déjà {what} (ce n'est pas un "
+            "dossier) ; choisissez une autre sortie ou déplacez ce fichier"
+        ) from exc
+    except OSError as exc:
+        raise OutputError(f"Impossible de créer le dossier {display_path(folder)} : {os_problem(exc)}") from exc
+
+
 def replace_directory(staging: Path, target: Path, before_cleanup: Callable[[], None] | None = None) -> None:
     """Put ``staging`` in the place of ``target`` atomically; the old content is then removed."""
     recover(target)
@@ -150,11 +165,13 @@ class Lock:
     def __enter__(self) -> Lock:
         if fcntl is None:
             return self
+        make_folder(self.target.parent)
         try:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OutputError(f"Impossible de verrouiller {display_path(self.target)} : {os_problem(exc)}") from exc
+            raise OutputError(
+                f"Impossible d'écrire dans {display_path(self.target.parent)} : {os_problem(exc)}"
+            ) from exc
         mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         if not self._try(mode):
             if self.on_wait:
