@@ -248,11 +248,11 @@ def _build(tmp: Path, directories: list[Path], cpv: Nomenclature | None, progres
         for name in PUBLISHED:
             if progress:
                 progress(f"{directory.name} : {name}")
-            inserted, skipped = _insert(db, models[name], plan.rows(index, directory, name))
+            inserted, skipped = _insert(db, models[name], plan.rows(index, directory, name), directory)
             summary.rows[name] = summary.rows.get(name, 0) + inserted
             summary.skipped += skipped
     for name, frame in plan.merged.items():  # the modifications of contracts published in several packages
-        inserted, _ = _insert(db, models[name], frame)
+        inserted, _ = _insert(db, models[name], frame, directories[0].parent)
         summary.rows[name] = summary.rows.get(name, 0) + inserted
     plan.set_aside(db)
     _derive(db)
@@ -406,14 +406,14 @@ def _create(db: sqlite_utils.Database, model: Table) -> None:
     )
 
 
-def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None) -> tuple[int, int]:
+def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None, origin: Path) -> tuple[int, int]:
     """Insert rows read as text, typed by their Table Schema; returns (inserted, already present)."""
     if raw is None or raw.height == 0:
         return 0, 0
     typed, errors = typed_frame(raw, model)
     if errors.height:
         raise InputError(
-            model.name,
+            display_path(origin / f"{model.name}.csv"),
             f"{errors.height} cellule(s) ne respectent pas leur type (par ex. "
             f"{errors.row(0)[1]} = « {errors.row(0)[2]} ») : ce paquet n'est pas valide",
         )

@@ -3,7 +3,8 @@
 * Errors are answered cheaply: Datasette's default handler prints a rich traceback with local
   variables for every error (0.2-0.4 s of the single event loop and tens of kilobytes of log
   per request); this one renders the same error page and logs one line, a traceback only for
-  real failures (status 500).
+  real failures (status 500). Datasette's own errors about a request (a sort on an unknown
+  column…) come with status 500: they are the visitor's, answered 400.
 * Read-only: any method other than GET and HEAD is answered 405, never 500.
 * No local path is shown: the paths of the served folder and of the database's folder are
   removed from every response (``/-/databases.json``, ``pragma_database_list``, messages).
@@ -87,6 +88,8 @@ def handle_exception(datasette, request, exception):
             status, info, message, title = exception.status, exception.error_dict, exception.message, exception.title
             if exception.message_is_html:
                 message = Markup(message)
+            if status == 500:  # raised on purpose for a bad parameter (« Cannot sort table by … »): the visitor's error
+                status = 400
         else:
             status, message = 500, str(exception)
         if status >= 500:

@@ -106,11 +106,20 @@ class Server:
             return self.process.wait()
 
 
-@pytest.fixture
-def server(database, tmp_path):
-    running = Server(database, tmp_path / "serve.log")
-    yield running
+@pytest.fixture(scope="module")
+def served(packages, tmp_path_factory) -> tuple[Server, Path]:
+    """One server for the tests that only read."""
+    directory = tmp_path_factory.mktemp("served")
+    database = directory / "site" / "decp.db"
+    publish([packages[0]], database)
+    running = Server(database, directory / "serve.log")
+    yield running, database
     running.stop()
+
+
+@pytest.fixture
+def server(served) -> Server:
+    return served[0]
 
 
 def _alive(pid: int) -> bool:
@@ -166,7 +175,8 @@ def test_writes_are_refused_with_405(server):
     assert status == 400 and json.loads(body)["error"] == "Statement must be a SELECT"
 
 
-def test_no_local_path_is_shown(server, database):
+def test_no_local_path_is_shown(served):
+    server, database = served
     folders = {str(database.parent), str(database.parent.resolve())}
     for path in (
         "/-/databases.json",

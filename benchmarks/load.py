@@ -1,0 +1,326 @@
+"""The platform under load: 20 clients for 60 s on loopback, light pages mixed with slow and hostile requests.
+
+    python benchmarks/load.py [--database DECP.DB | --work DIR] [--clients 20] [--seconds 60] [--readme README.md]
+
+Serves the database with ``marches serve`` (by default the one ``benchmarks/site.py`` built in
+its work folder) and runs ``--clients`` concurrent clients for ``--seconds``:
+
+* most clients are readers: table pages (with their default facets), extra facets, full-text
+  searches, canned queries and the dashboards' queries, in a fixed random mix;
+* ``--slow`` clients (3) send SQL that runs until the time limit (a join of the main table with
+  itself): three slow queries at once used to stall every page;
+* ``--hostile`` clients (1) send what a hostile visitor sends: ``?sql=DELETE…``, a 900 MB
+  ``randomblob``, a result of hundreds of megabytes, POSTs to write endpoints.
+
+Reports, per kind of request, the number of requests, p50, p95 and p99 latency and the errors
+(an answer other than the expected one, a 5xx or a failed connection), plus the server's peak
+memory. Writes benchmarks/load-results.md and .json; with --readme, replaces the README section
+between the load-bench markers. Targets: p95 < 1 s for table pages, facets, search and canned
+queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.bench import machine, replace_section  # noqa: E402
+from marches.serve import SQL_SLOTS, SQL_THREADS  # noqa: E402
+from marches.site import FACETS, QUERIES, build_metadata  # noqa: E402
+
+START, END = "<!-- load-bench:start -->", "<!-- load-bench:end -->"
+LIGHT = ("page de table", "facette", "recherche", "requête prête à l'emploi", "graphique")
+SEARCHES = [
+    "entretien espaces verts",
+    "travaux voirie",
+    "réhabilitation thermique",
+    "fournitures scolaires",
+    "nettoyage",
+]
+EXTRA_FACETS = ["ccag", "nature", "typeGroupementOperateurs", "offresRecues"]
+SLOW_SQL = "select count(*) from marches a join marches b on a.montant < b.montant"
+HOSTILE = [
+    ("GET", "/decp.json?sql=" + urllib.parse.quote("DELETE FROM marches"), 400),
+    ("GET", "/decp.json?sql=" + urllib.parse.quote("select randomblob(900000000)"), 400),
+    ("GET", "/decp.json?sql=" + urllib.parse.quote("select randomblob(9000000) from marches limit 50"), 400),
+    ("POST", "/decp/marches", 405),
+    ("POST", "/decp", 405),
+    ("GET", "/decp/marches.json?_sort=nimporte&_facet=inconnue", 400),
+]
+
+
+class Mix:
+    """The readers' requests: (kind, path), drawn with fixed weights from a seeded generator."""
+
+    def __init__(self, base_pages: dict[str, list[str]], seed: int):
+        self.pages = base_pages
+        self.random = random.Random(seed)
+        self.weights = {
+            "page de table": 4,
+            "facette": 2,
+            "recherche": 2,
+            "requête prête à l'emploi": 3,
+            "graphique": 1,
+        }
+
+    def next(self) -> tuple[str, str]:
+        kind = self.random.choices(list(self.weights), list(self.weights.values()))[0]
+        return kind, self.random.choice(self.pages[kind])
+
+
+def pages(sample: dict[str, str]) -> dict[str, list[str]]:
+    tables = [f"/decp/{t}" for t in FACETS] + ["/decp/marches?annee=2025", "/decp/marches?_sort_desc=montant"]
+    facets = [f"/decp/marches?_facet={f}" for f in EXTRA_FACETS]
+    facets += ["/decp/marches?procedure=" + urllib.parse.quote("Appel d'offres ouvert") + "&_facet=ccag"]
+    searches = ["/decp/marches?_search=" + urllib.parse.quote(s) for s in SEARCHES]
+    canned = []
+    for name, query in QUERIES.items():
+        params = {k: v for k, v in {"annee": "2025", "pourcentage": "20"}.items() if f":{k}" in query["sql"]}
+        if ":siret" in query["sql"]:
+            params["siret"] = sample["titulaire"] if "titulaire" in name else sample["acheteur"]
+        canned.append(f"/decp/{name}?" + urllib.parse.urlencode(params))
+    charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
+    graphs = ["/decp.json?" + urllib.parse.urlencode({"sql": c["query"]}) for c in charts.values()]
+    return {
+        "page de table": tables,
+        "facette": facets,
+        "recherche": searches,
+        "requête prête à l'emploi": canned,
+        "graphique": graphs,
+    }
+
+
+async def reader(client, mix: Mix, until: float, results, think: float) -> None:
+    while time.monotonic() < until:
+        kind, path = mix.next()
+        await timed(client, kind, "GET", path, (200,), results)
+        if think:
+            await asyncio.sleep(mix.random.uniform(0, 2 * think))
+
+
+async def slow(client, until: float, results) -> None:
+    path = "/decp.json?sql=" + urllib.parse.quote(SLOW_SQL)
+    while time.monotonic() < until:
+        await timed(client, "requête SQL lente", "GET", path, (200, 400, 503), results)
+
+
+async def hostile(client, until: float, results, seed: int) -> None:
+    draw = random.Random(seed)
+    while time.monotonic() < until:
+        method, path, status = draw.choice(HOSTILE)
+        await timed(client, "requête hostile", method, path, (status, 503), results)
+
+
+async def timed(client, kind: str, method: str, path: str, expected: tuple[int, ...], results) -> None:
+    start = time.perf_counter()
+    try:
+        response = await client.request(method, path)
+        status = response.status_code
+    except httpx.HTTPError:
+        status = 0
+    results[kind].append((time.perf_counter() - start, status, status in expected))
+
+
+async def load(
+    base: str, sample: dict, clients: int, slow_clients: int, hostile_clients: int, seconds: float, think: float
+) -> dict:
+    results: dict[str, list] = defaultdict(list)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        until = time.monotonic() + seconds
+        readers = clients - slow_clients - hostile_clients
+        tasks = [reader(client, Mix(pages(sample), seed), until, results, think) for seed in range(readers)]
+        tasks += [slow(client, until, results) for _ in range(slow_clients)]
+        tasks += [hostile(client, until, results, seed) for seed in range(hostile_clients)]
+        await asyncio.gather(*tasks)
+    return results
+
+
+def summarise(results: dict) -> list[dict]:
+    rows = []
+    for kind in (*LIGHT, "requête SQL lente", "requête hostile"):
+        measured = results.get(kind, [])
+        if not measured:
+            continue
+        times = sorted(t for t, _, _ in measured)
+        q = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
+        rows.append(
+            {
+                "kind": kind,
+                "requests": len(measured),
+                "p50": round(q[49], 3),
+                "p95": round(q[94], 3),
+                "p99": round(q[98], 3),
+                "errors": sum(1 for _, _, ok in measured if not ok),
+                "statuses": dict(sorted(_count(s for _, s, _ in measured).items())),
+            }
+        )
+    return rows
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for v in values:
+        out[str(v)] += 1
+    return out
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process and its children, from /proc (Linux)."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def render(data: dict) -> str:
+    info, rows = data["machine"], data["rows"]
+    light = [r for r in rows if r["kind"] in LIGHT]
+    worst = max(r["p95"] for r in light)
+    lines = [
+        f"{data['contracts']}, machine : {info['cpu']}, {info['cores']} cœurs ; mesuré le {info['date']}. "
+        f"{data['clients']} clients pendant {data['seconds']:.0f} s sur la boucle locale : "
+        f"{data['clients'] - data['slow'] - data['hostile']} lecteurs ({_pause(data['think'])}), {data['slow']} qui "
+        f"envoient sans cesse une requête SQL qui dure jusqu'à la limite de temps, {data['hostile']} des requêtes "
+        "hostiles (sans pause) ; "
+        f"Datasette avec {data['threads']} fils SQL dont {data['slots']} au plus pour le SQL libre ; mémoire "
+        f"maximale du serveur : {data['peak_mb']:.0f} Mo.",
+        "",
+        f"Objectif p95 < 1 s pour les pages de table, facettes, recherches et requêtes prêtes à l'emploi : "
+        f"{'atteint' if worst < 1 else 'non atteint'} (pire p95 : {_s(worst)}).",
+        "",
+        "| requêtes | nombre | p50 | p95 | p99 | erreurs | statuts |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        statuses = ", ".join(f"{k} × {v}" for k, v in r["statuses"].items())
+        lines.append(
+            f"| {r['kind']} | {r['requests']} | {_s(r['p50'])} | {_s(r['p95'])} | {_s(r['p99'])} | {r['errors']} | "
+            f"{statuses} |"
+        )
+    lines += [
+        "",
+        "Erreur = réponse autre que celle attendue (200 pour les lectures ; 400, 405 ou 503 pour les requêtes lentes "
+        "et hostiles) ou connexion échouée.",
+    ]
+    return "\n".join(lines)
+
+
+def _pause(think: float) -> str:
+    if not think:
+        return "sans pause entre deux pages"
+    return f"pause de {_s(think)} en moyenne entre deux pages, comme une personne qui lit"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.3f} s".replace(".", ",")
+
+
+def rerender(readme: Path | None = None) -> str:
+    data = json.loads((HERE / "load-results.json").read_text())
+    table = render(data)
+    (HERE / "load-results.md").write_text(table + "\n")
+    if readme:
+        replace_section(readme, START, END, table)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "marches-site-bench")
+    parser.add_argument("--database", type=Path, help="database to serve (default: decp.db in --work)")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--slow", type=int, default=3)
+    parser.add_argument("--hostile", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="mean pause of a reader between two pages, in seconds (0: none)"
+    )
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args()
+    database = args.database or args.work / "decp.db"
+    if not database.is_file():
+        sys.exit(f"{database} absent : construisez-la d'abord (make bench-site, ou marches publish)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(base + "/-/versions.json", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        first = httpx.get(base + "/decp/marches.json?_size=1&_shape=array", timeout=60).json()[0]
+        holder = httpx.get(base + "/decp/marches_titulaires.json?_size=1&_shape=array", timeout=60).json()[0]
+        count = httpx.get(base + "/decp.json?sql=select+count(*)+as+n+from+marches&_shape=array", timeout=60).json()
+        sample = {"acheteur": first["acheteur_id"], "titulaire": holder["id"]}
+        for path in {p for paths in pages(sample).values() for p in paths}:  # warm the page cache once
+            httpx.get(base + path, timeout=120)
+        print(f"{args.clients} clients, {args.seconds:.0f} s…", file=sys.stderr)
+        results = asyncio.run(load(base, sample, args.clients, args.slow, args.hostile, args.seconds, args.think))
+        peak = _peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    contracts = f"{count[0]['n']:,} marchés".replace(",", "\u202f")
+    data = {
+        "machine": machine(),
+        "contracts": contracts,
+        "clients": args.clients,
+        "slow": args.slow,
+        "hostile": args.hostile,
+        "seconds": args.seconds,
+        "think": args.think,
+        "threads": SQL_THREADS,
+        "slots": SQL_SLOTS,
+        "peak_mb": peak,
+        "rows": summarise(results),
+    }
+    (HERE / "load-results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    print(rerender(args.readme))
+
+
+if __name__ == "__main__":
+    main()
