@@ -35,6 +35,7 @@ import time
 import urllib.parse
 from collections import defaultdict
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -54,7 +55,7 @@ SEARCHES = [
     "fournitures scolaires",
     "nettoyage",
 ]
-EXTRA_FACETS = ["ccag", "nature", "typeGroupementOperateurs", "offresRecues"]
+EXTRA_FACETS = ["ccag", "nature", "typeGroupementOperateurs", "offresRecues"]  # added to the whole table
 SLOW_SQL = "select count(*) from marches a join marches b on a.montant < b.montant"
 HOSTILE = [
     ("GET", "/decp.json?sql=" + urllib.parse.quote("DELETE FROM marches"), 400),
@@ -67,25 +68,60 @@ HOSTILE = [
 
 
 class Mix:
-    """The readers' requests: (kind, path), drawn with fixed weights from a seeded generator."""
+    """The readers' requests: (kind, path), drawn with fixed weights from a seeded generator.
 
-    def __init__(self, base_pages: dict[str, list[str]], seed: int):
-        self.pages = base_pages
+    Each kind has a few popular pages (the tables as they open, the canned queries) and a long
+    tail drawn from samples of the data (filters by year and procedure, buyers' and suppliers'
+    SIRETs, search words): most of the tail is asked for once, as on a real site.
+    """
+
+    WEIGHTS: ClassVar[dict[str, int]] = {
+        "page de table": 4,
+        "facette": 2,
+        "recherche": 2,
+        "requête prête à l'emploi": 3,
+        "graphique": 1,
+    }
+
+    def __init__(self, sample: dict, seed: int):
+        self.sample = sample
         self.random = random.Random(seed)
-        self.weights = {
-            "page de table": 4,
-            "facette": 2,
-            "recherche": 2,
-            "requête prête à l'emploi": 3,
-            "graphique": 1,
-        }
+        self.popular = pages(sample)
 
     def next(self) -> tuple[str, str]:
-        kind = self.random.choices(list(self.weights), list(self.weights.values()))[0]
-        return kind, self.random.choice(self.pages[kind])
+        kind = self.random.choices(list(self.WEIGHTS), list(self.WEIGHTS.values()))[0]
+        if kind == "graphique" or self.random.random() < 0.5:
+            return kind, self.random.choice(self.popular[kind])
+        return kind, self.tail(kind)
+
+    def tail(self, kind: str) -> str:
+        pick = self.random.choice
+        if kind == "page de table":
+            return pick(
+                [
+                    f"/decp/marches?acheteur_id={pick(self.sample['acheteurs'])}",
+                    f"/decp/marches_titulaires?id={pick(self.sample['titulaires'])}",
+                    f"/decp/concessions?annee={pick(self.sample['annees'])}",
+                ]
+            )
+        if kind == "facette":  # a click on one or two values of the default facets
+            values = {
+                "annee": pick(self.sample["annees"]),
+                "procedure": pick(self.sample["procedures"]),
+                "division_cpv": pick(self.sample["divisions"]),
+            }
+            chosen = self.random.sample(sorted(values), self.random.choice((1, 2)))
+            return "/decp/marches?" + urllib.parse.urlencode({k: values[k] for k in chosen})
+        if kind == "recherche":
+            words = " ".join(self.random.sample(self.sample["mots"], 2))
+            return "/decp/marches?_search=" + urllib.parse.quote(words)
+        if self.random.random() < 0.5:
+            return "/decp/profil_titulaire?siret=" + pick(self.sample["titulaires"])
+        return "/decp/profil_acheteur?siret=" + pick(self.sample["acheteurs"])
 
 
-def pages(sample: dict[str, str]) -> dict[str, list[str]]:
+def pages(sample: dict) -> dict[str, list[str]]:
+    """The popular pages: each table as it opens, its extra facets, searches, canned queries, charts."""
     tables = [f"/decp/{t}" for t in FACETS] + ["/decp/marches?annee=2025", "/decp/marches?_sort_desc=montant"]
     facets = [f"/decp/marches?_facet={f}" for f in EXTRA_FACETS]
     facets += ["/decp/marches?procedure=" + urllib.parse.quote("Appel d'offres ouvert") + "&_facet=ccag"]
@@ -94,7 +130,7 @@ def pages(sample: dict[str, str]) -> dict[str, list[str]]:
     for name, query in QUERIES.items():
         params = {k: v for k, v in {"annee": "2025", "pourcentage": "20"}.items() if f":{k}" in query["sql"]}
         if ":siret" in query["sql"]:
-            params["siret"] = sample["titulaire"] if "titulaire" in name else sample["acheteur"]
+            params["siret"] = sample["titulaires"][0] if "titulaire" in name else sample["acheteurs"][0]
         canned.append(f"/decp/{name}?" + urllib.parse.urlencode(params))
     charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
     graphs = ["/decp.json?" + urllib.parse.urlencode({"sql": c["query"]}) for c in charts.values()]
@@ -130,12 +166,13 @@ async def hostile(client, until: float, results, seed: int) -> None:
 
 async def timed(client, kind: str, method: str, path: str, expected: tuple[int, ...], results) -> None:
     start = time.perf_counter()
+    hit = False
     try:
         response = await client.request(method, path)
-        status = response.status_code
+        status, hit = response.status_code, response.headers.get("x-marches-cache") == "hit"
     except httpx.HTTPError:
         status = 0
-    results[kind].append((time.perf_counter() - start, status, status in expected))
+    results[kind].append((time.perf_counter() - start, status, status in expected, hit))
 
 
 async def load(
@@ -146,11 +183,39 @@ async def load(
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         until = time.monotonic() + seconds
         readers = clients - slow_clients - hostile_clients
-        tasks = [reader(client, Mix(pages(sample), seed), until, results, think) for seed in range(readers)]
+        tasks = [reader(client, Mix(sample, seed), until, results, think) for seed in range(readers)]
         tasks += [slow(client, until, results) for _ in range(slow_clients)]
         tasks += [hostile(client, until, results, seed) for seed in range(hostile_clients)]
         await asyncio.gather(*tasks)
     return results
+
+
+def _sql(base: str, sql: str) -> list[dict]:
+    return httpx.get(base + "/decp.json", params={"sql": sql, "_shape": "array"}, timeout=120).json()
+
+
+def _sample(base: str) -> dict:
+    """Buyers, suppliers, procedures and words of the served data, for the long tail of the mix."""
+    sample = {
+        "acheteurs": [
+            r["a"] for r in _sql(base, "select acheteur_id as a from stats_acheteurs order by random() limit 300")
+        ],
+        "titulaires": [
+            r["t"] for r in _sql(base, "select titulaire_id as t from stats_titulaires order by random() limit 300")
+        ],
+        "procedures": [
+            r["p"] for r in _sql(base, "select distinct procedure as p from stats_procedure where p is not null")
+        ],
+        # the years and divisions that hold contracts (not the typos: year 5021)
+        "annees": [r["a"] for r in _sql(base, "select annee as a from stats_annee where nombre >= 1000")],
+        "divisions": [
+            r["d"] for r in _sql(base, "select division_cpv as d from stats_division order by nombre desc limit 20")
+        ],
+    }
+    objets = _sql(base, "select objet from marches where rowid % 997 = 0 limit 400")
+    words = {w.strip(",.;:()'").lower() for r in objets for w in (r["objet"] or "").split()}
+    sample["mots"] = sorted(w for w in words if len(w) > 4 and w.isalpha())
+    return sample
 
 
 def summarise(results: dict) -> list[dict]:
@@ -159,7 +224,7 @@ def summarise(results: dict) -> list[dict]:
         measured = results.get(kind, [])
         if not measured:
             continue
-        times = sorted(t for t, _, _ in measured)
+        times = sorted(t for t, *_ in measured)
         q = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
         rows.append(
             {
@@ -168,8 +233,9 @@ def summarise(results: dict) -> list[dict]:
                 "p50": round(q[49], 3),
                 "p95": round(q[94], 3),
                 "p99": round(q[98], 3),
-                "errors": sum(1 for _, _, ok in measured if not ok),
-                "statuses": dict(sorted(_count(s for _, s, _ in measured).items())),
+                "errors": sum(1 for _, _, ok, _ in measured if not ok),
+                "cached": round(100 * sum(1 for *_, hit in measured if hit) / len(measured)),
+                "statuses": dict(sorted(_count(s for _, s, _, _ in measured).items())),
             }
         )
     return rows
@@ -219,19 +285,20 @@ def render(data: dict) -> str:
         f"envoient sans cesse une requête SQL qui dure jusqu'à la limite de temps, {data['hostile']} des requêtes "
         "hostiles (sans pause) ; "
         f"Datasette avec {data['threads']} fils SQL dont {data['slots']} au plus pour le SQL libre ; mémoire "
-        f"maximale du serveur : {data['peak_mb']:.0f} Mo.",
+        f"maximale du serveur : {data['peak_mb']:.0f} Mo. Charge de la machine (partagée) : "
+        f"{data['load_average'][0]} avant, {data['load_average'][1]} après (moyenne sur une minute).",
         "",
         f"Objectif p95 < 1 s pour les pages de table, facettes, recherches et requêtes prêtes à l'emploi : "
         f"{'atteint' if worst < 1 else 'non atteint'} (pire p95 : {_s(worst)}).",
         "",
-        "| requêtes | nombre | p50 | p95 | p99 | erreurs | statuts |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| requêtes | nombre | p50 | p95 | p99 | erreurs | servies de la mémoire | statuts |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         statuses = ", ".join(f"{k} × {v}" for k, v in r["statuses"].items())
         lines.append(
             f"| {r['kind']} | {r['requests']} | {_s(r['p50'])} | {_s(r['p95'])} | {_s(r['p99'])} | {r['errors']} | "
-            f"{statuses} |"
+            f"{r['cached']} % | {statuses} |"
         )
     lines += [
         "",
@@ -279,10 +346,11 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = (args.work if args.work.is_dir() else database.parent) / "load-serve.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -292,15 +360,15 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        first = httpx.get(base + "/decp/marches.json?_size=1&_shape=array", timeout=60).json()[0]
-        holder = httpx.get(base + "/decp/marches_titulaires.json?_size=1&_shape=array", timeout=60).json()[0]
-        count = httpx.get(base + "/decp.json?sql=select+count(*)+as+n+from+marches&_shape=array", timeout=60).json()
-        sample = {"acheteur": first["acheteur_id"], "titulaire": holder["id"]}
-        for path in {p for paths in pages(sample).values() for p in paths}:  # warm the page cache once
+        sample = _sample(base)
+        count = _sql(base, "select count(*) as n from marches")
+        for path in {p for paths in pages(sample).values() for p in paths}:  # the popular pages, once
             httpx.get(base + path, timeout=120)
         print(f"{args.clients} clients, {args.seconds:.0f} s…", file=sys.stderr)
+        before = os.getloadavg()[0]
         results = asyncio.run(load(base, sample, args.clients, args.slow, args.hostile, args.seconds, args.think))
         peak = _peak_rss_mb(server.pid)
+        load_average = (round(before, 1), round(os.getloadavg()[0], 1))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -316,6 +384,7 @@ def main() -> None:
         "threads": SQL_THREADS,
         "slots": SQL_SLOTS,
         "peak_mb": peak,
+        "load_average": load_average,
         "rows": summarise(results),
     }
     (HERE / "load-results.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

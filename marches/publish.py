@@ -145,10 +145,12 @@ INDEXES = {
         ["acheteur_id"],
         ["codeCPV"],
         ["cpv8"],
-        ["division_cpv"],
-        ["procedure"],
+        # a default facet (annee, procedure, division_cpv) clicked: the rows come in the page's order
+        # (dateNotification) straight from the index, instead of sorting hundreds of thousands of rows
+        ["division_cpv", "dateNotification"],
+        ["procedure", "dateNotification"],
         ["nature"],
-        ["annee"],
+        ["annee", "dateNotification"],
         ["dateNotification"],
         ["lieuExecution_code"],
         ["uid"],
@@ -159,9 +161,12 @@ INDEXES = {
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
         ["acheteur_id", "dateNotification"],
-        ["annee", "procedure"],
-        ["annee", "division_cpv"],
-        ["division_cpv", "procedure"],
+        # two facets clicked: the third is counted from a covering index (the most common pair, a year
+        # then a procedure, also gets its rows in order)
+        ["annee", "procedure", "division_cpv"],
+        ["annee", "division_cpv", "procedure"],
+        ["division_cpv", "procedure", "annee"],
+        ["annee", "procedure", "dateNotification"],
     ],
     "marches_titulaires": [["record_key"], ["id"], ["typeIdentifiant"]],
     "marches_modifications": [["record_key"]],

@@ -11,9 +11,19 @@
 * SQLite limits: no value longer than ``MAX_VALUE_BYTES`` can be built (``randomblob(900000000)``
   fails at once instead of growing the server by 900 MB), and a result stops at
   ``MAX_RESULT_BYTES``.
-* Arbitrary SQL (``?sql=``) runs at most ``MARCHES_SQL_SLOTS`` at a time (the dashboards' own
-  queries excepted): slow queries cannot take every SQL thread, so table pages, facets, search
-  and canned queries stay fast. Beyond ``SQL_QUEUE_SECONDS`` of waiting, 503 with Retry-After.
+* Time limits without the GIL: Datasette stops a query at its time limit from a progress handler,
+  a Python function that SQLite calls every 1,000 instructions; each call takes the GIL, so a
+  few slow queries keep the event loop waiting for it, and every page stalls. A single watchdog
+  thread interrupts the queries past their deadline (``sqlite3.Connection.interrupt``) instead:
+  a running query never needs the GIL.
+* Arbitrary SQL (``?sql=``, ``_where=``; the dashboards' own queries excepted) runs in its own
+  ``MARCHES_SQL_SLOTS`` threads, at most that many at a time: slow queries never hold the
+  threads of table pages, facets, search and canned queries. Beyond ``SQL_QUEUE_SECONDS`` of
+  waiting, 503 with Retry-After. (These threads keep the normal CPU priority: a lower one would
+  make the event loop wait for the GIL whenever they hold it and the processor is busy.)
+* Pages are kept in memory once computed (``CACHE_BYTES`` in all, least recently used first
+  out): the database is an immutable snapshot, so a page never changes while the server runs.
+  Only complete 200 answers to GET requests without cookies or credentials, and no arbitrary SQL.
 
 ``python -m marches.serve_plugin serve …`` runs ``datasette serve …`` with this plugin in place of
 Datasette's default error handler; ``marches serve`` starts it so. Settings come from the
@@ -23,16 +33,23 @@ environment (``MARCHES_*``), not from the metadata, which Datasette publishes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
 import ctypes
 import ctypes.util
+import heapq
 import json
 import os
 import signal
 import sqlite3
 import sys
+import threading
+import time
 import traceback
 import urllib.parse
 import weakref
+from collections import OrderedDict
 
 from datasette import Response, hookimpl
 from datasette.utils.asgi import Base400
@@ -42,6 +59,8 @@ from markupsafe import Markup
 MAX_VALUE_BYTES = 10_000_000  # the longest string or blob SQLite may build (a published record is far smaller)
 MAX_RESULT_BYTES = 50_000_000  # what one query may return, all rows together
 SQL_QUEUE_SECONDS = 10.0
+CACHE_BYTES = 128_000_000  # pages kept in memory, all together
+CACHE_PAGE_BYTES = 2_000_000  # the largest page kept
 READ_METHODS = ("GET", "HEAD")
 HIDDEN_PATHS = "MARCHES_HIDDEN_PATHS"  # os.pathsep-separated folders to remove from responses
 SQL_SLOTS = "MARCHES_SQL_SLOTS"
@@ -49,6 +68,9 @@ SQL_SLOTS = "MARCHES_SQL_SLOTS"
 
 class ResultTooLarge(sqlite3.DatabaseError):
     """A query result beyond MAX_RESULT_BYTES."""
+
+
+ARBITRARY = contextvars.ContextVar("marches_arbitrary_sql", default=False)  # set while serving arbitrary SQL
 
 
 # -- SQLite limits ---------------------------------------------------------------------------------------
@@ -73,6 +95,47 @@ def prepare_connection(conn, database, datasette):
     conn.row_factory = counted
 
 
+class _Watchdog:
+    """One thread that interrupts the SQLite queries still running at their deadline."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.deadlines: list[tuple[float, int, list]] = []  # (deadline, order, [connection or None])
+        self.order = 0
+        threading.Thread(target=self._watch, name="marches-sql-limite", daemon=True).start()
+
+    @contextlib.contextmanager
+    def limit(self, conn, ms: float):
+        entry = [conn]
+        with self.lock:
+            self.order += 1
+            heapq.heappush(self.deadlines, (time.monotonic() + ms / 1000, self.order, entry))
+            self.lock.notify()
+        try:
+            yield
+        finally:
+            with self.lock:  # finished: never interrupt what this connection runs next
+                entry[0] = None
+
+    def _watch(self) -> None:
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                while self.deadlines and (self.deadlines[0][2][0] is None or self.deadlines[0][0] <= now):
+                    _, _, entry = heapq.heappop(self.deadlines)
+                    if entry[0] is not None:
+                        entry[0].interrupt()  # the query ends with "interrupted": Datasette's time-limit error
+                        entry[0] = None
+                self.lock.wait(self.deadlines[0][0] - now if self.deadlines else None)
+
+
+def _time_limits_without_the_gil() -> None:
+    from datasette import database
+
+    watchdog = _Watchdog()
+    database.sqlite_timelimit = watchdog.limit
+
+
 # -- errors ----------------------------------------------------------------------------------------------
 
 
@@ -95,7 +158,8 @@ def handle_exception(datasette, request, exception):
         if status >= 500:
             traceback.print_exception(exception, limit=-3, file=sys.stderr)
         else:
-            print(f"{status} {request.path} : {type(exception).__name__} : {message}", file=sys.stderr)
+            text = " ".join(str(message).replace("<", " <").split())[:300]  # one line, even for HTML messages
+            print(f"{status} {request.path} : {type(exception).__name__} : {text}", file=sys.stderr)
         info.update({"ok": False, "error": message, "status": status, "title": title})
         if request.path.split("?")[0].endswith(".json"):
             return Response.json(info, status=status)
@@ -110,6 +174,32 @@ def handle_exception(datasette, request, exception):
 
 
 @hookimpl
+def startup(datasette):
+    """Arbitrary SQL gets its own threads; the other queries keep Datasette's pool."""
+    if datasette.executor is not None and not isinstance(datasette.executor, _Dispatcher):
+        slots = int(os.environ.get(SQL_SLOTS, "2"))
+        datasette.executor = _Dispatcher(datasette.executor, slots)
+
+
+class _Dispatcher(concurrent.futures.Executor):
+    """Datasette's SQL executor, sending the work of arbitrary SQL requests to threads of their own."""
+
+    def __init__(self, pages: concurrent.futures.Executor, slots: int):
+        self.pages = pages
+        self.arbitrary = concurrent.futures.ThreadPoolExecutor(
+            max_workers=slots, thread_name_prefix="marches-sql-libre"
+        )
+
+    def submit(self, fn, /, *args, **kwargs):
+        pool = self.arbitrary if ARBITRARY.get() else self.pages
+        return pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pages.shutdown(wait, cancel_futures=cancel_futures)
+        self.arbitrary.shutdown(wait, cancel_futures=cancel_futures)
+
+
+@hookimpl
 def asgi_wrapper(datasette):
     hidden = [p.encode() for p in os.environ.get(HIDDEN_PATHS, "").split(os.pathsep) if p]
     hidden = sorted({p.rstrip(b"/") + b"/" for p in hidden}, key=len, reverse=True)
@@ -118,6 +208,7 @@ def asgi_wrapper(datasette):
     def wrap(app):
         gate: asyncio.Semaphore | None = None
         trusted: set[str] | None = None
+        cache = _Cache(CACHE_BYTES)
 
         async def service(scope, receive, send):
             nonlocal gate, trusted
@@ -129,23 +220,88 @@ def asgi_wrapper(datasette):
                 trusted = _dashboard_queries(datasette)
                 gate = asyncio.Semaphore(slots)
             send = _scrubbing(send, hidden) if hidden else send
-            sql = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1")).get("sql")
-            if not sql or sql[0] in trusted:
-                return await app(scope, receive, send)
-            try:
-                await asyncio.wait_for(gate.acquire(), SQL_QUEUE_SECONDS)
-            except TimeoutError:
-                return await _refuse(
-                    send, scope, 503, "Trop de requêtes SQL en cours : réessayez dans quelques secondes.", retry=True
-                )
-            try:
-                return await app(scope, receive, send)
-            finally:
-                gate.release()
+            params = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            sql = params.get("sql")
+            if (sql and sql[0] not in trusted) or "_where" in params:
+                return await _arbitrary(app, scope, receive, send, gate)
+            return await cache.serve(app, scope, receive, send)
 
         return service
 
     return wrap
+
+
+async def _arbitrary(app, scope, receive, send, gate: asyncio.Semaphore) -> None:
+    try:
+        await asyncio.wait_for(gate.acquire(), SQL_QUEUE_SECONDS)
+    except TimeoutError:
+        return await _refuse(
+            send, scope, 503, "Trop de requêtes SQL en cours : réessayez dans quelques secondes.", retry=True
+        )
+    token = ARBITRARY.set(True)
+    try:
+        return await app(scope, receive, send)
+    finally:
+        ARBITRARY.reset(token)
+        gate.release()
+
+
+class _Cache:
+    """Complete answers to GET requests, by host, path and query, least recently used out first."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.size = capacity, 0
+        self.pages: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+        self.computing: dict[tuple, asyncio.Event] = {}
+
+    async def serve(self, app, scope, receive, send) -> None:
+        headers = dict(scope.get("headers", []))
+        if (
+            scope["method"] != "GET"
+            or b"cookie" in headers
+            or b"authorization" in headers
+            or "_stream" in str(scope.get("query_string", b""))
+        ):
+            return await app(scope, receive, send)
+        key = (headers.get(b"host", b""), scope.get("raw_path") or scope["path"].encode(), scope.get("query_string"))
+        while key in self.computing:  # the same page is being computed: wait for it rather than compute it again
+            await self.computing[key].wait()
+        if key in self.pages:
+            self.pages.move_to_end(key)
+            start, body = self.pages[key]
+            await send({**start, "headers": [*start["headers"], (b"x-marches-cache", b"hit")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.computing[key] = asyncio.Event()
+        start: dict = {}
+        chunks: list[bytes] = []
+        complete = False
+
+        async def recording(message):
+            nonlocal start, complete
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                if sum(map(len, chunks)) <= CACHE_PAGE_BYTES:
+                    chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            await send(message)
+
+        try:
+            await app(scope, receive, recording)
+            body = b"".join(chunks)
+            if complete and start.get("status") == 200 and len(body) <= CACHE_PAGE_BYTES:
+                kept = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"set-cookie", b"date")]
+                self._keep(key, {**start, "headers": kept}, body)
+        finally:
+            self.computing.pop(key).set()
+
+    def _keep(self, key: tuple, start: dict, body: bytes) -> None:
+        self.pages[key] = (start, body)
+        self.size += len(body)
+        while self.size > self.capacity and self.pages:
+            _, (_, old) = self.pages.popitem(last=False)
+            self.size -= len(old)
 
 
 def _dashboard_queries(datasette) -> set[str]:
@@ -207,6 +363,7 @@ def main() -> None:
 
     from marches import serve_plugin  # this module under its own name (not __main__) in /-/plugins
 
+    serve_plugin._time_limits_without_the_gil()
     pm.unregister(name="datasette.handle_exception")
     pm.register(serve_plugin, name="marches.serve_plugin")
     cli(sys.argv[1:], prog_name="datasette")

@@ -21,7 +21,7 @@ import pytest
 from marches import serve_plugin
 from marches.generate import generate
 from marches.package import package
-from marches.publish import INSPECT_TABLE, publish
+from marches.publish import INSPECT_TABLE, publish, stored_inspection
 from marches.rules import Config
 from marches.serve import Service
 
@@ -62,23 +62,36 @@ def _get(url: str, method: str = "GET") -> tuple[int, bytes]:
 
 
 class Server:
+    """``marches serve`` on a free port, known to be ours by the build identifier of its database.
+
+    Other test runs on this machine start servers too: a port found free can be taken before
+    Datasette binds it; then another server answers there. Ours is recognised by the hash it
+    shows for the database, and started again on another port when it could not bind.
+    """
+
     def __init__(self, database: Path, log: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        with log.open("wb") as fh:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(self.port)],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-            )
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(self.url + "/-/versions.json", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
+        build = stored_inspection(database)["hash"]
+        for _ in range(3):
+            self.port = _free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            with log.open("wb") as fh:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(self.port)],
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    break  # the port was taken meanwhile: try another one
+                try:
+                    (served,) = json.loads(_get(self.url + "/-/databases.json")[1])
+                    if served["hash"] == build:
+                        return
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.1)
+            self.stop()
         pytest.fail("the server did not start: " + log.read_text(errors="replace"))
 
     def children(self) -> list[int]:
@@ -280,3 +293,57 @@ def test_arbitrary_sql_waits_for_a_free_slot_then_gets_503(monkeypatch):
 
     (queued, page, chart), slow = asyncio.run(scenario())
     assert (queued, page, chart, slow) == (503, 200, 200, 200)
+
+
+def _headers(url: str, cookie: str | None = None) -> tuple[bytes, str | None]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read(), response.headers.get("x-marches-cache")
+
+
+def test_pages_are_kept_in_memory_but_not_arbitrary_sql_nor_personal_requests(server):
+    page = server.url + "/decp/marches?annee=2025"
+    first, cached = _headers(page)
+    again, hit = _headers(page)
+    assert cached is None and hit == "hit" and again == first, "the snapshot never changes: same page"
+    assert _headers(page, cookie="session=1")[1] is None
+    sql = server.url + "/decp.json?sql=" + urllib.parse.quote("select count(*) from marches")
+    _headers(sql)
+    assert _headers(sql)[1] is None
+
+
+def test_arbitrary_sql_runs_in_threads_of_its_own():
+    import concurrent.futures
+    import threading
+
+    pages = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pages")
+    dispatcher = serve_plugin._Dispatcher(pages, slots=1)
+
+    def where() -> str:
+        return threading.current_thread().name
+
+    try:
+        assert dispatcher.submit(where).result().startswith("pages")
+        token = serve_plugin.ARBITRARY.set(True)
+        try:
+            assert dispatcher.submit(where).result().startswith("marches-sql-libre")
+        finally:
+            serve_plugin.ARBITRARY.reset(token)
+    finally:
+        dispatcher.shutdown()
+
+
+def test_time_limits_interrupt_queries_from_a_watchdog_not_from_the_gil():
+    import sqlite3
+
+    watchdog = serve_plugin._Watchdog()
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    with pytest.raises(sqlite3.OperationalError, match="interrupted"), watchdog.limit(conn, 200):
+        conn.execute(endless).fetchall()
+    with watchdog.limit(conn, 200):
+        assert conn.execute("select 1").fetchall() == [(1,)]
+    time.sleep(0.4)  # the deadline of that query passes: what the connection runs next is not interrupted
+    assert conn.execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) FROM c"
+    ).fetchall() == [(100000,)]
