@@ -11,11 +11,6 @@
 * SQLite limits: no value longer than ``MAX_VALUE_BYTES`` can be built (``randomblob(900000000)``
   fails at once instead of growing the server by 900 MB), and a result stops at
   ``MAX_RESULT_BYTES``.
-* Time limits without the GIL: Datasette stops a query at its time limit from a progress handler,
-  a Python function that SQLite calls every 1,000 instructions; each call takes the GIL, so a
-  few slow queries keep the event loop waiting for it, and every page stalls. A single watchdog
-  thread interrupts the queries past their deadline (``sqlite3.Connection.interrupt``) instead:
-  a running query never needs the GIL.
 * Arbitrary SQL (``?sql=``, ``_where=``; the dashboards' own queries excepted) runs in its own
   ``MARCHES_SQL_SLOTS`` threads, at most that many at a time: slow queries never hold the
   threads of table pages, facets, search and canned queries. Beyond ``SQL_QUEUE_SECONDS`` of
@@ -34,18 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import contextvars
 import ctypes
 import ctypes.util
-import heapq
 import json
 import os
 import signal
 import sqlite3
 import sys
-import threading
-import time
 import traceback
 import urllib.parse
 import weakref
@@ -93,47 +84,6 @@ def prepare_connection(conn, database, datasette):
         return make_row(cursor, row)
 
     conn.row_factory = counted
-
-
-class _Watchdog:
-    """One thread that interrupts the SQLite queries still running at their deadline."""
-
-    def __init__(self):
-        self.lock = threading.Condition()
-        self.deadlines: list[tuple[float, int, list]] = []  # (deadline, order, [connection or None])
-        self.order = 0
-        threading.Thread(target=self._watch, name="marches-sql-limite", daemon=True).start()
-
-    @contextlib.contextmanager
-    def limit(self, conn, ms: float):
-        entry = [conn]
-        with self.lock:
-            self.order += 1
-            heapq.heappush(self.deadlines, (time.monotonic() + ms / 1000, self.order, entry))
-            self.lock.notify()
-        try:
-            yield
-        finally:
-            with self.lock:  # finished: never interrupt what this connection runs next
-                entry[0] = None
-
-    def _watch(self) -> None:
-        with self.lock:
-            while True:
-                now = time.monotonic()
-                while self.deadlines and (self.deadlines[0][2][0] is None or self.deadlines[0][0] <= now):
-                    _, _, entry = heapq.heappop(self.deadlines)
-                    if entry[0] is not None:
-                        entry[0].interrupt()  # the query ends with "interrupted": Datasette's time-limit error
-                        entry[0] = None
-                self.lock.wait(self.deadlines[0][0] - now if self.deadlines else None)
-
-
-def _time_limits_without_the_gil() -> None:
-    from datasette import database
-
-    watchdog = _Watchdog()
-    database.sqlite_timelimit = watchdog.limit
 
 
 # -- errors ----------------------------------------------------------------------------------------------
@@ -363,7 +313,6 @@ def main() -> None:
 
     from marches import serve_plugin  # this module under its own name (not __main__) in /-/plugins
 
-    serve_plugin._time_limits_without_the_gil()
     pm.unregister(name="datasette.handle_exception")
     pm.register(serve_plugin, name="marches.serve_plugin")
     cli(sys.argv[1:], prog_name="datasette")

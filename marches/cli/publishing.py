@@ -202,17 +202,23 @@ def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_lim
     def stopping(signum: int) -> None:
         click.echo("Arrêt de la plateforme…", err=True)
 
-    sys.exit(
-        run(
-            database,
-            host,
-            port,
-            allow_robots=allow_robots,
-            sql_time_limit_ms=sql_time_limit_ms,
-            on_start=started,
-            on_signal=stopping,
-        )
+    code = run(
+        database,
+        host,
+        port,
+        allow_robots=allow_robots,
+        sql_time_limit_ms=sql_time_limit_ms,
+        on_start=started,
+        on_signal=stopping,
     )
+    if code != 0:  # Datasette stopped by itself: its own (English) message is above
+        click.secho(
+            f"Erreur : Datasette s'est arrêté (code {code}) ; si le message ci-dessus parle d'adresse déjà "
+            f"utilisée, le port {port} est pris : choisissez-en un autre avec --port.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @cli.command(hidden=True)
