@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench bench-site bench-serve metadata
+.PHONY: run test lint install clean bench bench-site bench-serve metadata readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ bench-serve: $(STAMP)
 # metadata.yml is generated from marches/site.py (a test checks they agree)
 metadata: $(STAMP)
 	$(BIN)/marches metadata > metadata.yml
+
+# README sections stated by the code (rule tables, regulatory facts, thresholds, example and demo outputs)
+readme: $(STAMP)
+	$(BIN)/python -m marches.readme --demo

@@ -101,12 +101,12 @@ class Mix:
                 [
                     f"/decp/marches?acheteur_id={pick(self.sample['acheteurs'])}",
                     f"/decp/marches_titulaires?id={pick(self.sample['titulaires'])}",
-                    f"/decp/concessions?annee={pick(self.sample['annees'])}",
+                    f"/decp/concessions?annee_fiable={pick(self.sample['annees'])}",
                 ]
             )
         if kind == "facette":  # a click on one or two values of the default facets
             values = {
-                "annee": pick(self.sample["annees"]),
+                "annee_fiable": pick(self.sample["annees"]),
                 "procedure": pick(self.sample["procedures"]),
                 "division_cpv": pick(self.sample["divisions"]),
             }
@@ -122,7 +122,7 @@ class Mix:
 
 def pages(sample: dict) -> dict[str, list[str]]:
     """The popular pages: each table as it opens, its extra facets, searches, canned queries, charts."""
-    tables = [f"/decp/{t}" for t in FACETS] + ["/decp/marches?annee=2025", "/decp/marches?_sort_desc=montant"]
+    tables = [f"/decp/{t}" for t in FACETS] + ["/decp/marches?annee_fiable=2025", "/decp/marches?_sort_desc=montant"]
     facets = [f"/decp/marches?_facet={f}" for f in EXTRA_FACETS]
     facets += ["/decp/marches?procedure=" + urllib.parse.quote("Appel d'offres ouvert") + "&_facet=ccag"]
     searches = ["/decp/marches?_search=" + urllib.parse.quote(s) for s in SEARCHES]
@@ -198,10 +198,16 @@ def _sample(base: str) -> dict:
     """Buyers, suppliers, procedures and words of the served data, for the long tail of the mix."""
     sample = {
         "acheteurs": [
-            r["a"] for r in _sql(base, "select acheteur_id as a from stats_acheteurs order by random() limit 300")
+            r["a"]
+            for r in _sql(
+                base, "select acheteur_id as a from acheteurs where nombre_marches > 0 order by random() limit 300"
+            )
         ],
         "titulaires": [
-            r["t"] for r in _sql(base, "select titulaire_id as t from stats_titulaires order by random() limit 300")
+            r["t"]
+            for r in _sql(
+                base, "select titulaire_id as t from titulaires where nombre_marches > 0 order by random() limit 300"
+            )
         ],
         "procedures": [
             r["p"] for r in _sql(base, "select distinct procedure as p from stats_procedure where p is not null")

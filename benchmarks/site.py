@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.bench import machine  # noqa: E402
 from marches.model import PACKAGE_TABLES, TABLES  # noqa: E402
-from marches.site import FACETS, QUERIES, build_metadata  # noqa: E402
+from marches.site import EXTRA_TABLES, FACETS, QUERIES, build_metadata  # noqa: E402
 
 START, END = "<!-- site-bench:start -->", "<!-- site-bench:end -->"
 PARAMS = {"annee": "2025", "pourcentage": "20"}
@@ -66,6 +67,11 @@ def _measure(base: str, path: str) -> dict:
         "median": round(statistics.median(times), 3),
         "body": body,
     }
+
+
+def _with_filters(query: str, filters: dict[str, str]) -> str:
+    """What datasette-dashboards does with a chart query: keep the [[ … ]] parts whose parameter is given."""
+    return re.sub(r"\[\[(.*?)\]\]", lambda m: m[1] if re.search(r":(\w+)", m[1])[1] in filters else "", query)
 
 
 def rerender(readme: Path | None = None) -> str:
@@ -131,16 +137,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.5)
         pages = ["/", "/decp"]
-        tables = [
-            *list(TABLES + PACKAGE_TABLES),
-            "stats_annee",
-            "stats_division",
-            "stats_procedure",
-            "stats_acheteurs",
-            "stats_titulaires",
-            "cpv",
-            "marches_par_titulaire",
-        ]
+        tables = [*list(TABLES + PACKAGE_TABLES), *EXTRA_TABLES, "marches_par_titulaire"]
         pages += [f"/decp/{t}" for t in tables]
         pages.append("/decp/marches?_search=" + urllib.parse.quote("entretien espaces verts"))
         pages.append(
@@ -155,14 +152,30 @@ def main() -> None:
                 params["siret"] = "__SIRET__"
             pages.append(f"/decp/{name}?" + urllib.parse.urlencode(params))
         charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
-        pages += ["/decp.json?" + urllib.parse.urlencode({"sql": c["query"]}) for c in charts.values()]
-        pages.append("/-/dashboards/indicateurs")
+        for filters in ({}, {"annee": "2025", "division": "45"}):
+            pages += [
+                "/decp.json?" + urllib.parse.urlencode({"sql": _with_filters(c["query"], filters), **filters})
+                for c in charts.values()
+            ]
+        pages += ["/-/dashboards/indicateurs", "/-/dashboards/indicateurs?annee=2025&division=45"]
+        pages += ["/-/recherche?q=" + urllib.parse.quote("entretien espaces verts"), "/-/a-propos"]
+        pages += ["/decp/marches/__KEY__", "/decp/acheteurs/__BUYER__", "/decp/titulaires/__HOLDER__"]
+        pages.append("/-/recherche?q=__HOLDER__")
         sample = json.loads(_get(base + "/decp/marches.json?_size=1&_shape=array")[2])[0]
         holder = json.loads(_get(base + "/decp/marches_titulaires.json?_size=1&_shape=array")[2])[0]["id"]
+        # the largest buyer and titulaire: their pages are the heaviest
+        big_buyer = json.loads(_get(base + "/decp/acheteurs.json?_size=1&_shape=array&_sort_desc=nombre_marches")[2])[
+            0
+        ]["acheteur_id"]
+        big_holder = json.loads(_get(base + "/decp/titulaires.json?_size=1&_shape=array&_sort_desc=nombre_marches")[2])[
+            0
+        ]["titulaire_id"]
         results = []
         for page in pages:
             if "__SIRET__" in page:
                 page = page.replace("__SIRET__", holder if "titulaire" in page else sample["acheteur_id"])
+            page = page.replace("__KEY__", sample["record_key"]).replace("__BUYER__", big_buyer)
+            page = page.replace("__HOLDER__", big_holder)
             r = _measure(base, page)
             facets_missing = []
             table = page.split("?")[0].removeprefix("/decp/")

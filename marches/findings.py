@@ -1,9 +1,14 @@
 """Findings: data problems as values, located and explained in French.
 
-Readers and the flattener emit findings for every oddity they meet in published data
-(wrong JSON types, placeholders, flat keys...). The validator adds its own. Each finding
-code is declared once here with its severity and a French explanation, so that reports
-and documentation stay in step.
+Readers, the flattener and the structural validation emit findings for every deviation from
+the official format they meet; business rules (``marches.rules``) add theirs. Each finding code
+is declared once, here or as a rule, with its severity, a French title, its reason and its kind:
+
+* ``format``: the official schema of the record's own generation rejects what the finding
+  reports (JSON Schema 1.5.0 for 2019 records, 2.0.3 for 2022 JSON, XSD 2.0.2 for 2022 XML).
+  The value may still be read leniently for packaging; the message says how.
+* ``rule``: a documented business rule, stricter than the schema or beyond it.
+* ``reading``: about the file as a whole or the way it could be read.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
+Kind = Literal["format", "rule", "reading"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,120 +26,315 @@ class FindingType:
     severity: Severity
     title: str
     reason: str
+    kind: Kind = "format"
+    consumes: bool = False  # the value is unusable and read as absent: checks of the same place stay silent
 
 
-READER_FINDINGS: dict[str, FindingType] = {
-    t.code: t
-    for t in [
-        FindingType(
-            "bom",
-            "warning",
-            "Marque d'ordre d'octets (BOM) en tête de fichier",
-            "Le format impose de l'UTF-8 ; le BOM gêne de nombreux outils. Il est ignoré.",
-        ),
-        FindingType(
-            "nan-literal",
-            "error",
-            "Valeur NaN ou Infinity",
-            "NaN et Infinity ne sont pas du JSON valide ; la valeur est traitée comme absente.",
-        ),
-        FindingType(
-            "placeholder",
-            "error",
-            "Valeur de remplissage (« NC », chaîne vide…)",
-            "Une valeur de remplissage n'est pas une donnée ; elle est traitée comme absente.",
-        ),
-        FindingType(
-            "number-as-string",
-            "warning",
-            "Nombre publié en texte",
-            "Le format attend un nombre JSON ; la valeur a été convertie.",
-        ),
-        FindingType(
-            "boolean-as-string",
-            "warning",
-            "Booléen publié en texte",
-            "Le format JSON attend true ou false ; la valeur a été convertie.",
-        ),
-        FindingType(
-            "id-as-number",
-            "warning",
-            "Identifiant publié en nombre",
-            "Un identifiant est du texte : publié en nombre, il perd ses zéros initiaux.",
-        ),
-        FindingType(
-            "wrong-type",
-            "error",
-            "Valeur d'un type inattendu",
-            "La valeur n'a pas le type prévu par le format ; elle est conservée telle quelle.",
-        ),
-        FindingType(
-            "nested-list", "warning", "Liste imbriquée dans une liste", "Une liste de listes ([[…]]) a été aplatie."
-        ),
-        FindingType(
-            "flat-key",
-            "warning",
-            "Clé « à plat » (par ex. « acheteur.id »)",
-            "Le format attend des objets imbriqués ; la clé a été dépliée.",
-        ),
-        FindingType(
-            "single-object",
-            "warning",
-            "Objet isolé à la place d'une liste",
-            "Le format attend une liste ; l'objet a été lu comme une liste d'un élément.",
-        ),
-        FindingType(
-            "empty-list",
-            "info",
-            "Liste vide",
-            "Une liste vide équivaut à une donnée absente ; le format 2022 demande d'omettre les listes vides.",
-        ),
-        FindingType(
-            "enum-normalized",
-            "warning",
-            "Valeur de liste fermée mal orthographiée",
-            "La casse, les accents ou la ponctuation diffèrent de la valeur officielle ; elle a été corrigée.",
-        ),
-        FindingType(
-            "enum-legacy",
-            "info",
-            "Intitulé d'une ancienne version du format",
-            "Un intitulé d'une version antérieure du format a été converti en son équivalent actuel.",
-        ),
-        FindingType(
-            "date-timezone", "info", "Date avec fuseau horaire", "Une date n'a pas de fuseau horaire ; il a été ignoré."
-        ),
-        FindingType(
-            "unknown-field",
-            "warning",
-            "Champ non prévu par le format",
-            "Le champ n'existe pas dans le format ; il est conservé dans la colonne extra_fields.",
-        ),
-        FindingType(
-            "unknown-record-type",
-            "error",
-            "Type d'enregistrement inconnu",
-            "Impossible de savoir s'il s'agit d'un marché ou d'une concession ; lu comme un marché.",
-        ),
-        FindingType(
-            "not-an-object",
-            "error",
-            "Enregistrement qui n'est pas un objet",
-            "Un enregistrement doit être un objet ; la valeur est conservée dans extra_fields.",
-        ),
-        FindingType(
-            "uid-mismatch",
-            "warning",
-            "uid publié différent de SIRET de l'acheteur + id",
-            "L'uid est recalculé ; la valeur publiée est conservée dans original_values.",
-        ),
-    ]
-}
+def _catalogue(*types: FindingType) -> dict[str, FindingType]:
+    return {t.code: t for t in types}
+
+
+SCHEMA = "le schéma officiel du format de l'enregistrement le refuse"
+
+READER_FINDINGS: dict[str, FindingType] = _catalogue(
+    # -- the file ----------------------------------------------------------------------------------------
+    FindingType(
+        "bom",
+        "warning",
+        "Marque d'ordre d'octets (BOM) en tête de fichier",
+        "Le format impose de l'UTF-8 ; le BOM gêne de nombreux outils. Il est ignoré.",
+        "reading",
+    ),
+    FindingType(
+        "no-record",
+        "error",
+        "Aucun contrat lu dans le fichier",
+        "Un fichier de données essentielles publie au moins un marché ou un contrat de concession ; un fichier "
+        "sans contrat ne peut pas être conforme (le schéma 1.5.0 le refuse ; le 2.0.3 admet une liste vide).",
+        "rule",
+    ),
+    FindingType(
+        "file-shape",
+        "error",
+        "Forme de fichier différente de celle du format",
+        'Format 2019 : {"marches": [...]} ; format 2022 (schéma 2.0.3) : {"marches": {"marche": [...], '
+        '"contrat-concession": [...]}}. Les enregistrements sont lus, mais le fichier est refusé par le schéma.',
+    ),
+    FindingType(
+        "unknown-container",
+        "error",
+        "Conteneur inconnu sous « marches »",
+        "Sous « marches », le format 2022 ne connaît que « marche » et « contrat-concession » : ce qui est "
+        "ailleurs n'est lu par aucun outil conforme. Son contenu est lu et signalé.",
+        "rule",
+    ),
+    FindingType(
+        "ignored-key",
+        "warning",
+        "Clé ignorée à côté de « marches »",
+        "Le format ne prévoit rien d'autre que « marches » à la racine du fichier : la clé est ignorée.",
+        "reading",
+    ),
+    FindingType(
+        "control-character",
+        "error",
+        "Caractère de contrôle interdit en XML",
+        "XML 1.0 interdit les caractères de contrôle (sauf tabulation et fins de ligne) : le fichier n'est pas du "
+        "XML bien formé. Ils sont remplacés par une espace pour lire le reste du fichier.",
+    ),
+    FindingType(
+        "encoding-mismatch",
+        "warning",
+        "Encodage déclaré contredit par le contenu",
+        "Le fichier déclare un encodage mais ses octets en suivent un autre : lu dans son encodage réel. "
+        "Déclarez l'encodage réel (UTF-8).",
+        "reading",
+    ),
+    FindingType(
+        "damaged-text",
+        "warning",
+        "Texte abîmé par une conversion d'encodage",
+        "Des caractères remplacés par « \ufffd » ou transformés (« Ã© » pour « é ») : le texte a été mal "
+        "converti en amont et la recherche ne le trouve plus. Republiez-le depuis la source en UTF-8.",
+        "rule",
+    ),
+    # -- a record and its values -------------------------------------------------------------------------
+    FindingType(
+        "not-an-object",
+        "error",
+        "Enregistrement qui n'est pas un objet",
+        "Un enregistrement est un objet JSON (ou un élément XML) ; la valeur est conservée dans extra_fields.",
+        consumes=True,
+    ),
+    FindingType(
+        "object-expected",
+        "error",
+        "Valeur à la place d'un objet",
+        "Un acheteur (format 2019) ou un titulaire, un concessionnaire (format 2022) est un objet ; le schéma "
+        "officiel ne vérifie pas leur type, mais sans objet le contrat perd son acheteur ou son titulaire. "
+        "La valeur est conservée dans extra_fields.",
+        "rule",
+        consumes=True,
+    ),
+    FindingType(
+        "unknown-record-type",
+        "error",
+        "Type d'enregistrement inconnu",
+        "Impossible de savoir s'il s'agit d'un marché ou d'une concession ; lu comme un marché.",
+    ),
+    FindingType(
+        "unknown-field",
+        "error",
+        "Champ non prévu par le format",
+        "Le schéma 2.0.3 n'admet aucun champ inconnu au niveau du contrat, et le XSD 2.0.2 nulle part. "
+        "Le champ est conservé dans la colonne extra_fields (ou lu, s'il existe dans l'autre format).",
+    ),
+    FindingType(
+        "null-value",
+        "error",
+        "Valeur null",
+        "Les schémas officiels n'admettent null pour aucun champ : un champ facultatif sans valeur s'omet. "
+        "La valeur est lue comme absente.",
+        consumes=True,
+    ),
+    FindingType(
+        "nan-literal",
+        "error",
+        "Nombre impossible à écrire en JSON (NaN, Infinity, 1e400)",
+        "NaN et Infinity ne sont pas du JSON valide, et un nombre au-delà de 1,8 × 10^308 ne tient dans aucun "
+        "lecteur ; la valeur est lue comme absente, gardée telle que publiée dans original_values.",
+        consumes=True,
+    ),
+    FindingType(
+        "placeholder",
+        "error",
+        "Valeur de remplissage (« NC », chaîne vide…)",
+        "Une valeur de remplissage n'est pas une donnée ; elle est lue comme absente.",
+        "rule",
+        consumes=True,
+    ),
+    FindingType(
+        "wrong-type",
+        "error",
+        "Valeur d'un type inattendu",
+        "La valeur n'a pas le type prévu par le format ; elle est conservée telle quelle.",
+        consumes=True,
+    ),
+    FindingType(
+        "number-as-string",
+        "error",
+        "Nombre publié en texte",
+        "Le format attend un nombre JSON (sans guillemets) ; la valeur est lue comme nombre.",
+    ),
+    FindingType(
+        "number-format",
+        "error",
+        "Nombre mal écrit",
+        "Le XSD attend un nombre décimal écrit avec un point, sans exposant ni espace (xs:decimal) ; "
+        "la valeur est lue comme nombre.",
+    ),
+    FindingType(
+        "boolean-as-string",
+        "error",
+        "Booléen mal écrit",
+        "JSON : true ou false sans guillemets ; XML : oui, non, true, false, 1 ou 0. La valeur est lue comme booléen.",
+    ),
+    FindingType(
+        "id-as-number",
+        "error",
+        "Identifiant publié en nombre",
+        "Un identifiant est du texte : publié en nombre, il perd ses zéros initiaux. Il est lu comme texte.",
+    ),
+    FindingType(
+        "date-format",
+        "error",
+        "Date mal écrite",
+        "Les dates s'écrivent AAAA-MM-JJ (le format 2019 admet un fuseau horaire « +01:00 », le XML aussi). "
+        "La date est lue quand elle est reconnaissable.",
+    ),
+    FindingType(
+        "date-invalid",
+        "error",
+        "Date inexistante",
+        "Une date au bon format mais qui n'existe pas au calendrier (« 2024-02-30 ») ; elle est lue comme absente.",
+        "rule",
+        consumes=True,
+    ),
+    FindingType(
+        "enum-normalized",
+        "error",
+        "Valeur de liste fermée mal orthographiée",
+        "La casse, les accents ou la ponctuation diffèrent de la valeur officielle ; elle est lue comme la "
+        "valeur officielle.",
+    ),
+    FindingType(
+        "enum-legacy",
+        "error",
+        "Intitulé d'une ancienne version du format",
+        "Un intitulé d'une version antérieure du format n'est plus une valeur autorisée ; il est lu comme son "
+        "équivalent actuel.",
+    ),
+    FindingType(
+        "flat-key",
+        "error",
+        "Clé « à plat » (par ex. « acheteur.id »)",
+        "Le format attend des objets imbriqués ; la clé est lue comme l'objet imbriqué.",
+    ),
+    FindingType(
+        "nested-list",
+        "error",
+        "Liste imbriquée dans une liste",
+        "Une liste de listes ([[…]]) n'est pas la forme du format ; elle est aplatie.",
+    ),
+    FindingType(
+        "list-shape",
+        "error",
+        "Liste qui n'a pas la forme du format",
+        'Format 2022 : chaque élément est enveloppé ([{"titulaire": {…}}]) et les listes de valeurs sont des '
+        'objets ({"technique": [...]}) ; format 2019 : éléments non enveloppés. Lue quand même.',
+    ),
+    FindingType(
+        "empty-list",
+        "error",
+        "Liste vide",
+        "Le format demande au moins un élément dans cette liste (minItems) ; une liste sans élément s'omet "
+        "quand elle est facultative.",
+    ),
+    FindingType(
+        "duplicate-item",
+        "error",
+        "Élément répété dans une liste",
+        "Chaque titulaire, modification, acte ou valeur ne figure qu'une fois dans sa liste (uniqueItems des "
+        "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé.",
+        "rule",
+    ),
+    FindingType(
+        "duplicate-key",
+        "error",
+        "Clé répétée dans un objet",
+        "Une clé présente deux fois dans le même objet JSON : tout lecteur ne garde que la dernière valeur, la "
+        "première est perdue (les schémas ne peuvent pas le voir). Le message montre la valeur perdue.",
+        "rule",
+    ),
+    FindingType(
+        "uid-mismatch",
+        "warning",
+        "uid publié différent de SIRET de l'acheteur + id",
+        "L'uid est recalculé ; la valeur publiée est conservée dans original_values.",
+        "rule",
+    ),
+)
+
+STRUCTURE_FINDINGS: dict[str, FindingType] = _catalogue(
+    FindingType(
+        "type-error",
+        "error",
+        "Valeur d'un type inattendu",
+        "Chaque donnée a un type (nombre, entier, date AAAA-MM-JJ, booléen, liste) dans le schéma officiel et "
+        "dans la Table Schema de sa colonne.",
+    ),
+    FindingType(
+        "required",
+        "error",
+        "Donnée obligatoire absente",
+        "Donnée obligatoire dans le format de l'enregistrement (schémas 1.5.0 et 2.0.3, Table Schemas, x-format).",
+    ),
+    FindingType(
+        "enum",
+        "error",
+        "Valeur hors de la liste fermée",
+        "La donnée prend une des valeurs de la liste officielle de son format.",
+    ),
+    FindingType(
+        "pattern",
+        "error",
+        "Format non respecté",
+        "La donnée suit un motif (SIRET à 14 chiffres, code CPV à 8 chiffres…).",
+    ),
+    FindingType(
+        "minimum",
+        "error",
+        "Valeur sous le minimum",
+        "Borne minimale du format (montant ≥ 1 € en 2022, durée ≥ 1 mois…).",
+    ),
+    FindingType("maximum", "error", "Valeur au-dessus du maximum", "Borne maximale du format (taux ≤ 1…)."),
+    FindingType("minLength", "error", "Valeur trop courte", "Longueur minimale (identifiant 2019 : 7 caractères)."),
+    FindingType(
+        "maxLength",
+        "error",
+        "Valeur trop longue",
+        "Longueur maximale (objet ≤ 256 caractères en 2019, ≤ 1000 en 2022 ; identifiant ≤ 16).",
+    ),
+    FindingType(
+        "primary-key", "error", "Clé en double", "Table Schema : la clé primaire d'une ligne est unique.", "reading"
+    ),
+    FindingType(
+        "foreign-key",
+        "error",
+        "Ligne sans parent",
+        "Table Schema : chaque ligne d'une table enfant se rattache à une ligne de sa table parente.",
+        "reading",
+    ),
+    FindingType(
+        "cpv-nomenclature-absent",
+        "info",
+        "Nomenclature CPV non installée",
+        "Sans la nomenclature CPV officielle, seul le format des codes CPV est vérifié.",
+        "reading",
+    ),
+)
+FINDINGS = {**READER_FINDINGS, **STRUCTURE_FINDINGS}
 
 
 @dataclass(slots=True)
 class Finding:
-    """One located data problem."""
+    """One located data problem.
+
+    ``path`` is the place in the published file, in one style for every format: dotted names as
+    published (wrappers included) with 0-based indices (``marches.marche[0].titulaires[1].titulaire.id``,
+    ``marches[3].montant``, for XML ``marches.marche[0].titulaires.titulaire[1].id``); ``line`` is the
+    line of the XML element itself; ``field`` the column of the tabular model.
+    """
 
     code: str
     severity: Severity
@@ -154,7 +355,7 @@ class Finding:
         """A finding of a declared code, its severity taken from the catalogue."""
         return cls(
             code=code,
-            severity=READER_FINDINGS[code].severity,
+            severity=FINDINGS[code].severity,
             message=message,
             value=None if value is None else str(value),
             **where,
@@ -162,3 +363,10 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def within(path: str | None, ancestor: str) -> bool:
+    """Whether ``path`` is ``ancestor`` or lies inside it (``a.b[0].c`` is within ``a.b[0]`` and ``a``)."""
+    if path is None:
+        return False
+    return path == ancestor or (path.startswith(ancestor) and path[len(ancestor)] in ".[")

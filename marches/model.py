@@ -85,6 +85,29 @@ class Table:
                 return f
         raise KeyError(name)
 
+    def constraints_for(self, field: dict, generation: str | None) -> dict:
+        """A field's constraints for records of one generation: ``constraints`` (every generation)
+        tightened by its ``x-format`` entry for that generation (the official schema of that format).
+
+        ``generation=None`` gives the constraints common to every generation: those the packaged
+        tables, which mix both generations, must meet.
+        """
+        constraints = dict(field.get("constraints") or {})
+        if generation is not None:
+            constraints.update((field.get("x-format") or {}).get(generation, {}))
+        return constraints
+
+    def for_generation(self, generation: str) -> Table:
+        """This table as a plain Table Schema of one generation (``x-format`` merged into ``constraints``)."""
+        fields = []
+        for f in self.fields:
+            merged = {k: v for k, v in f.items() if k != "x-format"}
+            constraints = self.constraints_for(f, generation)
+            if constraints:
+                merged["constraints"] = constraints
+            fields.append(merged)
+        return Table(self.name, {**self.descriptor, "fields": fields})
+
 
 @cache
 def load_tables() -> dict[str, Table]:

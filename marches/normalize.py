@@ -1,21 +1,25 @@
-"""Turn published values into the typed values of the tabular model, noting every oddity.
+"""Turn published values into the typed values of the tabular model, noting every deviation.
 
-Pure functions over one record at a time. A value that can be read unambiguously (a number
-published as text, an enum value in capitals, an XML ``oui``) is converted, and the value as
-published is kept in ``original_values`` with a finding; a value that cannot be read is kept
-as published, so that structural validation reports it and nothing is lost.
+Pure functions over one record at a time, aware of the record's format (generation, JSON or
+XML). A value the format allows is converted silently (the spelling as published is kept in
+``original_values`` when it differs). A value the format refuses but whose meaning is clear (a
+number published as text, an enum value in capitals) is converted too, with an error saying how
+it was read. A value that cannot be read is kept as published, so that structural validation
+reports it and nothing is lost.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import unicodedata
 from typing import Any
 
+from marches import french
 from marches.findings import Finding
 
-NAN_SENTINEL = "\x00NaN"  # what the JSON reader substitutes for bare NaN/Infinity tokens
+LITERAL = "\x00"  # the JSON reader turns NaN, Infinity, 1e400… into "\x00" + the token as published
 PLACEHOLDERS = frozenset(
     {
         "",
@@ -37,10 +41,18 @@ PLACEHOLDERS = frozenset(
 )
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:$|(T[0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?$)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# the date each format accepts: 1.5.0 (anchored, optional offset), 2.0.3 (unanchored), xs:date
+_DATE_2019 = re.compile(r"^\d{4}-[01]\d-[0-3]\d([+-][0-2]\d:[0-5]\dZ?)?$")
+_DATE_2022 = re.compile(r"\d{4}-\d{2}-\d{2}")
+_XS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(Z|[+-]\d{2}:\d{2})?$")  # libxml2 refuses spaces around a date
+_XS_DECIMAL = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$")
+_XS_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 _XML_BOOL = {"true": True, "false": False, "1": True, "0": False, "oui": True, "non": False}
 _TEXT_BOOL = {**_XML_BOOL, "vrai": True, "faux": False, "yes": True, "no": False}
+_MOJIBAKE_HINTS = ("Ã", "â€", "Â")
+XML_EMPTY_ALLOWED = frozenset({"origineUE", "origineFrance"})  # XSD 2.0.2: decimal, or empty
 
 
 def fold(text: str) -> str:
@@ -64,34 +76,54 @@ class Enum:
 
 
 class RecordContext:
-    """Collects what normalising one record found: findings, original values, unknown fields."""
+    """Collects what reading one record found: findings, original values, unknown fields.
+
+    ``origin`` ("json", "xml" or "csv") and ``generation`` ("2019", "2022") say which format the
+    record is read against; ``lines`` maps XML element paths to their line.
+    """
 
     __slots__ = (
         "extra",
         "file",
         "findings",
         "generation",
-        "id",
         "line",
+        "lines",
         "origin",
         "original",
         "path",
         "position",
-        "uid",
     )
 
-    def __init__(self, origin: str, file: str | None, position: int | None, path: str, line: int | None):
-        self.origin = origin  # "json", "xml" or "csv"
+    def __init__(
+        self,
+        origin: str,
+        file: str | None,
+        position: int | None,
+        path: str,
+        line: int | None,
+        lines: dict[str, int] | None = None,
+    ):
+        self.origin = origin
         self.file = file
         self.position = position
         self.path = path
         self.line = line
+        self.lines = lines
         self.findings: list[Finding] = []
         self.original: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
-        self.uid: str | None = None
-        self.id: str | None = None
         self.generation: str | None = None
+
+    @property
+    def xml(self) -> bool:
+        return self.origin == "xml"
+
+    def where(self, rel: str) -> str:
+        """The published path of ``rel`` (relative to the record)."""
+        if not rel:
+            return self.path
+        return f"{self.path}{rel}" if rel.startswith("[") else f"{self.path}.{rel}"
 
     def note(
         self, code: str, rel: str, value: Any, message: str, table: str | None = None, field: str | None = None
@@ -103,8 +135,8 @@ class RecordContext:
                 None if value is None else _show(value),
                 file=self.file,
                 position=self.position,
-                path=f"{self.path}.{rel}" if rel else self.path,
-                line=self.line,
+                path=self.where(rel),
+                line=line_of(self.lines, rel, self.line),
                 table=table,
                 field=field,
             )
@@ -114,34 +146,75 @@ class RecordContext:
         self.original[rel] = _jsonable(value)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return "NaN" if value == NAN_SENTINEL else value
+def line_of(lines: dict[str, int] | None, rel: str, default: int | None) -> int | None:
+    """The line of the XML element at ``rel``, or of its nearest ancestor."""
+    if not lines:
+        return default
+    rel = rel.replace("[0]", "")  # the first of same-named elements has no index (see xml_reader)
+    while rel:
+        if rel in lines:
+            return lines[rel]
+        cut = max(rel.rfind("."), rel.rfind("["))
+        rel = rel[:cut] if cut > 0 else ""
+    return default
+
+
+def literal(value: Any) -> str | None:
+    """The token as published when ``value`` stands for a number JSON cannot hold (NaN, Infinity, 1e400)."""
+    if type(value) is str and value.startswith(LITERAL):
+        return value[1:]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return repr(value) if isinstance(value, dict | list) else str(value)
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value[1:] if value.startswith(LITERAL) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict | list):
+        import orjson
+
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # integers beyond 64 bits
+            import json
+
+            return json.dumps(value, ensure_ascii=False)
+    return french.json_value(value)
 
 
 def _jsonable(value: Any) -> Any:
-    if value == NAN_SENTINEL or (isinstance(value, float) and not math.isfinite(value)):
-        return "NaN"
-    return value
+    token = literal(value)
+    return value if token is None else token
 
 
 def _placeholder(ctx: RecordContext, value: Any, rel: str, table: str, field: str) -> bool:
     """True (and noted) when ``value`` is a placeholder meaning 'no data'."""
-    if value == NAN_SENTINEL or (isinstance(value, float) and math.isnan(value)):
-        ctx.note("nan-literal", rel, value, f"Valeur NaN pour « {field} » ; traitée comme absente.", table, field)
+    token = literal(value)
+    if token is not None:
+        ctx.note(
+            "nan-literal",
+            rel,
+            token,
+            f"« {rel} » : « {token} » n'est pas un nombre que JSON sait écrire (NaN, Infinity ou hors des limites) ; "
+            "lu comme absent. Publiez le nombre réel, ou omettez le champ.",
+            table,
+            field,
+        )
         ctx.changed(rel, value)
         return True
     if isinstance(value, str) and value.strip().lower() in PLACEHOLDERS:
+        if ctx.xml and value == "" and rel.rsplit(".", 1)[-1] in XML_EMPTY_ALLOWED:
+            return True  # the XSD allows these elements empty
         shown = f"« {value} »" if value.strip() else "vide"
         ctx.note(
             "placeholder",
             rel,
             value,
-            f"Valeur de remplissage {shown} pour « {field} » ; traitée comme absente. "
-            "Publiez la donnée ou omettez le champ s'il est facultatif.",
+            f"« {rel} » : valeur de remplissage {shown}, lue comme absente. "
+            "Publiez la donnée, ou omettez le champ s'il est facultatif.",
             table,
             field,
         )
@@ -155,26 +228,55 @@ def _wrong(ctx: RecordContext, value: Any, rel: str, table: str, field: str, exp
         "wrong-type",
         rel,
         value,
-        f"« {field} » : attendu {expected}, reçu « {_show(value)} » ; valeur conservée telle quelle.",
+        f"« {rel} » : attendu {expected}, reçu « {_show(value)} » ; valeur conservée telle quelle.",
         table,
         field,
     )
     if isinstance(value, dict | list):
-        import orjson
-
-        return orjson.dumps(value).decode()
+        return _show(value)
     return str(value)
 
 
-def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str) -> str | None:
+def damaged(ctx: RecordContext, value: str, rel: str, table: str, field: str) -> None:
+    """Note text destroyed (U+FFFD) or garbled (« Ã© » for « é ») by an encoding conversion upstream."""
+    if "\ufffd" in value:
+        ctx.note(
+            "damaged-text",
+            rel,
+            value,
+            f"« {rel} » : des caractères ont été remplacés par « \ufffd » (détruits par une conversion "
+            "d'encodage avant publication) ; la recherche ne trouve plus ces mots. Republiez le texte depuis "
+            "la source, en UTF-8.",
+            table,
+            field,
+        )
+    elif any(hint in value for hint in _MOJIBAKE_HINTS):
+        import ftfy
+
+        fixed = ftfy.fix_text(value)
+        if fixed != value:
+            ctx.note(
+                "damaged-text",
+                rel,
+                value,
+                f"« {rel} » : texte mal converti d'encodage (UTF-8 lu comme Latin-1) ; il se lit sans doute "
+                f"« {fixed} ». Republiez-le en UTF-8.",
+                table,
+                field,
+            )
+
+
+def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str, check_damage: bool = True) -> str | None:
     if value is None:
         return None
     if type(value) is str:
-        if value.strip().lower() in PLACEHOLDERS:
+        if value.startswith(LITERAL) or value.strip().lower() in PLACEHOLDERS:
             _placeholder(ctx, value, rel, table, field)
             return None
+        if check_damage and ("\ufffd" in value or "Ã" in value or "â€" in value or "Â" in value):
+            damaged(ctx, value, rel, table, field)
         return value
-    if value == NAN_SENTINEL or _placeholder(ctx, value, rel, table, field):
+    if _placeholder(ctx, value, rel, table, field):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _wrong(ctx, value, rel, table, field, "du texte")
@@ -183,7 +285,7 @@ def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str) -> st
         "id-as-number",
         rel,
         value,
-        f"« {field} » publié en nombre ({_show(value)}) ; converti en texte « {converted} ». "
+        f"« {rel} » publié en nombre ({_show(value)}) ; lu comme le texte « {converted} ». "
         "Publiez-le entre guillemets : un nombre perd les zéros initiaux.",
         table,
         field,
@@ -192,7 +294,7 @@ def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str) -> st
     return converted
 
 
-def _parse_number(raw: str) -> float | None:
+def _parse_number(raw: str) -> float | int | None:
     compact = _SPACES.sub("", raw)
     if not _NUMBER.match(compact):
         return None
@@ -203,35 +305,66 @@ def number(ctx: RecordContext, value: Any, rel: str, table: str, field: str, int
     if value is None:
         return None
     kind = type(value)
+    expected = "un nombre entier" if integer else "un nombre"
     if kind is int:
         return value
     if kind is float:
-        if math.isfinite(value):
-            return int(value) if integer and value.is_integer() else value
-        _placeholder(ctx, value, rel, table, field)
-        return None
-    if kind is str:
-        if _placeholder(ctx, value, rel, table, field):
+        if not math.isfinite(value):
+            _placeholder(ctx, value, rel, table, field)
             return None
-        parsed = _parse_number(value)
-        if parsed is not None and (not integer or parsed.is_integer()):
-            result = int(parsed) if integer or (parsed.is_integer() and "." not in value) else parsed
-            if ctx.origin == "json":
+        if integer and value.is_integer():
+            if ctx.generation == "2019":  # JSON Schema draft 4: 12.0 is not an integer
                 ctx.note(
-                    "number-as-string",
+                    "number-format",
                     rel,
                     value,
-                    f"« {field} » publié en texte « {value} » ; converti en nombre {result}. "
-                    "Publiez un nombre JSON, sans guillemets.",
+                    f"« {rel} » : {_show(value)} publié avec une décimale ; le format 2019 attend un entier "
+                    f"({int(value)}), lu comme tel.",
                     table,
                     field,
                 )
                 ctx.changed(rel, value)
-            elif _SPACES.sub("", value).replace(",", ".") != value.strip():
-                ctx.changed(rel, value)  # "1 234,5" in XML or CSV: keep the published spelling
-            return result
-        return _wrong(ctx, value, rel, table, field, "un nombre entier" if integer else "un nombre")
-    return _wrong(ctx, value, rel, table, field, "un nombre entier" if integer else "un nombre")
+            return int(value)
+        return value
+    if kind is not str:
+        return _wrong(ctx, value, rel, table, field, expected)
+    if _placeholder(ctx, value, rel, table, field):
+        return None
+    if ctx.xml and (_XS_INTEGER if integer else _XS_DECIMAL).match(value):
+        return int(value) if integer else _decimal(value)
+    parsed = _parse_number(value)
+    if parsed is None or (integer and not parsed.is_integer()):
+        return _wrong(ctx, value, rel, table, field, expected)
+    result = (
+        int(parsed) if integer or (parsed.is_integer() and "." not in value and "e" not in value.lower()) else parsed
+    )
+    if ctx.xml:
+        ctx.note(
+            "number-format",
+            rel,
+            value,
+            f"« {rel} » : « {value} » n'est pas un nombre décimal XML (chiffres et point, sans exposant ni espace) ; "
+            f"lu comme {french.number(result)}.",
+            table,
+            field,
+        )
+    elif ctx.origin == "json":
+        ctx.note(
+            "number-as-string",
+            rel,
+            value,
+            f"« {rel} » publié en texte « {value} » ; lu comme le nombre {french.number(result)}. "
+            "Publiez un nombre JSON, sans guillemets.",
+            table,
+            field,
+        )
+    ctx.changed(rel, value)
+    return result
+
+
+def _decimal(value: str) -> int | float:
+    stripped = value.strip()
+    return int(stripped) if _XS_INTEGER.match(stripped) else float(stripped)
 
 
 def integer(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
@@ -244,16 +377,17 @@ def boolean(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
     if isinstance(value, str):
         if _placeholder(ctx, value, rel, table, field):
             return None
+        if ctx.xml and value in _XML_BOOL:
+            return _XML_BOOL[value]
         key = value.strip().lower()
-        if ctx.origin != "json" and key in _XML_BOOL:
-            return _XML_BOOL[key]
         if key in _TEXT_BOOL:
+            expected = "oui, non, true, false, 1 ou 0" if ctx.xml else "true ou false, sans guillemets"
             ctx.note(
                 "boolean-as-string",
                 rel,
                 value,
-                f"« {field} » publié en texte « {value} » ; lu comme {'vrai' if _TEXT_BOOL[key] else 'faux'}. "
-                "Publiez true ou false.",
+                f"« {rel} » publié « {value} » ; lu comme {'vrai' if _TEXT_BOOL[key] else 'faux'}. "
+                f"Le format attend {expected}.",
                 table,
                 field,
             )
@@ -264,7 +398,7 @@ def boolean(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
             "boolean-as-string",
             rel,
             value,
-            f"« {field} » publié en nombre ({value}) ; lu comme {'vrai' if value else 'faux'}. Publiez true ou false.",
+            f"« {rel} » publié en nombre ({value}) ; lu comme {'vrai' if value else 'faux'}. Publiez true ou false.",
             table,
             field,
         )
@@ -273,31 +407,77 @@ def boolean(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
     return _wrong(ctx, value, rel, table, field, "un booléen (true ou false)")
 
 
+def _real_date(ctx: RecordContext, day: str, value: Any, rel: str, table: str, field: str) -> str | None:
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        ctx.note(
+            "date-invalid",
+            rel,
+            value,
+            f"« {rel} » : la date « {value} » n'existe pas au calendrier ; lue comme absente.",
+            table,
+            field,
+        )
+        ctx.changed(rel, value)
+        return None
+    return day
+
+
+def _date_allowed(ctx: RecordContext, value: str) -> bool:
+    """Whether the record's format accepts this spelling of a date (with an offset or a time)."""
+    if ctx.xml:
+        return bool(_XS_DATE.match(value))
+    if ctx.generation == "2019":
+        return bool(_DATE_2019.match(value))
+    return bool(_DATE_2022.search(value))  # the 2.0.3 pattern is not anchored
+
+
 def date(ctx: RecordContext, value: Any, rel: str, table: str, field: str):
     if value is None:
         return None
-    if isinstance(value, str):
-        if _ISO_DATE.match(value):
-            return value
+    if not isinstance(value, str):
         if _placeholder(ctx, value, rel, table, field):
             return None
-        m = _DATE.match(value.strip())
-        if m:
+        return _wrong(ctx, value, rel, table, field, "une date AAAA-MM-JJ")
+    if _ISO_DATE.match(value):
+        return _real_date(ctx, value, value, rel, table, field)
+    if _placeholder(ctx, value, rel, table, field):
+        return None
+    m = _DATE.match(value.strip())
+    if m:
+        ctx.changed(rel, value)
+        if not _date_allowed(ctx, value):
             ctx.note(
-                "date-timezone",
+                "date-format",
                 rel,
                 value,
-                f"« {field} » : date publiée avec heure ou fuseau horaire « {value} » ; "
-                f"seule la date {m.group(1)} est gardée.",
+                f"« {rel} » : « {value} » n'est pas une date AAAA-MM-JJ du format ; lue comme le "
+                f"{french.date(m.group(1)) if _is_date(m.group(1)) else m.group(1)}.",
                 table,
                 field,
             )
-            ctx.changed(rel, value)
-            return m.group(1)
-        return value  # kept as published: structural validation explains what is wrong
-    if _placeholder(ctx, value, rel, table, field):
+        return _real_date(ctx, m.group(1), value, rel, table, field)
+    if not ctx.xml and ctx.generation == "2022" and _DATE_2022.search(value):
+        ctx.note(
+            "date-invalid",
+            rel,
+            value,
+            f"« {rel} » : « {value} » n'est pas une date AAAA-MM-JJ ; lue comme absente.",
+            table,
+            field,
+        )
+        ctx.changed(rel, value)
         return None
-    return _wrong(ctx, value, rel, table, field, "une date AAAA-MM-JJ")
+    return value  # kept as published: structural validation explains what is wrong
+
+
+def _is_date(day: str) -> bool:
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
 
 
 def enum(ctx: RecordContext, value: Any, rel: str, table: str, field: str, spec: Enum):
@@ -306,7 +486,7 @@ def enum(ctx: RecordContext, value: Any, rel: str, table: str, field: str, spec:
         return None
     if type(value) is str and value in spec.allowed:
         return value
-    value_text = text(ctx, value, rel, table, field)
+    value_text = text(ctx, value, rel, table, field, check_damage=False)
     if value_text is None or value_text in spec.allowed:
         return value_text
     key = fold(value_text)
@@ -316,7 +496,7 @@ def enum(ctx: RecordContext, value: Any, rel: str, table: str, field: str, spec:
             "enum-normalized",
             rel,
             value,
-            f"« {field} » : « {value_text} » corrigé en « {canonical} » (valeur officielle).",
+            f"« {rel} » : « {value_text} » n'est pas la valeur officielle ; lu comme « {canonical} ».",
             table,
             field,
         )
@@ -329,7 +509,8 @@ def enum(ctx: RecordContext, value: Any, rel: str, table: str, field: str, spec:
             "enum-legacy",
             rel,
             value,
-            f"« {field} » : intitulé ancien « {value_text} » converti en « {shown} ».",
+            f"« {rel} » : « {value_text} » est un intitulé d'une ancienne version du format ; "
+            f"lu comme « {shown} », l'intitulé à publier.",
             table,
             field,
         )
@@ -338,20 +519,27 @@ def enum(ctx: RecordContext, value: Any, rel: str, table: str, field: str, spec:
     return value_text
 
 
-def enum_list(ctx: RecordContext, values: list, rel: str, table: str, field: str, spec: Enum) -> list | None:
+def enum_list(ctx: RecordContext, values: list[tuple[str, Any]], rel: str, table: str, field: str, spec: Enum):
+    """The values of a closed-list field, each with its published path; a repeated value is noted and dropped."""
     if not values:
         return None
     out: list[str] = []
-    repeated = False
-    for i, item in enumerate(values):
-        got = enum(ctx, item, f"{rel}[{i}]", table, field, spec)
+    for item_rel, item in values:
+        got = enum(ctx, item, item_rel, table, field, spec)
         if got is None:
             continue
         for v in (got,) if isinstance(got, str) else got:
             if v in out:
-                repeated = True
+                if isinstance(got, str):
+                    ctx.note(
+                        "duplicate-item",
+                        item_rel,
+                        item,
+                        f"« {rel} » : la valeur « {v} » figure deux fois ; chaque valeur ne figure qu'une fois.",
+                        table,
+                        field,
+                    )
+                    ctx.changed(rel, [published for _, published in values])
             else:
                 out.append(v)
-    if repeated and rel not in ctx.original:
-        ctx.changed(rel, values)  # a repeated value is dropped from the list, the list as published is kept
     return out or None

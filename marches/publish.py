@@ -25,8 +25,10 @@ from pathlib import Path
 import polars as pl
 import sqlite_utils
 
+from marches import enrich
 from marches.atomic import Lock, fault, remove_leftovers, staging_path
 from marches.cpv import Nomenclature
+from marches.enrich import DERIVED, FOREIGN_KEYS, SUMMARIES
 from marches.errors import InputError, OutputError, display_path, os_problem
 from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
 from marches.package.common import check_integrity, read_table
@@ -38,152 +40,65 @@ PUBLISHED = TABLES + PACKAGE_TABLES
 TOKENIZER = "unicode61 remove_diacritics 2"  # "Marché" is found by "marche"
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A column computed in the database for browsing (not part of the published data)."""
-
-    table: str
-    name: str
-    type: type
-    title: str
-    description: str
-    sql: str  # SQL expression over the row, for UPDATE ... SET name = sql
-
-
-DERIVED = (
-    Derived(
-        "marches",
-        "annee",
-        int,
-        "Année de notification",
-        "Année de la date de notification (pour filtrer et grouper).",
-        "CAST(substr(dateNotification, 1, 4) AS INTEGER)",
-    ),
-    Derived(
-        "marches",
-        "division_cpv",
-        str,
-        "Division CPV",
-        "Deux premiers chiffres du code CPV : 45 = travaux, 01 à 44 et 48 = fournitures, 50 à 98 = services.",
-        "substr(codeCPV, 1, 2)",
-    ),
-    Derived(
-        "marches",
-        "cpv8",
-        str,
-        "Code CPV (8 chiffres)",
-        "Code CPV sans chiffre de contrôle, relié à son libellé quand la nomenclature est installée.",
-        "substr(codeCPV, 1, 8)",
-    ),
-    Derived(
-        "marches",
-        "montant_fiable",
-        float,
-        "Montant fiable HT (€)",
-        "Le montant, sauf s'il est signalé comme "
-        "montant de remplissage ou invraisemblable : les sommes l'utilisent pour ne pas être faussées.",
-        "CASE WHEN constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%' THEN NULL "
-        "ELSE montant END",
-    ),
-    Derived(
-        "marches",
-        "hausse_pct",
-        float,
-        "Hausse par modifications (%)",
-        "Hausse du montant par les modifications, en pourcentage du montant initial (vide sans modification "
-        "du montant).",
-        "CASE WHEN nombreModifications > 0 AND montant > 0 AND montantActuel IS NOT NULL "
-        "THEN round(100.0 * (montantActuel - montant) / montant, 1) END",
-    ),
-    Derived(
-        "marches",
-        "offre_unique",
-        int,
-        "Offre unique",
-        "1 si une seule offre a été reçue (indicateur de concurrence), 0 sinon.",
-        "CASE WHEN offresRecues IS NULL THEN NULL WHEN offresRecues = 1 THEN 1 ELSE 0 END",
-    ),
-    Derived(
-        "marches",
-        "consideration_sociale",
-        int,
-        "Considération sociale",
-        "1 si le marché comporte une clause, un critère social ou est réservé, 0 sinon.",
-        "CASE WHEN considerationsSociales IS NULL THEN NULL WHEN considerationsSociales LIKE '%Pas de%' THEN 0 "
-        "ELSE 1 END",
-    ),
-    Derived(
-        "marches",
-        "consideration_environnementale",
-        int,
-        "Considération environnementale",
-        "1 si le marché comporte une clause ou un critère environnemental, 0 sinon.",
-        "CASE WHEN considerationsEnvironnementales IS NULL THEN NULL WHEN considerationsEnvironnementales LIKE "
-        "'%Pas de%' THEN 0 ELSE 1 END",
-    ),
-    Derived(
-        "concessions",
-        "annee",
-        int,
-        "Année de signature",
-        "Année de la date de signature.",
-        "CAST(substr(dateSignature, 1, 4) AS INTEGER)",
-    ),
-    Derived(
-        "concessions",
-        "valeur_fiable",
-        float,
-        "Valeur globale fiable HT (€)",
-        "La valeur globale, sauf si elle est signalée comme valeur de remplissage ou invraisemblable.",
-        "CASE WHEN constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%' THEN NULL "
-        "ELSE valeurGlobale END",
-    ),
-)
-
 INDEXES = {
     "marches": [
         ["acheteur_id"],
         ["codeCPV"],
         ["cpv8"],
-        # a default facet (annee, procedure, division_cpv) clicked: the rows come in the page's order
-        # (dateNotification) straight from the index, instead of sorting hundreds of thousands of rows
-        ["division_cpv", "dateNotification"],
-        ["procedure", "dateNotification"],
+        # a default facet (annee_fiable, procedure, division_cpv) clicked: the rows come in the page's
+        # order (date_fiable) straight from the index, instead of sorting hundreds of thousands of rows
+        ["division_cpv", "date_fiable"],
+        ["procedure", "date_fiable"],
         ["nature"],
-        ["annee", "dateNotification"],
+        ["annee_fiable", "date_fiable"],
+        ["date_fiable"],
         ["dateNotification"],
+        ["departement"],
         ["lieuExecution_code"],
         ["uid"],
         ["montant"],
+        ["montant_fiable"],
         ["ccag"],
         ["offresRecues"],
         ["generation"],
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
-        ["acheteur_id", "dateNotification"],
+        ["acheteur_id", "date_fiable"],
+        ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
         # two facets clicked: the third is counted from a covering index (the most common pair, a year
         # then a procedure, also gets its rows in order)
-        ["annee", "procedure", "division_cpv"],
-        ["annee", "division_cpv", "procedure"],
-        ["division_cpv", "procedure", "annee"],
-        ["annee", "procedure", "dateNotification"],
+        ["annee_fiable", "procedure", "division_cpv"],
+        ["annee_fiable", "division_cpv", "procedure"],
+        ["division_cpv", "procedure", "annee_fiable"],
+        ["annee_fiable", "procedure", "date_fiable"],
     ],
     "marches_titulaires": [["record_key"], ["id"], ["typeIdentifiant"]],
     "marches_modifications": [["record_key"]],
     "marches_modifications_titulaires": [["record_key"], ["id"]],
     "marches_actes_sous_traitance": [["record_key"], ["sousTraitant_id"]],
     "marches_modifications_actes_sous_traitance": [["record_key"]],
-    "concessions": [["autoriteConcedante_id"], ["nature"], ["procedure"], ["annee"], ["dateSignature"], ["uid"]],
+    "concessions": [
+        ["autoriteConcedante_id"],
+        ["nature"],
+        ["procedure"],
+        ["annee_fiable"],
+        ["date_fiable"],
+        ["dateSignature"],
+        ["departement"],
+        ["uid"],
+    ],
     "concessions_concessionnaires": [["record_key"], ["id"]],
     "concessions_modifications": [["record_key"]],
     "concessions_donnees_execution": [["record_key"]],
     "concessions_tarifs": [["record_key"]],
-    "enregistrements": [["statut"], ["uid"], ["source_file"], ["kind"]],
+    "enregistrements": [["statut"], ["uid"], ["source_file"], ["kind"], ["ordre"]],
     "constats": [["code"], ["severity"], ["record_key"], ["file"]],
+    "doublons": [["ordre"], ["retenu_record_key"]],
+    "quarantaine": [["ordre"]],
 }
 FTS = {
-    "marches": ["objet", "acheteur_nom", "lieuExecution_nom"],
-    "concessions": ["objet", "autoriteConcedante_nom"],
+    "marches": ["objet", "acheteur_nom", "lieu"],
+    "concessions": ["objet", "autoriteConcedante_nom", "lieu"],
     "marches_titulaires": ["id", "denominationSociale"],
 }
 
@@ -245,6 +160,7 @@ def _build(tmp: Path, directories: list[Path], cpv: Nomenclature | None, progres
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
     models = load_tables()
+    enrich.create_reference_tables(db)
     for name in PUBLISHED:
         _create(db, models[name])
     plan = _Plan.of(directories)
@@ -257,18 +173,20 @@ def _build(tmp: Path, directories: list[Path], cpv: Nomenclature | None, progres
             summary.rows[name] = summary.rows.get(name, 0) + inserted
             summary.skipped += skipped
     for name, frame in plan.merged.items():  # the modifications of contracts published in several packages
-        inserted, _ = _insert(db, models[name], frame, directories[0].parent)
+        inserted, _ = _insert(db, models[name], frame, directories[0])
         summary.rows[name] = summary.rows.get(name, 0) + inserted
     plan.set_aside(db)
-    _derive(db)
-    _cpv_table(db, cpv)
+    _cpv_labels(db, cpv)
+    enrich.derive(db, _as_of(directories))
     for table, indexes in INDEXES.items():
         for columns in indexes:
             db[table].create_index(columns, if_not_exists=True)
     for table, columns in FTS.items():
         db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
+    enrich.entities(db)
+    _packages_table(db, directories)
     _views(db)
-    _summaries(db)
+    enrich.summaries(db)
     db.execute("ANALYZE")
     db.conn.commit()
     _store_counts(db)
@@ -401,6 +319,7 @@ def _create(db: sqlite_utils.Database, model: Table) -> None:
         fks = [("record_key", root, "record_key")]
     elif model.name in ("quarantaine", "doublons"):
         fks = [("record_key", "enregistrements", "record_key")]
+    fks += [(column, *FOREIGN_KEYS[(table, column)]) for table, column in FOREIGN_KEYS if table == model.name]
     pk = model.primary_key or None
     db[model.name].create(
         columns,
@@ -447,18 +366,40 @@ def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None, o
     return after - before, frame.height - (after - before)
 
 
-def _derive(db: sqlite_utils.Database) -> None:
-    for table in ("marches", "concessions"):
-        year = dt.date.today().year
-        assignments = ", ".join(
-            f'"{d.name}" = {d.sql.replace("{year}", str(year))}' for d in DERIVED if d.table == table
+def _as_of(packages: list[Path]) -> str:
+    """The reference date of the data: the latest validation date of the packages (dates after it are
+    in the future of the data)."""
+    dates = []
+    for directory in packages:
+        meta = json.loads((directory / "datapackage.json").read_text(encoding="utf-8"))
+        as_of = meta.get("x-marches", {}).get("validation", {}).get("as_of")
+        if as_of:
+            dates.append(as_of)
+    return max(dates) if dates else dt.date.today().isoformat()
+
+
+def _packages_table(db: sqlite_utils.Database, packages: list[Path]) -> None:
+    """Which packages the database was built from (shown on the about page)."""
+    rows = []
+    for directory in packages:
+        meta = json.loads((directory / "datapackage.json").read_text(encoding="utf-8"))
+        x = meta.get("x-marches", {})
+        rows.append(
+            {
+                "nom": meta.get("name") or directory.name,
+                "titre": meta.get("title") or directory.name,
+                "chemin": str(directory.resolve()),
+                "cree": meta.get("created"),
+                "mis_a_jour": meta.get("updated"),
+                "date_verification": x.get("validation", {}).get("as_of"),
+                "enregistrements_lus": x.get("records", {}).get("read"),
+                "sources": len(meta.get("sources", [])),
+            }
         )
-        db.execute(f'UPDATE "{table}" SET {assignments}')
-    db.conn.commit()
+    db["paquets"].insert_all(rows)
 
 
-def _cpv_table(db: sqlite_utils.Database, cpv: Nomenclature | None) -> None:
-    db["cpv"].create({"code8": str, "code": str, "division": str, "libelle": str}, pk="code8", strict=True)
+def _cpv_labels(db: sqlite_utils.Database, cpv: Nomenclature | None) -> None:
     if cpv is not None:
         db["cpv"].insert_all(
             (
@@ -467,61 +408,22 @@ def _cpv_table(db: sqlite_utils.Database, cpv: Nomenclature | None) -> None:
             ),
             batch_size=5000,
         )
-    db["marches"].add_foreign_key("cpv8", "cpv", "code8", ignore=True)
 
 
 def _views(db: sqlite_utils.Database) -> None:
+    # a titulaire named twice in one contract is one row (its first position)
     db.create_view(
         "marches_par_titulaire",
         """
         SELECT m.record_key, m.uid, m.id, m.acheteur_id, m.acheteur_nom, m.objet, m.codeCPV, m.procedure,
-               m.nature, m.dateNotification, m.annee, m.montant, m.montantActuel, m.dureeMois,
-               m.lieuExecution_code, t.position AS titulaire_rang, t.typeIdentifiant AS titulaire_typeIdentifiant,
-               t.id AS titulaire_id, t.denominationSociale AS titulaire_denominationSociale
-        FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key
+               m.nature, m.dateNotification, m.annee_fiable, m.montant, m.montant_fiable, m.montantActuel,
+               m.dureeMois, m.lieuExecution_code, m.departement, t.position AS titulaire_rang,
+               t.typeIdentifiant AS titulaire_typeIdentifiant, t.id AS titulaire_id,
+               t.denominationSociale AS titulaire_denominationSociale
+        FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key AND t.repetition = 0
     """,
         replace=True,
     )
-
-
-SUMMARIES = {
-    "stats_annee": """
-        SELECT annee, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
-               round(avg(offre_unique), 4) AS part_offre_unique,
-               round(avg(consideration_sociale), 4) AS part_consideration_sociale,
-               round(avg(consideration_environnementale), 4) AS part_consideration_environnementale,
-               sum(montant_fiable IS NULL AND montant IS NOT NULL) AS montants_ecartes
-        FROM marches GROUP BY annee ORDER BY annee""",
-    "stats_division": """
-        SELECT division_cpv, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total
-        FROM marches GROUP BY division_cpv ORDER BY nombre DESC""",
-    "stats_procedure": """
-        SELECT annee, procedure, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
-               round(avg(offre_unique), 4) AS part_offre_unique
-        FROM marches GROUP BY annee, procedure ORDER BY annee, nombre DESC""",
-    "stats_acheteurs": """
-        SELECT acheteur_id, max(acheteur_nom) AS acheteur_nom, count(*) AS nombre,
-               round(sum(montant_fiable)) AS montant_total, min(dateNotification) AS premier,
-               max(dateNotification) AS dernier
-        FROM marches GROUP BY acheteur_id""",
-    "stats_titulaires": """
-        SELECT t.id AS titulaire_id, max(t.typeIdentifiant) AS typeIdentifiant,
-               max(t.denominationSociale) AS denominationSociale, count(*) AS nombre,
-               round(sum(m.montant_fiable)) AS montant_total
-        FROM marches_titulaires t JOIN marches m ON m.record_key = t.record_key GROUP BY t.id""",
-}
-
-
-def _summaries(db: sqlite_utils.Database) -> None:
-    for name, sql in SUMMARIES.items():
-        db.execute(f'CREATE TABLE "{name}" AS {sql}')
-    db["stats_acheteurs"].create_index(["nombre"])
-    db["stats_acheteurs"].create_index(["montant_total"])
-    db["stats_titulaires"].create_index(["nombre"])
-    db["stats_titulaires"].create_index(["montant_total"])
-    db["stats_acheteurs"].create_index(["acheteur_id"], unique=True)
-    db["stats_titulaires"].create_index(["titulaire_id"], unique=True)
-    db.conn.commit()
 
 
 def _store_counts(db: sqlite_utils.Database) -> None:
@@ -551,4 +453,4 @@ def stored_inspection(database: Path) -> dict | None:
         connection.close()
 
 
-__all__ = ["DERIVED", "INSPECT_TABLE", "PublishSummary", "publish", "stored_inspection"]
+__all__ = ["DERIVED", "FTS", "INDEXES", "INSPECT_TABLE", "SUMMARIES", "PublishSummary", "publish", "stored_inspection"]

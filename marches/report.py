@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
 from marches import __version__
-from marches.findings import READER_FINDINGS, Finding
+from marches.findings import FINDINGS, STRUCTURE_FINDINGS, Finding
 
-REPORT_VERSION = "1.0"
+REPORT_VERSION = "2.0"
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_LABELS = {"error": "Erreurs", "warning": "Avertissements", "info": "Informations"}
 CSV_COLUMNS = (
@@ -44,80 +44,19 @@ class RuleInfo:
     severity: str
     title: str
     reason: str
+    kind: str  # "format", "rule" or "reading" (see marches.findings)
 
 
-STRUCTURE = {
-    i.code: i
-    for i in [
-        RuleInfo(
-            "type-error",
-            "error",
-            "Valeur d'un type inattendu",
-            "Table Schema : chaque colonne a un type (nombre, date AAAA-MM-JJ, booléen, liste).",
-        ),
-        RuleInfo(
-            "required",
-            "error",
-            "Donnée obligatoire absente",
-            "Table Schema : donnée obligatoire dans les deux formats réglementaires.",
-        ),
-        RuleInfo(
-            "required-2022",
-            "error",
-            "Donnée obligatoire au format 2022 absente",
-            "Arrêtés du 22/12/2022 : donnée obligatoire pour les enregistrements au format 2022 (x-requiredIn).",
-        ),
-        RuleInfo(
-            "enum",
-            "error",
-            "Valeur hors de la liste fermée",
-            "Table Schema : la donnée prend une des valeurs de la liste officielle.",
-        ),
-        RuleInfo(
-            "pattern",
-            "error",
-            "Format non respecté",
-            "Table Schema : la donnée suit un format (SIRET à 14 chiffres, code CPV…).",
-        ),
-        RuleInfo(
-            "minimum",
-            "error",
-            "Valeur sous le minimum",
-            "Table Schema : borne minimale (montant ≥ 1 €, durée ≥ 1 mois…).",
-        ),
-        RuleInfo("maximum", "error", "Valeur au-dessus du maximum", "Table Schema : borne maximale (taux ≤ 1…)."),
-        RuleInfo("minLength", "error", "Valeur trop courte", "Table Schema : longueur minimale."),
-        RuleInfo(
-            "maxLength",
-            "error",
-            "Valeur trop longue",
-            "Table Schema : longueur maximale (objet ≤ 1000 caractères, identifiant ≤ 16).",
-        ),
-        RuleInfo("primary-key", "error", "Clé en double", "Table Schema : la clé primaire est unique."),
-        RuleInfo(
-            "foreign-key",
-            "error",
-            "Ligne sans parent",
-            "Table Schema : chaque ligne d'une table enfant se rattache à une ligne de sa table parente.",
-        ),
-        RuleInfo(
-            "cpv-nomenclature-absent",
-            "info",
-            "Nomenclature CPV non installée",
-            "Sans la nomenclature CPV officielle, seul le format des codes CPV est vérifié.",
-        ),
-    ]
-}
+STRUCTURE = {code: RuleInfo(t.code, t.severity, t.title, t.reason, t.kind) for code, t in STRUCTURE_FINDINGS.items()}
 
 
 def catalogue() -> dict[str, RuleInfo]:
-    """Every finding code marches can produce, with its severity, title and reason."""
+    """Every finding code marches can produce, with its severity, title, reason and kind."""
     from marches.rules import all_rules
 
-    out = {code: RuleInfo(code, t.severity, t.title, t.reason) for code, t in READER_FINDINGS.items()}
-    out.update(STRUCTURE)
+    out = {code: RuleInfo(code, t.severity, t.title, t.reason, t.kind) for code, t in FINDINGS.items()}
     for r in all_rules():
-        out.setdefault(r.code, RuleInfo(r.code, r.severity, r.title, r.reason))
+        out.setdefault(r.code, RuleInfo(r.code, r.severity, r.title, r.reason, "rule"))
     return out
 
 
@@ -166,15 +105,15 @@ class Report:
             "strict": strict,
             "records": dict(self.records),
             "findings": {s: self.severities[s] for s in SEVERITIES},
-            "rules": [
-                {
-                    "code": code,
+            "rules": {
+                code: {
                     "severity": rules[code].severity if code in rules else "error",
+                    "kind": rules[code].kind if code in rules else "format",
                     "title": rules[code].title if code in rules else code,
                     "count": count,
                 }
                 for code, count in self.counts.most_common()
-            ],
+            },
         }
 
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marches.atomic import glob_escape, sibling
-from marches.publish import INSPECT_TABLE, stored_inspection
-from marches.site import ASSETS, build_metadata
+from marches.publish import stored_inspection
+from marches.site import ASSETS, build_metadata, package_directory
 
 SQL_THREADS = 8  # Datasette's default is 3: three slow queries would hold every page
 SQL_SLOTS = 3  # arbitrary SQL queries running at once (marches.serve_plugin), the other threads stay free
@@ -47,9 +47,12 @@ class Service:
     served: Path  # the snapshot (or the database itself when no snapshot could be made)
     snapshot: bool
     lock_fd: int
+    package: Path | None = None  # the data package the database was built from, served under /paquet/
 
     @classmethod
-    def prepare(cls, database: Path, allow_robots: bool) -> Service:
+    def prepare(cls, database: Path, allow_robots: bool, package_url: str | None = None) -> Service:
+        """The private folder; the package is linked from the site: ``package_url``, or else the
+        package the database was built from (when it is one package still on this machine)."""
         database = Path(os.path.abspath(database))
         remove_abandoned(database)
         folder = sibling(database, f"serve-{os.getpid()}")
@@ -68,18 +71,20 @@ class Service:
                 snapshot, served = False, database
         else:
             served = database
-        service = cls(database, folder, served, snapshot, lock_fd)
+        package = None if package_url else package_directory(served)
+        service = cls(database, folder, served, snapshot, lock_fd, package)
         try:
-            service._write_settings(allow_robots)
+            service._write_settings(allow_robots, package_url)
         except BaseException:
             service.close()
             raise
         return service
 
-    def _write_settings(self, allow_robots: bool) -> None:
+    def _write_settings(self, allow_robots: bool, package_url: str | None) -> None:
         name = self.served.stem
-        metadata = build_metadata(name, allow_robots)
-        metadata["databases"][name]["tables"][INSPECT_TABLE] = {"hidden": True}
+        if package_url is None and self.package is not None:
+            package_url = "/paquet/datapackage.json"
+        metadata = build_metadata(name, allow_robots, package_url)
         (self.folder / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False), encoding="utf-8")
         inspection = stored_inspection(self.served)
         if inspection is not None:
@@ -99,6 +104,8 @@ class Service:
             "metadata.json",
             "--template-dir",
             str(ASSETS / "templates"),
+            "--plugins-dir",
+            str(ASSETS / "plugins"),
             "--static",
             f"marches-static:{ASSETS / 'static'}",
             "--host",
@@ -118,12 +125,15 @@ class Service:
         }
         for key, value in settings.items():
             command += ["--setting", key, str(value)]
+        if self.package is not None:
+            command += ["--static", f"paquet:{self.package}"]
         if (self.folder / "inspect.json").is_file():
             command += ["--inspect-file", "inspect.json"]
         return command
 
     def environment(self) -> dict[str, str]:
-        hidden = os.pathsep.join(str(p) for p in {self.folder, self.database.parent, self.served.parent})
+        folders = {self.folder, self.database.parent, self.served.parent, *([self.package] if self.package else [])}
+        hidden = os.pathsep.join(str(p) for p in folders)
         return {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -195,11 +205,12 @@ def serve(
     *,
     allow_robots: bool = False,
     sql_time_limit_ms: int = 3000,
+    package_url: str | None = None,
     on_start: Callable[[Service], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
 ) -> int:
     """Serve ``database`` until stopped; everything ``marches serve`` created is removed on the way out."""
-    service = Service.prepare(database, allow_robots)
+    service = Service.prepare(database, allow_robots, package_url)
     try:
         if on_start:
             on_start(service)

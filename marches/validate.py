@@ -1,16 +1,23 @@
-"""Validation: reader findings, Table Schema structure and business rules -> a Report.
+"""Validation: reading findings, the official format's structure, business rules -> a Report.
 
 Inputs are validated batch by batch: records read from JSON or XML are flattened and gathered
-``BATCH_RECORDS`` at a time into text tables; the project's own CSV tables are read with polars
-directly. Each batch is cast and checked against the Table Schemas, then against the business
-rules, all vectorised (Pandera on polars). Duplicates are found at the end over the keys of every
-record, so memory stays bounded by the batch size plus one small row per record.
+into text tables; the project's own CSV tables are read with polars directly. Each batch is cast
+and checked against the Table Schemas, every row against the constraints of its own generation
+(``x-format``), then against the business rules, all vectorised (Pandera on polars).
+
+One defect gives one finding. A place the reading already reported as unusable (null, « NC »,
+missing object…) gets no other finding; a cell that breaks the format is hidden from the rules;
+a cell a rule of its own value flags (a year 5021, a 0 € amount) is hidden from the rules that
+compare it with other cells (publication delay, threshold). Duplicates are found at the end over
+the keys of every record, independently of the order of the files.
 """
 
 from __future__ import annotations
 
-import string
+import multiprocessing
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,32 +25,24 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from marches import french, gcpause
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
 from marches.errors import InputError
-from marches.findings import Finding
+from marches.findings import FINDINGS, Finding, within
 from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, TECHNICAL_COLUMNS, Table, load_tables
+from marches.normalize import line_of
 from marches.readers import Input
-from marches.readers.base import Source
+from marches.readers.base import RawRecord, Source
 from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for
 from marches.tables import to_cell
 from marches.validation import structure
 
 BATCH_RECORDS = 50_000
+BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
-LIST_PATHS = {
-    "marches_titulaires": (("titulaires", "position"),),
-    "marches_modifications": (("modifications", "position"),),
-    "marches_modifications_titulaires": (("modifications", "modification_position"), ("titulaires", "position")),
-    "marches_actes_sous_traitance": (("actesSousTraitance", "position"),),
-    "marches_modifications_actes_sous_traitance": (("modificationsActesSousTraitance", "position"),),
-    "concessions_concessionnaires": (("concessionnaires", "position"),),
-    "concessions_modifications": (("modifications", "position"),),
-    "concessions_donnees_execution": (("donneesExecution", "position"),),
-    "concessions_tarifs": (("donneesExecution", "donneesExecution_position"), ("tarifs", "position")),
-}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
 CPV_NOTICE = (
@@ -68,14 +67,16 @@ def _int(value: Any) -> int | None:
 
 
 def _display(value: Any) -> Any:
-    """Numbers as people read them in messages: 60 000 rather than 60000.0."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}".replace(",", "\u202f")
+    """A value as a French reader reads it in a message: 60 000, 12,5, 21/12/2018, lists as text."""
+    if isinstance(value, bool) or value is None:
+        return french.json_value(value)
+    if isinstance(value, int | float):
+        return french.number(value)
+    if hasattr(value, "strftime"):
+        return french.date(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
     return value
-
-
-def _json_field(column: str) -> str:
-    return column.removesuffix("_2019").replace("_", ".")
 
 
 @dataclass
@@ -88,6 +89,13 @@ class Validator:
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
     point_at_tables: bool = True  # False: findings on CSV tables point at the original sources instead
+    # record_key -> published paths the reading found unusable: nothing else is said about them
+    consumed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
+    # when a set: filled with the records whose rows break the Table Schemas common to both generations
+    blocking: set[str] | None = None
+    workers: int = 0  # worker processes for large files (0 or 1: all in this process)
+    _executor: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -102,12 +110,7 @@ class Validator:
             if source.shape == "csv":
                 self._tables(opened)
             else:
-                self.current_file = source.name
-                try:
-                    for batch in _batches(opened, self.report, self.progress):
-                        self._batch(batch)
-                finally:
-                    self.current_file = None
+                self._file(opened)
             self.report.extend(source.findings)
             self.report.sources.append(
                 {
@@ -118,8 +121,85 @@ class Validator:
                     "records": source.records,
                 }
             )
+        self.close()
         self._global_rules()
         return self.report
+
+    def consume(self, findings: Iterable[Finding]) -> None:
+        """Remember the places these reading findings made unusable, so that no other finding repeats them."""
+        for f in findings:
+            if f.record_key and f.path and FINDINGS.get(f.code) is not None and FINDINGS[f.code].consumes:
+                self.consumed[f.record_key].append(f.path)
+
+    def _file(self, opened: Input) -> None:
+        """A JSON or XML file, batch by batch: in this process, or in worker processes for large files."""
+        source = opened.source
+        size = BATCH_RECORDS_XML if source.shape == "xml" else BATCH_RECORDS
+        self.current_file = source.name
+        try:
+            with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
+                batches = _raw_batches(opened, size, self.progress)
+                if self.workers > 1 and source.size >= PARALLEL_FROM:
+                    self._in_workers(batches)
+                else:
+                    for raws in batches:
+                        self._process(raws)
+                        gcpause.between_batches()
+        finally:
+            self.current_file = None
+
+    def _process(self, raws: list[RawRecord]) -> None:
+        """One batch of raw records: reading findings, then the structure and the rules of its tables."""
+        models = load_tables()
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        for raw in raws:
+            record = flatten(raw)
+            self.report.records[record.kind] += 1
+            self.report.extend(record.findings)
+            self.consume(record.findings)
+            if record.lines:
+                self.lines[record.record_key] = record.lines
+            for name, table_rows in record.rows.items():
+                rows[name].extend(table_rows)
+        raws.clear()
+        self._batch(_frames(rows, models))
+
+    def _in_workers(self, batches: Iterator[list[RawRecord]]) -> None:
+        """The batches validated by worker processes, their results merged in batch order.
+
+        Every batch is processed exactly as ``_process`` would here (same batches, same order of
+        findings), so the report is byte for byte the one of a single process."""
+        pool = self._pool()
+        pending: deque = deque()
+        for raws in batches:
+            pending.append(pool.submit(_work, _portable(raws), self.current_file))
+            while len(pending) > self.workers:  # bounded: a batch or two per worker in flight
+                self._merge(pending.popleft().result())
+        while pending:
+            self._merge(pending.popleft().result())
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),  # polars' threads do not survive a fork
+                initializer=_start_worker,
+                initargs=(self.config, self.cpv),
+            )
+        return self._executor
+
+    def _merge(self, result: tuple) -> None:
+        findings, records, keys = result
+        self.report.extend(findings)
+        self.report.records.update(records)
+        for root, frame in keys.items():
+            self.keys[root].append(frame)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     def _tables(self, opened: Input) -> None:
         """The project's own CSV tables, read column-wise by polars (no record-by-record pass)."""
@@ -158,164 +238,198 @@ class Validator:
                 for name, frame in raw.items()
             }
         locations = (
-            pl.concat([raw[root].select(LOCATION) for root in ROOTS if root in raw], how="vertical_relaxed")
+            pl.concat([raw[root].select(LOCATION) for root in ROOTS if root in raw], how="vertical_relaxed").unique(
+                "record_key", keep="first"
+            )
             if any(root in raw for root in ROOTS)
             else pl.DataFrame(schema=dict.fromkeys(LOCATION, pl.String))
         )
         typed: dict[str, pl.DataFrame] = {}
-        for name, frame in raw.items():
-            model = models[name]
-            typed[name], type_errors = structure.typed_frame(frame, model)
-            failures = structure.constraint_failures(typed[name], name)
-            if type_errors.height:
-                failures = failures.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    type_errors.get_column("row"),
-                    "type-error",
-                    type_errors.get_column("field").to_list(),
-                    [
-                        structure.message("type-error", f, v, type_=model.types[f])
-                        for f, v in type_errors.select("field", "value").iter_rows()
-                    ],
-                )
-            for code in failures.get_column("code").unique(maintain_order=True).to_list():
-                part = failures.filter(pl.col("code") == code)
-                fields = part.get_column("field").to_list()
-                values = [frame[f][r] for r, f in zip(part.get_column("row").to_list(), fields, strict=True)]
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    part.get_column("row"),
-                    code,
-                    fields,
-                    [
-                        structure.message(code, f, v, c)
-                        for f, v, c in zip(fields, values, part.get_column("constraint").to_list(), strict=True)
-                    ],
-                )
-            generation = frame.select("record_key").join(
-                locations.select("record_key", "generation"), on="record_key", how="left", maintain_order="left"
-            )
-            missing = structure.required_2022(typed[name], model, generation.get_column("generation"))
-            if missing.height:
-                missing = missing.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
-                fields = missing.get_column("field").to_list()
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    missing.get_column("row"),
-                    "required-2022",
-                    fields,
-                    [structure.message("required-2022", f, None) for f in fields],
-                )
-            duplicates = structure.primary_key_failures(typed[name], model)
-            if duplicates.height:
-                key = ",".join(model.primary_key)
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    duplicates.get_column("row"),
-                    "primary-key",
-                    [key] * duplicates.height,
-                    [structure.message("primary-key", key, v) for v in duplicates.get_column("value")],
-                )
-            orphans = structure.foreign_key_failures(typed[name], model, typed)
-            if orphans.height:
-                rows = orphans.get_column("row")
-                fields = orphans.get_column("field").to_list()
-                values = frame.select(pl.col("record_key")).to_series().gather(rows).to_list()
-                self._emit(
-                    name,
-                    frame,
-                    locations,
-                    rows,
-                    "foreign-key",
-                    fields,
-                    [structure.message("foreign-key", f, v) for f, v in zip(fields, values, strict=True)],
-                )
-        ctx = RuleContext(self.config, self.cpv, typed)
-        for name in raw:
-            self._rules(
-                name,
-                raw[name],
-                typed[name],
-                locations,
-                [r for r in rules_for(name) if r.scope == "batch" and (self.cpv or not r.needs_cpv)],
-                ctx,
-            )
+        defective: dict[str, pl.DataFrame] = {}
+        for name, frame in raw.items():  # parents before children: foreign keys look at typed parents
+            typed[name], defective[name] = self._structure(name, frame, models[name], locations, typed)
+        self._rules(raw, typed, defective, locations)
         for root in ROOTS:
             if root in raw:
                 self.keys[root].append(raw[root].select(KEYS))
+        self.lines.clear()
+        self.consumed.clear()  # record keys are unique to their batch
+
+    def _structure(
+        self, name: str, frame: pl.DataFrame, model: Table, locations: pl.DataFrame, parents: dict[str, pl.DataFrame]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """One table against the format of each row's generation: (typed frame, failing cells: row, field)."""
+        generations = _generations(frame, locations)
+        typed, type_errors = structure.typed_frame(frame, model)
+        failures = structure.constraint_failures(typed, name, generations)
+        if type_errors.height:
+            failures = failures.join(type_errors.select("row", "field"), on=["row", "field"], how="anti")
+            self._emit(
+                name,
+                frame,
+                locations,
+                type_errors.get_column("row").to_list(),
+                "type-error",
+                type_errors.get_column("field").to_list(),
+                [
+                    structure.message("type-error", f, v, type_=model.types[f])
+                    for f, v in type_errors.select("field", "value").iter_rows()
+                ],
+            )
+        for code in failures.get_column("code").unique(maintain_order=True).to_list():
+            part = failures.filter(pl.col("code") == code)
+            fields = part.get_column("field").to_list()
+            rows = part.get_column("row").to_list()
+            values = [frame[f][r] for r, f in zip(rows, fields, strict=True)]
+            self._emit(
+                name,
+                frame,
+                locations,
+                rows,
+                code,
+                fields,
+                [
+                    structure.message(code, f, v, c, generation=g)
+                    for f, v, c, g in zip(
+                        fields,
+                        values,
+                        part.get_column("constraint").to_list(),
+                        part.get_column("generation").to_list(),
+                        strict=True,
+                    )
+                ],
+            )
+        duplicates = structure.primary_key_failures(typed, model)
+        if duplicates.height:
+            key = ",".join(model.primary_key)
+            self._emit(
+                name,
+                frame,
+                locations,
+                duplicates.get_column("row").to_list(),
+                "primary-key",
+                [key] * duplicates.height,
+                [structure.message("primary-key", key, v) for v in duplicates.get_column("value")],
+            )
+        orphans = structure.foreign_key_failures(typed, model, parents)
+        if orphans.height:
+            rows = orphans.get_column("row").to_list()
+            fields = orphans.get_column("field").to_list()
+            values = frame.get_column("record_key").gather(rows).to_list()
+            self._emit(
+                name,
+                frame,
+                locations,
+                rows,
+                "foreign-key",
+                fields,
+                [structure.message("foreign-key", f, v) for f, v in zip(fields, values, strict=True)],
+            )
+        cells = pl.concat([type_errors.select("row", "field"), failures.select("row", "field")], how="vertical_relaxed")
+        if self.blocking is not None:
+            broken = pl.concat(
+                [
+                    type_errors.get_column("row"),
+                    duplicates.get_column("row"),
+                    orphans.get_column("row"),
+                    structure.common_failure_rows(typed, name, failures.get_column("row").unique()),
+                ]
+            ).unique()
+            self.blocking.update(frame.get_column("record_key").gather(broken).to_list())
+        return typed, cells
+
+    # -- business rules --------------------------------------------------------------------------------
 
     def _rules(
         self,
-        name: str,
-        raw: pl.DataFrame,
-        typed: pl.DataFrame,
+        raw: dict[str, pl.DataFrame],
+        typed: dict[str, pl.DataFrame],
+        defective: dict[str, pl.DataFrame],
         locations: pl.DataFrame,
-        rules: list[Rule],
-        ctx: RuleContext,
     ) -> None:
-        """Run each rule as a Pandera check over the prepared frame; its boolean output gives the failing rows."""
-        if not rules or typed.height == 0:
-            return
-        frame, prepared = typed, set()
+        """Rules of a cell's own value first, then rules comparing cells; each sees only sound cells."""
+        clean = {
+            name: _hide(frame, defective[name]).with_columns(_generations(raw[name], locations).alias("_generation"))
+            for name, frame in typed.items()
+        }
+        usable = [
+            r
+            for name in raw
+            for r in rules_for(name)
+            if r.scope == "batch" and (self.cpv or not r.needs_cpv) and clean[r.table].height
+        ]
+        for level in (1, 2):
+            flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
+            if level == 1:
+                clean = {name: _hide(frame, flagged.get(name)) for name, frame in clean.items()}
+
+    def _evaluate(
+        self,
+        rules: list[Rule],
+        frames: dict[str, pl.DataFrame],
+        raw: dict[str, pl.DataFrame],
+        locations: pl.DataFrame,
+        global_scope: bool = False,
+    ) -> dict[str, pl.DataFrame]:
+        """Run rules as Pandera checks (evaluated together); one finding per cell, the first rule's.
+
+        Returns the cells found, by table (row, field)."""
+        if not rules:
+            return {}
+        ctx = RuleContext(self.config, self.cpv, frames)
+        prepared: dict[Any, pl.DataFrame] = {}
+        inputs = []
         for r in rules:
-            if r.prepare is not None and r.prepare not in prepared:
-                frame = r.prepare(frame, ctx)
-                prepared.add(r.prepare)
-        lazy = frame.lazy()
+            key = (r.table, r.prepare)
+            if key not in prepared:  # each prepare step on the table itself: rules never share helper columns
+                prepared[key] = r.prepare(frames[r.table], ctx) if r.prepare else frames[r.table]
+            inputs.append(prepared[key])
         checks = [
-            pa.Check(lambda data, r=r: data.lazyframe.select(r.ok(self.config).fill_null(True)), name=r.code)
+            pa.Check(
+                lambda data, r=r: data.lazyframe.select(
+                    r.ok(self.config).fill_null(True)
+                    | ~pl.col("_generation").is_in(list(r.generations)).fill_null(True)
+                ),
+                name=r.code,
+            )
             for r in rules
         ]
-        outputs = pl.collect_all([check(lazy).check_output for check in checks])  # evaluated together
-        for r, output in zip(rules, outputs, strict=True):
-            rows = (~output.to_series()).arg_true().cast(pl.Int64)
-            if len(rows) == 0:
+        outputs = pl.collect_all(
+            [check(frame.lazy()).check_output for check, frame in zip(checks, inputs, strict=True)]
+        )
+        taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
+        for r, frame, output in zip(rules, inputs, outputs, strict=True):
+            rows = [row for row in (~output.to_series()).arg_true().to_list() if (row, r.field) not in taken[r.table]]
+            if not rows:
                 continue
-            names = {n for _, n, _, _ in string.Formatter().parse(r.message) if n} - {"value"}
-            wanted = [c for c in names if c in frame.columns]
-            values = frame.select(wanted).gather(rows) if wanted else pl.DataFrame({"_": [None] * len(rows)})
-            for column in wanted:
-                dtype = frame.schema[column]
-                if dtype == pl.List(pl.String):
-                    values = values.with_columns(pl.col(column).list.join(", "))
-            texts = raw.get_column(r.field).gather(rows).to_list() if r.field in raw.columns else [None] * len(rows)
-            fallback = frame.get_column(r.field).gather(rows).to_list()
-            messages = []
-            for row, text, typed_value in zip(values.to_dicts(), texts, fallback, strict=True):
-                row = _Values({k: _display(v) for k, v in row.items()})
-                row["value"] = text if text is not None else _display(typed_value)
-                messages.append(r.message.format_map(row))
+            taken[r.table].update((row, r.field) for row in rows)
             self._emit(
-                name,
-                raw,
+                r.table,
+                raw[r.table],
                 locations,
                 rows,
                 r.code,
                 [r.field] * len(rows),
-                messages,
+                _messages(r, frame, raw[r.table], rows, self.config),
                 severity=r.severity,
-                global_scope=r.scope == "global",
+                global_scope=global_scope,
             )
+        return {
+            table: pl.DataFrame(
+                [(row, f) for row, f in cells], schema={"row": pl.Int64, "field": pl.String}, orient="row"
+            )
+            for table, cells in taken.items()
+        }
 
     def _global_rules(self) -> None:
         for root, parts in self.keys.items():
             if not parts:
                 continue
             keys = pl.concat(parts, how="vertical_relaxed")
-            ctx = RuleContext(self.config, self.cpv, {root: keys})
             rules = [r for r in rules_for(root) if r.scope == "global"]
-            self._rules(
-                root, keys, keys, keys.with_columns(pl.lit(None, dtype=pl.String).alias("generation")), rules, ctx
-            )
+            locations = keys.with_columns(pl.lit(None, dtype=pl.String).alias("generation"))
+            frames = {root: keys.with_columns(pl.lit(None, dtype=pl.String).alias("_generation"))}
+            self._evaluate(rules, frames, {root: keys}, locations, global_scope=True)
 
     # -- findings ------------------------------------------------------------------------------------
 
@@ -324,7 +438,7 @@ class Validator:
         table: str,
         raw: pl.DataFrame,
         locations: pl.DataFrame,
-        rows: pl.Series,
+        rows: list[int],
         code: str,
         fields: list[str],
         messages: list[str],
@@ -333,20 +447,28 @@ class Validator:
     ) -> None:
         if severity is None:
             severity = catalogue()[code].severity
-        lists = LIST_PATHS.get(table, ())
-        selected = raw.select("record_key", *[c for _, c in lists]).gather(rows)
-        located = selected.join(locations.unique("record_key"), on="record_key", how="left", maintain_order="left")
+        index = pl.Series("row", rows, dtype=pl.Int64)
+        own = raw.select("record_key", pl.col("source_path").alias("_item_path")).gather(index)
+        located = own.join(locations, on="record_key", how="left", maintain_order="left")
         columns = located.to_dict(as_series=False)
-        cells = {c: raw.get_column(c).gather(rows).to_list() for c in set(fields) if c in raw.columns}
-        row_numbers = rows.to_list()
+        cells = {c: raw.get_column(c).gather(index).to_list() for c in set(fields) if c in raw.columns}
         csv_file = f"{self.table_dir}/{table}.csv" if self.table_dir is not None and not global_scope else None
         for i, column in enumerate(fields):
-            path = columns["source_path"][i] or ""
-            for list_name, position_column in lists:
-                path += f".{list_name}[{columns[position_column][i]}]"
+            record_key = columns["record_key"][i]
+            item_path = columns["_item_path"][i] or columns["source_path"][i] or ""
+            path = item_path
             if column not in TECHNICAL_COLUMNS and "," not in column:
-                path += f".{_json_field(column)}"
+                path = (
+                    f"{item_path}.{structure.published_name(column)}" if item_path else structure.published_name(column)
+                )
+            consumed = self.consumed.get(record_key)
+            if consumed and any(within(path, place) for place in consumed):
+                continue
             value = cells[column][i] if column in cells else None
+            line = row_line = _int(columns["source_line"][i])
+            if record_key in self.lines and columns["source_path"][i]:
+                rel = path[len(columns["source_path"][i]) :].lstrip(".")
+                line = line_of(self.lines[record_key], rel, row_line)
             self.report.add(
                 Finding(
                     code=code,
@@ -354,16 +476,70 @@ class Validator:
                     message=messages[i],
                     file=csv_file or columns["source_file"][i],
                     position=_int(columns["source_position"][i]),
-                    record_key=columns["record_key"][i],
+                    record_key=record_key,
                     uid=columns["uid"][i],
                     id=columns["id"][i],
                     path=path or None,
-                    line=row_numbers[i] + 2 if csv_file else _int(columns["source_line"][i]),
+                    line=rows[i] + 2 if csv_file else line,
                     table=table,
                     field=column,
                     value=None if value is None else str(value),
                 )
             )
+
+
+def _messages(r: Rule, frame: pl.DataFrame, raw: pl.DataFrame, rows: list[int], config: Config) -> list[str]:
+    """The rule's message for each failing row: its own parameters, the row's values written the French way."""
+    names = r.placeholders() - {"value"}
+    params = r.params(config) if r.params else {}
+    wanted = [c for c in names if c in frame.columns and c not in params]
+    index = pl.Series(rows, dtype=pl.Int64)
+    values = frame.select(wanted).gather(index).to_dicts() if wanted else [{} for _ in rows]
+    texts = raw.get_column(r.field).gather(index).to_list() if r.field in raw.columns else [None] * len(rows)
+    typed_values = frame.get_column(r.field).gather(index).to_list()
+    messages = []
+    for row, text, typed_value in zip(values, texts, typed_values, strict=True):
+        shown = _Values({k: r.display.get(k, _display)(v) for k, v in row.items()})
+        shown.update(params)
+        shown["value"] = _value(r, typed_value, text)
+        messages.append(r.message.format_map(shown))
+    return messages
+
+
+def _value(r: Rule, typed_value: Any, text: str | None) -> str:
+    """The field's value in a rule's message: formatted by the rule, French numbers, else as published."""
+    if typed_value is None:
+        return text if text is not None else "null"
+    if "value" in r.display:
+        return r.display["value"](typed_value)
+    if isinstance(typed_value, int | float) and not isinstance(typed_value, bool) and abs(typed_value) >= 1e21:
+        return text or str(typed_value)  # « 123456789012345678901234567890 », not a power of ten
+    return _display(typed_value)
+
+
+def _generations(frame: pl.DataFrame, locations: pl.DataFrame) -> pl.Series:
+    """The generation of each row's record ("2019", "2022", or null when unknown)."""
+    if "generation" in frame.columns:
+        return frame.get_column("generation")
+    joined = frame.select("record_key").join(
+        locations.select("record_key", "generation"), on="record_key", how="left", maintain_order="left"
+    )
+    return joined.get_column("generation")
+
+
+def _hide(frame: pl.DataFrame, cells: pl.DataFrame | None) -> pl.DataFrame:
+    """The frame with these cells (row, field) emptied: what is broken is not judged again."""
+    if cells is None or cells.height == 0:
+        return frame
+    frame = frame.with_row_index("_row")
+    for column, part in cells.group_by("field"):
+        name = column[0]
+        if name in frame.columns:
+            rows = part.get_column("row").implode()
+            frame = frame.with_columns(
+                pl.when(pl.col("_row").is_in(rows)).then(None).otherwise(pl.col(name)).alias(name)
+            )
+    return frame.drop("_row")
 
 
 def _complete(frame: pl.DataFrame, model: Table) -> pl.DataFrame:
@@ -373,43 +549,68 @@ def _complete(frame: pl.DataFrame, model: Table) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(pl.String) for c in model.field_names])
 
 
-def _batches(opened: Input, report: Report, progress) -> Iterator[dict[str, pl.DataFrame]]:
-    """Flattened records gathered into text tables, BATCH_RECORDS at a time."""
-    models = load_tables()
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
-    count = 0
-    for raw in opened.records:
-        record = flatten(raw)
-        report.records[record.kind] += 1
-        for f in record.findings:
-            if f.code == "wrong-type" and f.field:
-                continue  # a scalar of the wrong type: structure reports it as a type-error, with its cell
-            report.add(f)
-        for name, table_rows in record.rows.items():
-            rows[name].extend(table_rows)
-        count += 1
+PARALLEL_FROM = 16 << 20  # below this size, starting worker processes costs more than it saves
+
+
+def _raw_batches(opened: Input, size: int, progress) -> Iterator[list[RawRecord]]:
+    """The records of a file, ``size`` at a time, in reading order."""
+    batch: list[RawRecord] = []
+    for count, raw in enumerate(opened.records, start=1):
+        batch.append(raw)
         if count % 500 == 0 and progress:
             progress(opened.source)
-        if count % BATCH_RECORDS == 0:
-            yield _frames(rows, models)
-            rows = {name: [] for name in TABLES}
+        if len(batch) == size:
+            yield batch
+            batch = []
     if progress:
         progress(opened.source)
-    if any(rows.values()):
-        yield _frames(rows, models)
+    if batch:
+        yield batch
+
+
+def _portable(raws: list[RawRecord]) -> list[RawRecord]:
+    """The records with a plain copy of their source (what flattening needs: path, name, hash)."""
+    if not raws:
+        return raws
+    source = raws[0].source
+    plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
+    for raw in raws:
+        raw.source = plain
+        raw.text = None  # the XML as published is for packaging, not for validation
+    return raws
+
+
+_WORKER: Validator | None = None
+
+
+def _start_worker(config: Config, cpv: Nomenclature | None) -> None:
+    global _WORKER
+    gcpause.paused().__enter__()  # the whole life of a worker is reading batches
+    _WORKER = Validator(config, cpv, Report(examples_per_rule=0))
+
+
+def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
+    """In a worker process: one batch, processed as in the main process; its findings, counts and keys."""
+    findings: list[Finding] = []
+    worker = _WORKER
+    worker.report = Report(examples_per_rule=0, sink=findings.append)
+    worker.current_file = current_file
+    worker.keys = {"marches": [], "concessions": []}
+    worker.consumed.clear()
+    worker._process(raws)
+    gcpause.between_batches()
+    keys = {root: pl.concat(parts) for root, parts in worker.keys.items() if parts}
+    return findings, worker.report.records, keys
 
 
 def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:
+    """The rows of each table as a text frame (the CSV form of every value), built by polars."""
     frames = {}
     for name, table_rows in rows.items():
         if not table_rows and name not in ROOTS:
             continue
-        columns = {}
-        for column in models[name].field_names:
-            columns[column] = [
-                None if (v := r.get(column)) is None else v if type(v) is str else to_cell(v) for r in table_rows
-            ]
-        frames[name] = pl.DataFrame(columns, schema=dict.fromkeys(models[name].field_names, pl.String))
+        cells = [{k: v if type(v) is str else to_cell(v) for k, v in r.items() if v is not None} for r in table_rows]
+        frames[name] = pl.from_dicts(cells, schema=dict.fromkeys(models[name].field_names, pl.String))
     return frames
 
 
@@ -419,9 +620,13 @@ def validate(
     cpv: Nomenclature | None = None,
     report: Report | None = None,
     progress: Callable[[Source], None] | None = None,
+    workers: int = 0,
 ) -> Report:
-    """Validate DECP files (JSON, XML or marches tables) and return the report."""
+    """Validate DECP files (JSON, XML or marches tables) and return the report.
+
+    ``workers`` > 1 validates the batches of large files in that many processes; the report is the
+    same, finding for finding, as with one process."""
     config = config or Config()
     report = report or Report(as_of=config.as_of)
     report.as_of = config.as_of
-    return Validator(config, cpv, report, progress).run(paths)
+    return Validator(config, cpv, report, progress, workers=workers).run(paths)

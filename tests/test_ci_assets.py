@@ -60,7 +60,7 @@ def test_action_script_annotates_summarises_reports_and_fails_on_errors(tmp_path
 
 
 def test_action_script_passes_clean_files_and_honours_strict(tmp_path):
-    base = _env(tmp_path, MARCHES_FILES=str(FIXTURES / "defects" / "enum-case.json"), MARCHES_AS_OF="2026-11-22")
+    base = _env(tmp_path, MARCHES_FILES=str(FIXTURES / "defects" / "damaged-text.json"), MARCHES_AS_OF="2026-11-22")
     run = ["bash", str(ROOT / "ci" / "github-action.sh")]
     assert subprocess.run(run, capture_output=True, env=base, check=False).returncode == 0
     strict = {**base, "MARCHES_STRICT": "true"}
@@ -92,7 +92,7 @@ def _tree(tmp_path: Path) -> Path:
     """exports/decp-a.json (clean), exports/decp-b.json (errors), exports/2025/decp-c.xml, exports/notes.txt."""
     exports = tmp_path / "exports"
     (exports / "2025").mkdir(parents=True)
-    (exports / "decp-a.json").write_bytes((FIXTURES / "defects" / "enum-case.json").read_bytes())
+    (exports / "decp-a.json").write_bytes((FIXTURES / "valid-2022.json").read_bytes())
     (exports / "decp-b.json").write_bytes((FIXTURES / "rapport" / "exemple.json").read_bytes())
     (exports / "2025" / "decp-c.xml").write_bytes((FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes())
     (exports / "notes.txt").write_text("pas un fichier DECP", encoding="utf-8")

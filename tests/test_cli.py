@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import os
 from pathlib import Path
@@ -144,3 +145,13 @@ def test_an_amount_beyond_64_bits_is_packaged_and_flagged(tmp_path):
     with (tmp_path / "p" / "marches.csv").open(encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
     assert row["montant"] == "99999999999999999999", "the published value is kept exactly"
+
+
+def test_readme_sections_are_the_ones_the_code_writes():
+    """Rule tables, regulatory facts, thresholds and the validation example: `python -m marches.readme`."""
+    from marches.readme import SECTIONS, render
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    expected = render(readme, SECTIONS)
+    diff = "".join(difflib.unified_diff(readme.splitlines(True), expected.splitlines(True), n=1))
+    assert not diff, f"README out of date: run `python -m marches.readme`\n{diff[:3000]}"

@@ -116,7 +116,7 @@ def test_buyers_and_holders_are_reused_with_a_skew(files):
 
 
 def test_origin_shares_only_where_they_apply_and_coherent(files):
-    from marches.domain import origin_applies
+    from marches.regulation import origin_applies
 
     for r in records(files["json-2022"]):
         m = r.rows["marches"][0] if r.kind == "marche" else None

@@ -34,6 +34,13 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
         lieuExecution={"code": "01053", "typeCode": "Code commune"},
     )
     record["titulaires"][0]["titulaire"]["id"] = "05520459990001"
+    # the same titulaire named twice in one contract, and a contract notified in the year 5021
+    twice = json.loads(json.dumps(record))
+    twice.update(id="DOUBLE-1", objet="Entretien des espaces verts communaux")
+    twice["titulaires"] = [{"titulaire": {"typeIdentifiant": "SIRET", "id": "77788899100018"}}] * 2
+    future = json.loads(json.dumps(record))
+    future.update(id="FUTUR-1", dateNotification="5021-09-07", objet="Fourniture de sel de déneigement")
+    leading_zero["marches"]["marche"] += [twice, future]
     extra = directory / "zero.json"
     extra.write_text(json.dumps(leading_zero, ensure_ascii=False), encoding="utf-8")
     pkg = directory / "datapackages" / "decp"
@@ -106,18 +113,31 @@ def test_derived_columns_views_and_summaries(built):
     assert (
         db.execute("SELECT count(*) FROM marches_par_titulaire").fetchone()[0]
         == db.execute(
-            "SELECT count(*) FROM marches m LEFT JOIN marches_titulaires t ON t.record_key = m.record_key"
+            "SELECT count(*) FROM marches m LEFT JOIN (SELECT DISTINCT record_key, id FROM marches_titulaires) t "
+            "ON t.record_key = m.record_key"
         ).fetchone()[0]
     )
     placeholder = db.execute(
         "SELECT montant, montant_fiable FROM marches WHERE constats LIKE '%amount-placeholder%'"
     ).fetchall()
     assert placeholder and all(fiable is None for _, fiable in placeholder)
-    assert (
-        db.execute("SELECT count(*) FROM marches WHERE annee IS NULL AND dateNotification IS NOT NULL").fetchone()[0]
-        == 0
-    )
+    # the reliable year: no year before 2000 or after the data's reference date, anywhere
+    assert db.execute("SELECT date_fiable, annee_fiable FROM marches WHERE id = 'FUTUR-1'").fetchone() == (None, None)
+    assert db.execute("SELECT min(annee), max(annee) FROM stats_annee").fetchone()[0] >= 2000
+    assert db.execute("SELECT max(annee) FROM stats_annee").fetchone()[0] <= 2026
+    flagged = db.execute(
+        "SELECT count(*) FROM marches WHERE record_key IN (SELECT record_key FROM constats WHERE field = "
+        "'dateNotification' AND code IN ('date-future', 'date-floor')) AND date_fiable IS NOT NULL"
+    ).fetchone()[0]
+    assert flagged == 0
+    assert db.execute("SELECT count(*) FROM marches WHERE date_fiable IS NULL").fetchone()[0] >= 1
     assert set(SUMMARIES) <= {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # statistics keep numbers as numbers (they sort as numbers), with links to the labels of their codes
+    assert db.execute("SELECT typeof(nombre), typeof(montant_total) FROM stats_division LIMIT 1").fetchone() == (
+        "integer",
+        "real",
+    )
+    assert ("code", "regles") in {(fk[3], fk[2]) for fk in db.execute("PRAGMA foreign_key_list(stats_constats)")}
 
 
 @pytest.mark.skipif(not CPV_FILE.is_file(), reason="../shared/reference absent (CPV list)")
@@ -148,3 +168,47 @@ def test_a_failed_build_leaves_the_previous_database(tmp_path, built):
         publish([pkg, tmp_path / "pas-un-paquet"], target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".decp")] == [".decp.db.lock"]
+
+
+def test_a_titulaire_named_twice_counts_the_contract_once(built):
+    database, _ = built
+    db = connect(database)
+    key = db.execute("SELECT record_key FROM marches WHERE id = 'DOUBLE-1'").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM marches_titulaires WHERE record_key = ?", (key,)).fetchone()[0] == 2
+    row = db.execute("SELECT nombre_marches, montant_total FROM titulaires WHERE titulaire_id = '77788899100018'")
+    nombre, montant = row.fetchone()
+    assert nombre == 1
+    assert montant == db.execute("SELECT montant_fiable FROM marches WHERE record_key = ?", (key,)).fetchone()[0]
+    assert db.execute("SELECT count(*) FROM marches_par_titulaire WHERE record_key = ?", (key,)).fetchone()[0] == 1
+    assert db.execute("SELECT nombre_marches FROM relations WHERE titulaire_id = '77788899100018'").fetchone()[0] == 1
+
+
+def test_buyers_and_titulaires_are_entities_every_table_links_to(built):
+    database, _ = built
+    db = connect(database)
+    assert (
+        db.execute("SELECT count(DISTINCT acheteur_id) FROM marches").fetchone()[0]
+        <= db.execute("SELECT count(*) FROM acheteurs WHERE nombre_marches > 0").fetchone()[0]
+    )
+    for table, column, other in (
+        ("marches", "acheteur_id", "acheteurs"),
+        ("marches_titulaires", "id", "titulaires"),
+        ("concessions", "autoriteConcedante_id", "acheteurs"),
+        ("concessions_concessionnaires", "id", "titulaires"),
+        ("constats", "code", "regles"),
+    ):
+        fks = {(fk[3], fk[2]) for fk in db.execute(f"PRAGMA foreign_key_list({table})")}
+        assert (column, other) in fks, (table, column)
+    total = db.execute("SELECT sum(montant_fiable) FROM marches").fetchone()[0]
+    assert db.execute("SELECT sum(montant_total) FROM acheteurs").fetchone()[0] == pytest.approx(total)
+    assert (
+        db.execute("SELECT sum(nombre) FROM stats_indicateurs").fetchone()[0]
+        == db.execute("SELECT count(*) FROM marches").fetchone()[0]
+    )
+
+
+def test_growth_is_measured_on_reliable_amounts_only(built):
+    database, _ = built
+    db = connect(database)
+    rows = db.execute("SELECT montant_fiable FROM marches WHERE hausse_pct IS NOT NULL").fetchall()
+    assert rows and all(m is not None and m >= 1000 for (m,) in rows)

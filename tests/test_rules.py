@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import string
 from datetime import date
 
 import polars as pl
@@ -13,7 +12,7 @@ from marches.model import ROOT_TABLES, load_tables
 from marches.rules import Config, Rule, RuleContext, all_rules
 from marches.rules.nomenclature import EXAMPLE_CPV
 from marches.tables import to_cell
-from marches.validate import _complete
+from marches.validate import _complete, _messages
 from marches.validation import structure
 
 CONFIG = Config(as_of=date(2026, 11, 22))
@@ -119,18 +118,21 @@ BASE = {
 
 
 def _frame(table: str, rows: list[dict]) -> pl.DataFrame:
+    return structure.typed_frame(_raw(table, rows), load_tables()[table])[0]
+
+
+def _raw(table: str, rows: list[dict]) -> pl.DataFrame:
     model = load_tables()[table]
     full = []
     for i, row in enumerate(rows):
         cells = {k: None if v is None else v if isinstance(v, str) else to_cell(v) for k, v in row.items()}
         key = f"k{i}" if table in ROOTS and len(rows) > 1 else "k0"
         full.append({"record_key": key, **BASE[table], **cells})
-    raw = _complete(pl.DataFrame(full, schema={c: pl.String for c in full[0]}), model)
-    typed, _ = structure.typed_frame(raw, model)
-    return typed
+    return _complete(pl.DataFrame(full, schema={c: pl.String for c in full[0]}), model)
 
 
 def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
+    """The rule's verdict on each row of its example, and its messages, as the validator writes them."""
     rows = example.get("@rows") or [{k: v for k, v in example.items() if not k.startswith("@")}]
     frames = {rule.table: _frame(rule.table, rows)}
     for key, value in example.items():
@@ -140,12 +142,9 @@ def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
     ctx = RuleContext(CONFIG, NOMENCLATURE, frames)
     frame = rule.prepare(frames[rule.table], ctx) if rule.prepare else frames[rule.table]
     verdicts = frame.select(rule.ok(CONFIG).fill_null(True)).to_series().to_list()
-    messages = []
-    for row, ok in zip(frame.to_dicts(), verdicts, strict=True):
-        if not ok:
-            values = {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()}
-            values["value"] = row.get(rule.field)
-            messages.append(string.Formatter().vformat(rule.message, (), values))
+    failing = [i for i, ok in enumerate(verdicts) if not ok]
+    raw = _raw(rule.table, rows)
+    messages = _messages(rule, frame, raw, failing, CONFIG) if failing else []
     return verdicts, messages
 
 
@@ -168,8 +167,9 @@ def test_rule_examples(rule, example, passes):
         assert all(verdicts), f"{rule.code} rejects its valid example {example}"
     else:
         assert not all(verdicts), f"{rule.code} accepts its invalid example {example}"
-        for message in messages:  # every placeholder of the template is known
-            assert "{" not in message and message.strip()
+        for message in messages:  # every placeholder of the template is known, values written the French way
+            assert "{" not in message and "?" not in message and message.strip()
+            assert "None" not in message and "True" not in message and "False" not in message
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: f"{r.code}-{r.table}-{r.field}")

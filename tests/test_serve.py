@@ -161,7 +161,7 @@ def test_settings_counts_from_the_database_and_a_private_folder(database):
         assert service.snapshot and service.served.stat().st_ino == database.stat().st_ino
         metadata = json.loads((service.folder / "metadata.json").read_text())
         assert metadata["plugins"]["datasette-block-robots"] == {"disallow": ["/"]}
-        assert metadata["databases"]["decp"]["tables"][INSPECT_TABLE] == {"hidden": True}
+        assert metadata["databases"]["decp"]["tables"][INSPECT_TABLE]["hidden"] is True
         assert "write" not in json.dumps(metadata["databases"]["decp"]["queries"])
         inspection = json.loads((service.folder / "inspect.json").read_text())["decp"]
         import sqlite3

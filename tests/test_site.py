@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from marches.enrich import REFERENCE
 from marches.generate import generate
 from marches.model import PACKAGE_TABLES, TABLES, load_tables
 from marches.package import package
 from marches.publish import DERIVED, INDEXES, SUMMARIES, publish
 from marches.rules import Config
-from marches.site import FACETS, QUERIES, SUMMARY_TABLES, build_metadata, metadata_yaml
+from marches.site import EXTRA_TABLES, FACETS, QUERIES, build_metadata, metadata_yaml
 from tests.conftest import ROOT
 
 
@@ -42,14 +43,18 @@ def test_every_table_and_column_is_described_from_the_table_schemas():
         for f in model.fields:
             assert columns[f["name"]] == f"{f['title']} — {f['description']}", (name, f["name"])
         assert tables[name]["title"] and tables[name]["description"]
-    assert set(SUMMARY_TABLES) - {"cpv"} == set(SUMMARIES)
+    assert set(SUMMARIES) | set(REFERENCE) | {"relations", "paquets"} == set(EXTRA_TABLES)
 
 
-def test_described_summary_columns_exist(database):
+def test_every_table_of_the_database_is_titled_and_its_columns_exist(database):
     db = sqlite3.connect(database)
-    for name, (_, _, columns) in SUMMARY_TABLES.items():
+    tables = build_metadata()["databases"]["decp"]["tables"]
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    assert {n for n in names if "_fts" not in n and not n.startswith("sqlite_")} <= set(tables)
+    for name, entry in tables.items():
         actual = {r[1] for r in db.execute(f"PRAGMA table_info('{name}')")}
-        assert set(columns) == actual, name
+        assert set(entry.get("columns", {})) <= actual, name
+        assert set(entry.get("colonnes", [])) <= actual, name
 
 
 def test_default_facets_exist_and_are_indexed(database):
@@ -71,14 +76,37 @@ def test_canned_queries_run(database, name):
         else "SELECT acheteur_id FROM marches LIMIT 1"
     )
     params = {"annee": 2025, "pourcentage": 10, "siret": db.execute(siret).fetchone()[0]}
+    for spec in QUERIES[name].get("parametres", {}).values():
+        for key in ("choix_sql", "exemple_sql"):
+            if key in spec:
+                assert db.execute(spec[key]).fetchall(), (name, key)
     rows = db.execute(QUERIES[name]["sql"], params).fetchall()
     assert rows, name
 
 
-def test_dashboard_charts_run(database):
+def _with_filters(query: str, values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """What datasette-dashboards does: keep the [[ … ]] parts whose parameter is given."""
+    import re
+
+    kept = re.sub(r"\[\[(.*?)\]\]", lambda m: m[1] if re.search(r":(\w+)", m[1])[1] in values else "", query)
+    return kept, values
+
+
+@pytest.mark.parametrize(
+    "filters", [{}, {"annee": "2025"}, {"annee": "2025", "division": "45", "procedure": "Procédure adaptée"}]
+)
+def test_dashboard_charts_run_with_their_filters_and_link_to_the_contracts(database, filters):
     db = sqlite3.connect(database)
-    charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
-    layout = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["layout"]
+    dashboard = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]
+    charts, layout = dashboard["charts"], dashboard["layout"]
     assert {c for row in layout for c in row} == set(charts)
+    for key, spec in dashboard["filters"].items():
+        assert db.execute(spec["query"]).fetchall(), key
     for chart in charts.values():
-        assert db.execute(chart["query"]).fetchall(), chart["title"]
+        rows = db.execute(*_with_filters(chart["query"], filters)).fetchall()
+        assert rows, (chart["title"], filters)
+        if filters.get("annee") and chart["query"].startswith("SELECT annee"):
+            assert {r[0] for r in rows} == {2025}, chart["title"]
+        cursor = db.execute(*_with_filters(chart["query"], filters))
+        link = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))["lien"]
+        assert link.startswith("/decp/marches?") and all(f"={v}" in link for v in filters.values()), link

@@ -8,6 +8,7 @@ Every representation oddity met on the way is a finding of the record's context.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,10 @@ from marches.findings import Finding
 from marches.flatten.contracts import _concession, _marche
 from marches.flatten.structure import _expand_flat_keys, detect_generation, detect_kind
 from marches.flatten.vocabulary import CONCESSION_MARKERS, V2_MARKERS
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, ROOT_TABLES
 from marches.normalize import RecordContext
 from marches.readers.base import RawRecord
+from marches.regulation import TYPE_2019, UID_2019_PATTERN
 
 __all__ = ["CONCESSION_MARKERS", "V2_MARKERS", "FlatRecord", "detect_generation", "detect_kind", "flatten"]
 
@@ -32,52 +34,54 @@ class FlatRecord:
     id: str | None
     rows: dict[str, list[dict[str, Any]]]
     findings: list[Finding]
+    lines: dict[str, int] | None = None  # XML: element paths (relative to the record) -> line
 
 
 # -- entry point -------------------------------------------------------------------------------------
 
 
 def flatten(raw: RawRecord) -> FlatRecord:
-    """Flatten one raw record into rows of every table of its kind."""
+    """Flatten one raw record into rows of every table of its kind, judged against its own format."""
     if raw.origin == "csv":
         return _from_tables(raw)
-    ctx = RecordContext(raw.origin, raw.source.name, raw.position, raw.path, raw.line)
+    ctx = RecordContext(raw.origin, raw.source.name, raw.position, raw.path, raw.line, raw.lines)
     data = raw.data
-    if not isinstance(data, dict):
+    readable = isinstance(data, dict)
+    if not readable:
+        shown = "null" if data is None else n._show(data)
         ctx.note(
             "not-an-object",
             "",
             data,
-            f"L'enregistrement n'est pas un objet mais « {n._show(data)} » ; conservé dans extra_fields.",
+            f"« {raw.path} » vaut {shown} au lieu d'un contrat (un objet) ; retirez cette entrée. "
+            "Elle est conservée dans extra_fields.",
         )
         ctx.extra[""] = data
         data = {}
     data = _expand_flat_keys(ctx, data, "")
     kind = raw.kind or detect_kind(data)
     if kind is None:
-        ctx.note(
-            "unknown-record-type",
-            "",
-            None,
-            "Impossible de savoir s'il s'agit d'un marché ou d'un contrat de concession ; lu comme un marché.",
-        )
+        if readable:
+            ctx.note(
+                "unknown-record-type",
+                "",
+                None,
+                "Impossible de savoir s'il s'agit d'un marché ou d'un contrat de concession ; lu comme un marché.",
+            )
         kind = "marche"
     generation = raw.generation or detect_generation(data)
     ctx.generation = generation
-    rows = _marche(ctx, data, generation) if kind == "marche" else _concession(ctx, data, generation)
+    if readable:
+        rows = _marche(ctx, data) if kind == "marche" else _concession(ctx, data)
+    else:
+        rows = {t: [] for t in (MARCHE_TABLES if kind == "marche" else CONCESSION_TABLES)}
+        rows[ROOT_TABLES[kind]] = [{"_rel": "", "id": None}]
 
-    root = rows["marches" if kind == "marche" else "concessions"][0]
+    root = rows[ROOT_TABLES[kind]][0]
     buyer = root.get("acheteur_id") if kind == "marche" else root.get("autoriteConcedante_id")
     uid = f"{buyer}{root['id']}" if buyer and root["id"] else None
-    published_uid = data.get("uid")
-    if published_uid is not None and str(published_uid) != uid and "uid" not in ctx.original:
-        ctx.note(
-            "uid-mismatch",
-            "uid",
-            published_uid,
-            f"uid publié « {published_uid} » différent de SIRET + id « {uid} » ; la valeur publiée est conservée.",
-        )
-        ctx.changed("uid", published_uid)
+    if generation == "2019" and readable:
+        _check_2019_identity(ctx, data, kind, uid)
     key = raw.record_key
     root.update(
         record_key=key,
@@ -85,7 +89,6 @@ def flatten(raw: RawRecord) -> FlatRecord:
         generation=generation,
         source_file=raw.source.path.name,
         source_position=raw.position,
-        source_path=raw.path,
         source_line=raw.line,
         extra_fields=ctx.extra or None,
         original_values=ctx.original or None,
@@ -93,10 +96,53 @@ def flatten(raw: RawRecord) -> FlatRecord:
     for table_rows in rows.values():
         for row in table_rows:
             row["record_key"] = key
+            row["source_path"] = ctx.where(row.pop("_rel"))
     findings = raw.findings + ctx.findings
     for f in findings:
         f.record_key, f.uid, f.id = key, uid, root["id"]
-    return FlatRecord(kind, generation, key, uid, root["id"], rows, findings)
+    return FlatRecord(kind, generation, key, uid, root["id"], rows, findings, raw.lines)
+
+
+def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | None) -> None:
+    """``_type`` and ``uid``, two fields of the 2019 format only (schema 1.5.0)."""
+    published_type = data.get("_type")
+    expected = TYPE_2019[kind]
+    if published_type is not None and not isinstance(published_type, str):
+        ctx.note(
+            "wrong-type",
+            "_type",
+            published_type,
+            f"« _type » : « {n._show(published_type)} » au lieu du texte « {expected} » ; conservé dans extra_fields.",
+        )
+        ctx.extra["_type"] = published_type
+    elif isinstance(published_type, str) and published_type != expected:
+        ctx.note(
+            "enum-normalized" if n.fold(published_type) == n.fold(expected) else "unknown-record-type",
+            "_type",
+            published_type,
+            f"« _type » : « {published_type} » au lieu de « {expected} » (format 2019) ; lu comme "
+            f"{'un marché' if kind == 'marche' else 'un contrat de concession'}.",
+        )
+    published_uid = data.get("uid")
+    if published_uid is None:
+        return
+    if not isinstance(published_uid, str) or not re.match(UID_2019_PATTERN, published_uid):
+        ctx.note(
+            "pattern",
+            "uid",
+            published_uid,
+            f"« uid » : « {n._show(published_uid)} » n'est pas le SIRET de l'acheteur suivi de l'identifiant "
+            "du contrat (14 chiffres puis 7 à 16 caractères).",
+        )
+    elif published_uid != uid:
+        ctx.note(
+            "uid-mismatch",
+            "uid",
+            published_uid,
+            f"« uid » publié « {published_uid} » différent de SIRET de l'acheteur + id « {uid} » ; "
+            "l'uid est recalculé, la valeur publiée conservée.",
+        )
+        ctx.changed("uid", published_uid)
 
 
 def _from_tables(raw: RawRecord) -> FlatRecord:

@@ -1,22 +1,24 @@
-"""Marchés and contrats de concession -> rows of their tables."""
+"""Marchés and contrats de concession -> rows of their tables.
+
+Each row carries ``_rel``, the published path of its item relative to the record (the flattener
+turns it into the ``source_path`` column).
+"""
 
 from __future__ import annotations
 
 from marches import normalize as n
 from marches.flatten.structure import (
-    _closed_list,
-    _holder,
-    _items,
+    _nulls,
     _object,
-    _place,
-    _unknown_top_level,
+    check_keys,
+    closed_list,
+    holder,
+    items,
+    join,
+    place,
+    required_object,
 )
 from marches.flatten.vocabulary import (
-    ACT_KEYS,
-    ACT_MODIFICATION_KEYS,
-    BUYER_KEYS,
-    CONCESSION_KEYS,
-    CONCESSION_MODIFICATION_KEYS,
     E_CCAG,
     E_CONS_ENV,
     E_CONS_SOC,
@@ -32,28 +34,25 @@ from marches.flatten.vocabulary import (
     E_TECHNIQUE,
     E_TYPE_PRIX,
     E_VARIATION,
-    EXECUTION_KEYS,
     FORME_PRIX_2019,
-    MARCHE_KEYS,
-    MODIFICATION_KEYS,
     NATURE_2019,
-    SUBCONTRACTOR_KEYS,
-    TARIFF_KEYS,
 )
 from marches.normalize import RecordContext
 
 # -- marchés -----------------------------------------------------------------------------------------
 
 
-def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict]]:
+def _marche(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
     t = "marches"
-    _unknown_top_level(ctx, d, MARCHE_KEYS)
-    buyer = _object(ctx, d.get("acheteur"), "acheteur", BUYER_KEYS)
-    techniques = _closed_list(ctx, d, "techniques", "technique", t, E_TECHNIQUE, "technique") or []
-    modalites = (
-        _closed_list(ctx, d, "modalitesExecution", "modaliteExecution", t, E_MODALITE, "modaliteExecution") or []
-    )
-    types_prix = _closed_list(ctx, d, "typesPrix", "typePrix", t, E_TYPE_PRIX, "typePrix") or []
+    generation = ctx.generation
+    d = _nulls(ctx, published, "", t)
+    check_keys(ctx, d, "", "marche", top_level=True)
+    required_object(ctx, published, "acheteur", "marche", "", published)
+    required_object(ctx, published, "lieuExecution", "marche", "", published)
+    buyer = _object(ctx, d.get("acheteur"), "acheteur", "acheteur", t, "acheteur_")
+    techniques = closed_list(ctx, d, "techniques", t, E_TECHNIQUE) or []
+    modalites = closed_list(ctx, d, "modalitesExecution", t, E_MODALITE) or []
+    types_prix = closed_list(ctx, d, "typesPrix", t, E_TYPE_PRIX) or []
 
     nature = n.enum(ctx, d.get("nature"), "nature", t, "nature", E_NATURE)
     nature_2019 = None
@@ -65,8 +64,9 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
                 "enum-legacy",
                 "nature",
                 nature,
-                f"« nature » : « {nature} » est une nature du format 2019 ; convertie en « Marché » "
-                f"avec {'la technique Accord-cadre' if nature == 'Accord-cadre' else 'la modalité Marchés subséquents'}.",
+                f"« nature » : « {nature} » est une nature du format 2019 ; au format 2022, publiez « Marché » "
+                f"avec {'la technique « Accord-cadre »' if nature == 'Accord-cadre' else 'la modalité « Marchés subséquents »'}. "
+                "Lue ainsi.",
                 t,
                 "nature",
             )
@@ -80,18 +80,16 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
         nature_2019 = nature
 
     forme_prix = forme_prix_2019 = None
-    raw_forme = d.get("formePrix")
-    if raw_forme is not None:
-        as_2022 = n.fold(str(raw_forme)) in E_FORME_PRIX.folded
-        if as_2022 or generation == "2022":
-            forme_prix = n.enum(ctx, raw_forme, "formePrix", t, "formePrix", E_FORME_PRIX)
-        else:
-            forme_prix_2019 = n.enum(ctx, raw_forme, "formePrix", t, "formePrix_2019", E_FORME_PRIX_2019)
-            mapped = FORME_PRIX_2019.get(forme_prix_2019)
-            if mapped and mapped not in types_prix:
-                types_prix.append(mapped)
+    if generation == "2019":
+        forme_prix_2019 = n.enum(ctx, d.get("formePrix"), "formePrix", t, "formePrix_2019", E_FORME_PRIX_2019)
+        mapped = FORME_PRIX_2019.get(forme_prix_2019)
+        if mapped and mapped not in types_prix:
+            types_prix.append(mapped)
+    else:
+        forme_prix = n.enum(ctx, d.get("formePrix"), "formePrix", t, "formePrix", E_FORME_PRIX)
 
     row = {
+        "_rel": "",
         "id": n.text(ctx, d.get("id"), "id", t, "id"),
         "acheteur_id": n.text(ctx, buyer.get("id"), "acheteur.id", t, "acheteur_id"),
         "acheteur_nom": n.text(ctx, buyer.get("nom"), "acheteur.nom", t, "acheteur_nom"),
@@ -119,7 +117,7 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
             ctx, d.get("sousTraitanceDeclaree"), "sousTraitanceDeclaree", t, "sousTraitanceDeclaree"
         ),
         "procedure": n.enum(ctx, d.get("procedure"), "procedure", t, "procedure", E_PROCEDURE),
-        **_place(ctx, d, t),
+        **place(ctx, d, t),
         "dureeMois": n.integer(ctx, d.get("dureeMois"), "dureeMois", t, "dureeMois"),
         "dateNotification": n.date(ctx, d.get("dateNotification"), "dateNotification", t, "dateNotification"),
         "datePublicationDonnees": n.date(
@@ -131,123 +129,150 @@ def _marche(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict
         "formePrix_2019": forme_prix_2019,
         "origineUE": n.number(ctx, d.get("origineUE"), "origineUE", t, "origineUE"),
         "origineFrance": n.number(ctx, d.get("origineFrance"), "origineFrance", t, "origineFrance"),
-        "considerationsSociales": _closed_list(ctx, d, "considerationsSociales", "considerationSociale", t, E_CONS_SOC),
-        "considerationsEnvironnementales": _closed_list(
-            ctx, d, "considerationsEnvironnementales", "considerationEnvironnementale", t, E_CONS_ENV
-        ),
+        "considerationsSociales": closed_list(ctx, d, "considerationsSociales", t, E_CONS_SOC),
+        "considerationsEnvironnementales": closed_list(ctx, d, "considerationsEnvironnementales", t, E_CONS_ENV),
     }
     rows: dict[str, list[dict]] = {"marches": [row]}
 
     tt = "marches_titulaires"
     rows[tt] = [
-        {"position": i, **_holder(ctx, item, path, tt)}
-        for i, (path, item) in enumerate(_items(ctx, d.get("titulaires"), "titulaire", "titulaires"))
+        {"_rel": rel, "position": i, **holder(ctx, item, rel, tt)}
+        for i, (rel, item) in enumerate(items(ctx, d, "marche", "titulaires", "", tt))
     ]
 
     tm, tmt = "marches_modifications", "marches_modifications_titulaires"
     rows[tm], rows[tmt] = [], []
-    for i, (rel, item) in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
-        m = _object(ctx, item, rel, MODIFICATION_KEYS)
+    for i, (rel, item) in enumerate(items(ctx, d, "marche", "modifications", "", tm)):
+        m = _object(ctx, item, rel, "modification", tm)
         rows[tm].append(
             {
+                "_rel": rel,
                 "position": i,
-                "id": n.integer(ctx, m.get("id"), f"{rel}.id", tm, "id"),
+                "id": n.integer(ctx, m.get("id"), join(rel, "id"), tm, "id"),
                 "objetModification": n.text(
-                    ctx, m.get("objetModification"), f"{rel}.objetModification", tm, "objetModification"
+                    ctx, m.get("objetModification"), join(rel, "objetModification"), tm, "objetModification"
                 ),
                 "dateNotificationModification": n.date(
                     ctx,
                     m.get("dateNotificationModification"),
-                    f"{rel}.dateNotificationModification",
+                    join(rel, "dateNotificationModification"),
                     tm,
                     "dateNotificationModification",
                 ),
                 "datePublicationDonneesModification": n.date(
                     ctx,
                     m.get("datePublicationDonneesModification"),
-                    f"{rel}.datePublicationDonneesModification",
+                    join(rel, "datePublicationDonneesModification"),
                     tm,
                     "datePublicationDonneesModification",
                 ),
-                "dureeMois": n.integer(ctx, m.get("dureeMois"), f"{rel}.dureeMois", tm, "dureeMois"),
-                "montant": n.number(ctx, m.get("montant"), f"{rel}.montant", tm, "montant"),
+                "dureeMois": n.integer(ctx, m.get("dureeMois"), join(rel, "dureeMois"), tm, "dureeMois"),
+                "montant": n.number(ctx, m.get("montant"), join(rel, "montant"), tm, "montant"),
             }
         )
         rows[tmt].extend(
-            {"modification_position": i, "position": j, **_holder(ctx, h, hrel, tmt)}
-            for j, (hrel, h) in enumerate(_items(ctx, m.get("titulaires"), "titulaire", f"{rel}.titulaires"))
+            {"_rel": hrel, "modification_position": i, "position": j, **holder(ctx, h, hrel, tmt)}
+            for j, (hrel, h) in enumerate(items(ctx, m, "modification", "titulaires", rel, tmt))
         )
 
     ta = "marches_actes_sous_traitance"
     rows[ta] = []
-    for i, (rel, item) in enumerate(
-        _items(ctx, d.get("actesSousTraitance"), "acteSousTraitance", "actesSousTraitance")
-    ):
-        a = _object(ctx, item, rel, ACT_KEYS)
-        sub = _holder(ctx, a.get("sousTraitant"), f"{rel}.sousTraitant", ta, SUBCONTRACTOR_KEYS)
+    for i, (rel, item) in enumerate(items(ctx, d, "marche", "actesSousTraitance", "", ta)):
+        a = _object(ctx, item, rel, "acteSousTraitance", ta)
+        required_object(ctx, a, "sousTraitant", "acteSousTraitance", rel, a)
+        sub = holder(ctx, a.get("sousTraitant"), join(rel, "sousTraitant"), ta, "sousTraitant", "sousTraitant_")
         rows[ta].append(
             {
+                "_rel": rel,
                 "position": i,
-                "id": n.integer(ctx, a.get("id"), f"{rel}.id", ta, "id"),
-                "sousTraitant_typeIdentifiant": sub["typeIdentifiant"],
-                "sousTraitant_id": sub["id"],
-                "dureeMois": n.integer(ctx, a.get("dureeMois"), f"{rel}.dureeMois", ta, "dureeMois"),
+                "id": n.integer(ctx, a.get("id"), join(rel, "id"), ta, "id"),
+                "sousTraitant_typeIdentifiant": sub["sousTraitant_typeIdentifiant"],
+                "sousTraitant_id": sub["sousTraitant_id"],
+                "dureeMois": n.integer(ctx, a.get("dureeMois"), join(rel, "dureeMois"), ta, "dureeMois"),
                 "dateNotification": n.date(
-                    ctx, a.get("dateNotification"), f"{rel}.dateNotification", ta, "dateNotification"
+                    ctx, a.get("dateNotification"), join(rel, "dateNotification"), ta, "dateNotification"
                 ),
                 "datePublicationDonnees": n.date(
-                    ctx, a.get("datePublicationDonnees"), f"{rel}.datePublicationDonnees", ta, "datePublicationDonnees"
+                    ctx,
+                    a.get("datePublicationDonnees"),
+                    join(rel, "datePublicationDonnees"),
+                    ta,
+                    "datePublicationDonnees",
                 ),
-                "montant": n.number(ctx, a.get("montant"), f"{rel}.montant", ta, "montant"),
+                "montant": n.number(ctx, a.get("montant"), join(rel, "montant"), ta, "montant"),
                 "variationPrix": n.enum(
-                    ctx, a.get("variationPrix"), f"{rel}.variationPrix", ta, "variationPrix", E_VARIATION
+                    ctx, a.get("variationPrix"), join(rel, "variationPrix"), ta, "variationPrix", E_VARIATION
                 ),
             }
         )
 
     tma = "marches_modifications_actes_sous_traitance"
     rows[tma] = []
-    # the XSD spells the item modificationActesSousTraitance, the JSON Schema modificationActeSousTraitance
-    container = d.get("modificationsActesSousTraitance")
-    wrapper = "modificationActeSousTraitance"
-    if (isinstance(container, dict) and set(container) == {"modificationActesSousTraitance"}) or (
-        isinstance(container, list)
-        and container
-        and isinstance(container[0], dict)
-        and set(container[0]) == {"modificationActesSousTraitance"}
-    ):
-        wrapper = "modificationActesSousTraitance"
-    for i, (rel, item) in enumerate(_items(ctx, container, wrapper, "modificationsActesSousTraitance")):
-        a = _object(ctx, item, rel, ACT_MODIFICATION_KEYS)
+    for i, (rel, item) in enumerate(_act_modifications(ctx, d, tma)):
+        a = _object(ctx, item, rel, "modificationActeSousTraitance", tma)
         rows[tma].append(
             {
+                "_rel": rel,
                 "position": i,
-                "id": n.integer(ctx, a.get("id"), f"{rel}.id", tma, "id"),
+                "id": n.integer(ctx, a.get("id"), join(rel, "id"), tma, "id"),
                 "dateNotificationModificationSousTraitance": n.date(
                     ctx,
                     a.get("dateNotificationModificationSousTraitance"),
-                    f"{rel}.dateNotificationModificationSousTraitance",
+                    join(rel, "dateNotificationModificationSousTraitance"),
                     tma,
                     "dateNotificationModificationSousTraitance",
                 ),
                 "datePublicationDonnees": n.date(
-                    ctx, a.get("datePublicationDonnees"), f"{rel}.datePublicationDonnees", tma, "datePublicationDonnees"
+                    ctx,
+                    a.get("datePublicationDonnees"),
+                    join(rel, "datePublicationDonnees"),
+                    tma,
+                    "datePublicationDonnees",
                 ),
-                "dureeMois": n.integer(ctx, a.get("dureeMois"), f"{rel}.dureeMois", tma, "dureeMois"),
-                "montant": n.number(ctx, a.get("montant"), f"{rel}.montant", tma, "montant"),
+                "dureeMois": n.integer(ctx, a.get("dureeMois"), join(rel, "dureeMois"), tma, "dureeMois"),
+                "montant": n.number(ctx, a.get("montant"), join(rel, "montant"), tma, "montant"),
             }
         )
     return rows
 
 
+def _act_modifications(ctx: RecordContext, d: dict, table: str):
+    """The XSD spells the item ``modificationActesSousTraitance``, the JSON Schema ``modificationActeSousTraitance``:
+    the XSD's spelling is the format's in XML, and read without a finding in JSON too (both are published)."""
+    container = d.get("modificationsActesSousTraitance")
+    xsd = "modificationActesSousTraitance"
+    uses_xsd = (isinstance(container, dict) and set(container) == {xsd}) or (
+        isinstance(container, list) and container and isinstance(container[0], dict) and set(container[0]) == {xsd}
+    )
+    if not (uses_xsd or ctx.xml):
+        return items(ctx, d, "marche", "modificationsActesSousTraitance", "", table)
+    renamed = {**d, "modificationsActesSousTraitance": _rename(container, xsd, "modificationActeSousTraitance")}
+    found = items(ctx, renamed, "marche", "modificationsActesSousTraitance", "", table)
+    return [(rel.replace(".modificationActeSousTraitance", f".{xsd}"), item) for rel, item in found]
+
+
+def _rename(container, old: str, new: str):
+    if isinstance(container, dict) and set(container) == {old}:
+        return {new: container[old]}
+    if isinstance(container, list):
+        return [{new: x[old]} if isinstance(x, dict) and set(x) == {old} else x for x in container]
+    return container
+
+
 # -- concessions -------------------------------------------------------------------------------------
 
 
-def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[dict]]:
+def _concession(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
     t = "concessions"
-    _unknown_top_level(ctx, d, CONCESSION_KEYS)
-    authority = _object(ctx, d.get("autoriteConcedante"), "autoriteConcedante", BUYER_KEYS)
+    d = _nulls(ctx, published, "", t)
+    check_keys(ctx, d, "", "concession", top_level=True)
+    required_object(ctx, published, "autoriteConcedante", "concession", "", published)
+    required_object(ctx, published, "lieuExecution", "concession", "", published)
+    authority = _object(
+        ctx, d.get("autoriteConcedante"), "autoriteConcedante", "autoriteConcedante", t, "autoriteConcedante_"
+    )
     row = {
+        "_rel": "",
         "id": n.text(ctx, d.get("id"), "id", t, "id"),
         "autoriteConcedante_id": n.text(ctx, authority.get("id"), "autoriteConcedante.id", t, "autoriteConcedante_id"),
         "autoriteConcedante_nom": n.text(
@@ -256,7 +281,7 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
         "nature": n.enum(ctx, d.get("nature"), "nature", t, "nature", E_NATURE_CONCESSION),
         "objet": n.text(ctx, d.get("objet"), "objet", t, "objet"),
         "procedure": n.enum(ctx, d.get("procedure"), "procedure", t, "procedure", E_PROCEDURE_CONCESSION),
-        **_place(ctx, d, t),
+        **place(ctx, d, t),
         "dureeMois": n.integer(ctx, d.get("dureeMois"), "dureeMois", t, "dureeMois"),
         "dateSignature": n.date(ctx, d.get("dateSignature"), "dateSignature", t, "dateSignature"),
         "datePublicationDonnees": n.date(
@@ -267,78 +292,83 @@ def _concession(ctx: RecordContext, d: dict, generation: str) -> dict[str, list[
         "montantSubventionPublique": n.number(
             ctx, d.get("montantSubventionPublique"), "montantSubventionPublique", t, "montantSubventionPublique"
         ),
-        "considerationsSociales": _closed_list(
-            ctx, d, "considerationsSociales", "considerationSociale", t, E_CONS_SOC_CONCESSION
-        ),
-        "considerationsEnvironnementales": _closed_list(
-            ctx, d, "considerationsEnvironnementales", "considerationEnvironnementale", t, E_CONS_ENV
-        ),
+        "considerationsSociales": closed_list(ctx, d, "considerationsSociales", t, E_CONS_SOC_CONCESSION),
+        "considerationsEnvironnementales": closed_list(ctx, d, "considerationsEnvironnementales", t, E_CONS_ENV),
     }
     rows: dict[str, list[dict]] = {"concessions": [row]}
 
     tc = "concessions_concessionnaires"
     rows[tc] = [
-        {"position": i, **_holder(ctx, item, path, tc)}
-        for i, (path, item) in enumerate(_items(ctx, d.get("concessionnaires"), "concessionnaire", "concessionnaires"))
+        {"_rel": rel, "position": i, **holder(ctx, item, rel, tc, "concessionnaire")}
+        for i, (rel, item) in enumerate(items(ctx, d, "concession", "concessionnaires", "", tc))
     ]
 
     tm = "concessions_modifications"
     rows[tm] = []
-    for i, (rel, item) in enumerate(_items(ctx, d.get("modifications"), "modification", "modifications")):
-        m = _object(ctx, item, rel, CONCESSION_MODIFICATION_KEYS)
+    for i, (rel, item) in enumerate(items(ctx, d, "concession", "modifications", "", tm)):
+        m = _object(ctx, item, rel, "modificationConcession", tm)
         rows[tm].append(
             {
+                "_rel": rel,
                 "position": i,
-                "id": n.integer(ctx, m.get("id"), f"{rel}.id", tm, "id"),
+                "id": n.integer(ctx, m.get("id"), join(rel, "id"), tm, "id"),
                 "objetModification": n.text(
-                    ctx, m.get("objetModification"), f"{rel}.objetModification", tm, "objetModification"
+                    ctx, m.get("objetModification"), join(rel, "objetModification"), tm, "objetModification"
                 ),
                 "dateSignatureModification": n.date(
                     ctx,
                     m.get("dateSignatureModification"),
-                    f"{rel}.dateSignatureModification",
+                    join(rel, "dateSignatureModification"),
                     tm,
                     "dateSignatureModification",
                 ),
                 "datePublicationDonneesModification": n.date(
                     ctx,
                     m.get("datePublicationDonneesModification"),
-                    f"{rel}.datePublicationDonneesModification",
+                    join(rel, "datePublicationDonneesModification"),
                     tm,
                     "datePublicationDonneesModification",
                 ),
-                "dureeMois": n.integer(ctx, m.get("dureeMois"), f"{rel}.dureeMois", tm, "dureeMois"),
-                "valeurGlobale": n.number(ctx, m.get("valeurGlobale"), f"{rel}.valeurGlobale", tm, "valeurGlobale"),
+                "dureeMois": n.integer(ctx, m.get("dureeMois"), join(rel, "dureeMois"), tm, "dureeMois"),
+                "valeurGlobale": n.number(ctx, m.get("valeurGlobale"), join(rel, "valeurGlobale"), tm, "valeurGlobale"),
             }
         )
 
     te, tt = "concessions_donnees_execution", "concessions_tarifs"
     rows[te], rows[tt] = [], []
-    for i, (rel, item) in enumerate(_items(ctx, d.get("donneesExecution"), "donneesAnnuelles", "donneesExecution")):
-        e = _object(ctx, item, rel, EXECUTION_KEYS)
+    for i, (rel, item) in enumerate(items(ctx, d, "concession", "donneesExecution", "", te)):
+        e = _object(ctx, item, rel, "donneesAnnuelles", te)
         rows[te].append(
             {
+                "_rel": rel,
                 "position": i,
                 "datePublicationDonneesExecution": n.date(
                     ctx,
                     e.get("datePublicationDonneesExecution"),
-                    f"{rel}.datePublicationDonneesExecution",
+                    join(rel, "datePublicationDonneesExecution"),
                     te,
                     "datePublicationDonneesExecution",
                 ),
                 "depensesInvestissement": n.number(
-                    ctx, e.get("depensesInvestissement"), f"{rel}.depensesInvestissement", te, "depensesInvestissement"
+                    ctx,
+                    e.get("depensesInvestissement"),
+                    join(rel, "depensesInvestissement"),
+                    te,
+                    "depensesInvestissement",
                 ),
             }
         )
-        for j, (trel, tariff) in enumerate(_items(ctx, e.get("tarifs"), "tarif", f"{rel}.tarifs")):
-            tv = _object(ctx, tariff, trel, TARIFF_KEYS)
+        for j, (trel, tariff) in enumerate(items(ctx, e, "donneesAnnuelles", "tarifs", rel, tt)):
+            tv = _object(ctx, tariff, trel, "tarif", tt)
             rows[tt].append(
                 {
+                    "_rel": trel,
                     "donneesExecution_position": i,
                     "position": j,
-                    "intituleTarif": n.text(ctx, tv.get("intituleTarif"), f"{trel}.intituleTarif", tt, "intituleTarif"),
-                    "tarif": n.number(ctx, tv.get("tarif"), f"{trel}.tarif", tt, "tarif"),
+                    "intituleTarif": n.text(
+                        ctx, tv.get("intituleTarif"), join(trel, "intituleTarif"), tt, "intituleTarif"
+                    ),
+                    "tarif": n.number(ctx, tv.get("tarif"), join(trel, "tarif"), tt, "tarif"),
                 }
             )
     return rows

@@ -114,12 +114,7 @@ def generate(
 def _truth_row(position: int, index: int, fmt: str, kind: str, record: dict, injected: tuple) -> list:
     defect, code, table, column, value = injected
     tag = "marche" if kind == "marche" else "contrat-concession"
-    if fmt == "json-2022":
-        path = f"marches.{tag}[{index}]"
-    elif fmt == "xml-2022":
-        path = f"/marches/{tag}[{index + 1}]"
-    else:
-        path = f"marches[{position}]"
+    path = f"marches.{tag}[{index}]" if fmt in ("json-2022", "xml-2022") else f"marches[{position}]"
     buyer = (record.get("acheteur") or record.get("autoriteConcedante") or {}).get("id")
     uid = f"{buyer}{record.get('id')}" if buyer and record.get("id") else ""
     return [

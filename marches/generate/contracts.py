@@ -15,8 +15,8 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from marches.domain import origin_applies
 from marches.generate import vocabulary as v
+from marches.regulation import origin_applies
 
 
 def _luhn_digit(digits: str) -> str:

@@ -87,19 +87,28 @@ def date_order(record, rng):
     return Injected("publication-before-notification", "date-order", "marches", "datePublicationDonnees", bad)
 
 
+LATEST_DAY = "2026-11-01"  # no injected date after this: the tests validate as of late November 2026
+
+
 def publication_late(record, rng):
     year, month = int(record["dateNotification"][:4]), int(record["dateNotification"][5:7])
     month += rng.randint(4, 8)
     year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
-    record["datePublicationDonnees"] = bad = f"{min(year, 2026)}-{month:02d}-10"
-    if bad <= record["dateNotification"]:
-        return None
+    bad = f"{min(year, 2026)}-{month:02d}-10"
+    if bad <= record["dateNotification"] or bad > LATEST_DAY:
+        return None  # a date in the future would be reported as such, not as a late publication
+    record["datePublicationDonnees"] = bad
     return Injected("publication-late", "publication-delay", "marches", "datePublicationDonnees", bad)
 
 
 def amount_placeholder(record, rng):
-    record["montant"] = bad = rng.choice((999999999, 123456789, 1111111111, 1))
+    record["montant"] = bad = rng.choice((999999999, 123456789, 1111111111))
     return Injected("amount-placeholder", "amount-placeholder", "marches", "montant", bad)
+
+
+def amount_symbolic(record, rng):
+    record["montant"] = bad = 1
+    return Injected("amount-symbolic", "amount-symbolic", "marches", "montant", bad)
 
 
 def amount_implausible(record, rng):
@@ -108,7 +117,7 @@ def amount_implausible(record, rng):
 
 
 def duration_days(record, rng):
-    record["dureeMois"] = bad = rng.choice((30, 360, 365))
+    record["dureeMois"] = bad = rng.choice((360, 365, 366))
     record["montant"] = min(record["montant"], 60000)
     return Injected("duration-in-days", "duration-days", "marches", "dureeMois", bad)
 
@@ -235,6 +244,7 @@ DEFECTS: tuple[Defect, ...] = (
     Defect("publication-before-notification", M, ALL, date_order),
     Defect("publication-late", M, ALL, publication_late),
     Defect("amount-placeholder", M, ALL, amount_placeholder),
+    Defect("amount-symbolic", M, ALL, amount_symbolic),
     Defect("amount-implausible", M, ALL, amount_implausible),
     Defect("duration-in-days", M, ALL, duration_days),
     Defect("invalid-enum", M, ALL, enum_invalid),

@@ -11,9 +11,7 @@ import polars as pl
 
 from marches.errors import InputError, display_path
 from marches.model import load_tables
-from marches.report import STRUCTURE
 
-STRUCTURAL = frozenset(STRUCTURE) - {"required-2022"}  # what makes a record break the Table Schemas
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
 COMPUTED = {

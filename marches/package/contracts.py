@@ -68,23 +68,23 @@ def merge_modifications(tables: dict[str, pl.DataFrame], copies: pl.DataFrame) -
                 "_target",
                 "_new_position",
             )
+            renamed = {"record_key": "_target", "modification_position": "_new_position"}
             out[holders_name] = holders.join(moved, on=["record_key", "modification_position"], how="inner").select(
-                pl.col("_target").alias("record_key"),
-                pl.col("_new_position").cast(pl.String).alias("modification_position"),
-                *[c for c in holders.columns if c not in ("record_key", "modification_position")],
+                _in_order(holders.columns, renamed)
             )
-        out[name] = mods.select(
-            pl.col("_target").alias("record_key"),
-            pl.col("_new_position").cast(pl.String).alias("position"),
-            *[c for c in tables[name].columns if c not in ("record_key", "position")],
-        )
+        out[name] = mods.select(_in_order(tables[name].columns, {"record_key": "_target", "position": "_new_position"}))
     return out
+
+
+def _in_order(columns: list[str], renamed: dict[str, str]) -> list[pl.Expr]:
+    """The table's columns in their order, some taken from the computed ones (as text)."""
+    return [pl.col(renamed[c]).cast(pl.String).alias(c) if c in renamed else pl.col(c) for c in columns]
 
 
 def _signatures(mods: pl.DataFrame, holders: pl.DataFrame | None) -> pl.DataFrame:
     """What makes two modifications the same: every published value, and the titulaires they name."""
-    content = [c for c in mods.columns if c not in ("record_key", "position", PROVENANCE) and not c.startswith("_")]
-    content = [c for c in content if c not in ("retenu_record_key", "rang")]
+    technical = ("record_key", "position", "retenu_record_key", "rang")  # and source_*: where each copy has it
+    content = [c for c in mods.columns if c not in technical and not c.startswith(("_", "source_"))]
     signature = pl.concat_str([pl.col(c).cast(pl.String).fill_null(_NULL) for c in content], separator="\x1f")
     frame = mods.select("record_key", "_position", signature.alias("_signature"))
     if holders is None or holders.height == 0:

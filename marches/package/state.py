@@ -17,7 +17,7 @@ from marches.errors import InputError, display_path, os_problem
 from marches.findings import Finding
 from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
-from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, STRUCTURAL, PackageSummary, check_integrity, read_table
+from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, PackageSummary, check_integrity, read_table
 from marches.report import Report
 from marches.rules import Config
 from marches.tables import TableWriter, json_text
@@ -69,6 +69,7 @@ class _New:
     sha_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> sha256
     name_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> file name as given
     order: dict[str, int] = field(default_factory=dict)  # record_key -> reading order, all files together
+    blocking: set[str] = field(default_factory=set)  # records whose rows break the packaged tables' schemas
 
 
 def _read_inputs(
@@ -126,7 +127,7 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
         record = flatten(raw)
         for table, rows in record.rows.items():
             writer.write(table, rows)
-        new.reader_findings.extend(f for f in record.findings if not (f.code == "wrong-type" and f.field))
+        new.reader_findings.extend(record.findings)
         text, fmt = (raw.text, "xml") if raw.text is not None else (json_text(raw.data), "json")
         published.write(json_text([record.record_key, text, fmt]).encode() + b"\n")
         new.order[record.record_key] = order
@@ -157,7 +158,11 @@ def _validate(new: _New, config: Config, cpv: Nomenclature | None) -> list[Findi
     findings: list[Finding] = list(new.reader_findings)
     if not new.sources:
         return findings
-    Validator(config, cpv, Report(examples_per_rule=0, sink=findings.append), point_at_tables=False).run([new.work])
+    validator = Validator(
+        config, cpv, Report(examples_per_rule=0, sink=findings.append), point_at_tables=False, blocking=new.blocking
+    )
+    validator.consume(new.reader_findings)
+    validator.run([new.work])
     for f in findings:
         if f.record_key:
             f.file = new.name_of.get(f.record_key.split("-")[0], f.file)
@@ -237,13 +242,11 @@ _RECORD_SCHEMA = {
 
 def _decide(new: _New, findings: list[Finding], previous: _Previous | None, drop_invalid: bool) -> pl.DataFrame:
     """Every record, previous and new, with its statut, whether it is retained, and the copy retained."""
-    structural, flags = set(), defaultdict(list)
+    structural, flags = new.blocking, defaultdict(list)
     for f in findings:
         if not f.record_key:
             continue
-        if f.code in STRUCTURAL:
-            structural.add(f.record_key)
-        elif f.severity in ("error", "warning") and f.code not in NOT_FLAGS and f.code not in flags[f.record_key]:
+        if f.severity in ("error", "warning") and f.code not in NOT_FLAGS and f.code not in flags[f.record_key]:
             flags[f.record_key].append(f.code)
     frame = _summaries(new)
     frame = frame.join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,14 +27,15 @@ class Source:
     work: int = 0  # bytes the reader expects to read (a file read in two passes counts twice)
     bytes_read: int = 0  # advanced by readers, for progress bars
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
-    markers: dict[bytes, bool] = field(default_factory=dict)  # byte strings the pre-scan looked for
+    markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
+    scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
 
     @property
     def key_prefix(self) -> str:
         return self.sha256[:12]
 
-    def note(self, code: str, message: str, value: Any = None) -> None:
-        self.findings.append(Finding.of(code, message, value, file=self.name))
+    def note(self, code: str, message: str, value: Any = None, line: int | None = None) -> None:
+        self.findings.append(Finding.of(code, message, value, file=self.name, line=line))
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class RawRecord:
     findings: list[Finding] = field(default_factory=list)
     provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
     text: str | None = None  # the record as published, when the parsed data cannot say it (an XML fragment)
+    lines: dict[str, int] | None = None  # XML: path of each element (relative to the record) -> its line
 
     @property
     def record_key(self) -> str:
@@ -58,7 +61,9 @@ class RawRecord:
             return self.provenance["record_key"]
         return f"{self.source.key_prefix}-{self.position}"
 
-    def note(self, code: str, message: str, value: Any = None, path: str | None = None) -> None:
+    def note(
+        self, code: str, message: str, value: Any = None, path: str | None = None, line: int | None = None
+    ) -> None:
         self.findings.append(
             Finding.of(
                 code,
@@ -67,23 +72,29 @@ class RawRecord:
                 file=self.source.name,
                 position=self.position,
                 path=path or self.path,
-                line=self.line,
+                line=line or self.line,
             )
         )
 
 
-def hash_file(path: Path, needles: tuple[bytes, ...] = ()) -> tuple[str, dict[bytes, bool]]:
-    """SHA-256 of a file, and which of ``needles`` occur in it, in one streaming pass."""
+def hash_file(
+    path: Path, needles: tuple[bytes, ...] = (), observe: Callable[[bytes], None] | None = None
+) -> tuple[str, dict[bytes, int]]:
+    """SHA-256 of a file, and how many times each of ``needles`` occurs in it, in one streaming pass.
+
+    Needles must not overlap themselves (``"marche"`` is fine, ``aa`` is not). ``observe`` sees
+    every chunk, in order (a reader's own pre-scan)."""
     digest = hashlib.sha256()
-    found = dict.fromkeys(needles, False)
+    counts = dict.fromkeys(needles, 0)
     overlap = max((len(n) for n in needles), default=1) - 1
     tail = b""
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
+            if observe is not None:
+                observe(chunk)
             window = tail + chunk
             for needle in needles:
-                if not found[needle] and needle in window:
-                    found[needle] = True
+                counts[needle] += window.count(needle) - tail.count(needle)
             tail = window[-overlap:] if overlap else b""
-    return digest.hexdigest(), found
+    return digest.hexdigest(), counts

@@ -13,22 +13,26 @@ record is still read and the value reported.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ijson
 
 from marches.errors import InputError
+from marches.flatten.structure import detect_generation, signed_2019
+from marches.flatten.vocabulary import V2_MARKERS
+from marches.normalize import fold
 from marches.readers.base import RawRecord, Source, hash_file
 
 UTF8_BOM = b"\xef\xbb\xbf"
 OTHER_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
 EXACT_LOCATION_LIMIT = 32 << 20  # below this size a syntax error is located exactly (file re-read in memory)
-_NAN_TOKEN = re.compile(rb"-?Infinity|NaN")
 _ESCAPE = re.compile(rb"\\.", re.S)
-_NAN_REPLACEMENT = b'"\\u0000NaN"'  # decoded as normalize.NAN_SENTINEL
 LISTS = (("marche", "marche"), ("contrat-concession", "concession"))
 
 
@@ -48,13 +52,16 @@ class _Counting(io.RawIOBase):
         return got
 
 
-class _NanFilter(io.RawIOBase):
-    """Rewrites bare NaN / Infinity tokens (outside strings) into a JSON string sentinel."""
+class _LiteralFilter(io.RawIOBase):
+    """Rewrites, outside strings, the numbers JSON readers cannot hold (bare NaN, Infinity, 1e400) into a
+    string sentinel ``"\u0000<token>"`` (see :func:`marches.normalize.literal`), so that the record is still
+    read and the value reported."""
 
-    HOLD = 9  # longest token, "-Infinity"
+    HOLD = 32  # longest token held back at a chunk's end (a number with a long exponent)
 
-    def __init__(self, raw):
+    def __init__(self, raw, surrogates: bool = False):
         self.raw, self.in_string, self.pending, self.out = raw, False, b"", b""
+        self.surrogates = surrogates  # also turn lone surrogate escapes into \ufffd (yajl cannot decode them)
 
     def readable(self) -> bool:
         return True
@@ -70,8 +77,13 @@ class _NanFilter(io.RawIOBase):
                 self.out = self._rewrite(data)
                 break
             cut = max(0, len(data) - self.HOLD)
-            while cut and data[cut - 1 : cut] == b"\\":  # never split an escape sequence
-                cut -= 1
+            escape = data.rfind(b"\\", max(0, cut - 12), cut)
+            if escape >= 0:  # never split a \\uXXXX\\uXXXX pair
+                cut = escape
+            while cut and (
+                data[cut - 1 : cut] in (b"\\", b"-", b"+", b".", b"e", b"E") or data[cut - 1 : cut].isdigit()
+            ):
+                cut -= 1  # never split an escape sequence or a number
             self.pending = data[cut:]
             self.out = self._rewrite(data[:cut])
         n = min(len(buffer), len(self.out))
@@ -80,37 +92,107 @@ class _NanFilter(io.RawIOBase):
         return n
 
     def _rewrite(self, data: bytes) -> bytes:
-        if not _NAN_TOKEN.search(data):  # fast path: only track whether we end inside a string
+        if self.surrogates and b"\\u" in data:
+            data = _LONE_SURROGATE.sub(rb"\\ufffd", data)
+        if not _LITERAL_TOKEN.search(data):  # fast path: only track whether we end inside a string
             if _ESCAPE.sub(b"", data).count(b'"') % 2:
                 self.in_string = not self.in_string
             return data
         out, i = bytearray(), 0
-        scanner = re.compile(rb'\\.|"|-?Infinity|NaN', re.S)
-        for m in scanner.finditer(data):
+        for m in _LITERAL_SCAN.finditer(data):
             token = m.group()
             if token == b'"':
                 self.in_string = not self.in_string
-            elif token[0:1] != b"\\" and not self.in_string:
-                out += data[i : m.start()] + _NAN_REPLACEMENT
+            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2)):
+                out += data[i : m.start()] + b'"\\u0000' + token + b'"'
                 i = m.end()
         out += data[i:]
         return bytes(out)
 
 
+_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}")
+# an escape, a quote, a literal (1), or a number with an exponent of three digits or more (2)
+_LITERAL_SCAN = re.compile(rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})', re.S)
+MAX_DEPTH = 64  # a DECP file nests at most a dozen levels; deeper is refused before parsing (memory)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# a high surrogate escape without its low half, or a low one without its high half
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+class _Scan:
+    """What the hashing pass learns of a JSON file on the way (bytes only, C speed).
+
+    ``depth``: an upper bound of the nesting depth (brackets outside strings, balanced pairs removed
+    level by level); ``literals``: NaN, Infinity or a huge exponent may be there; ``surrogates``: a
+    surrogate escape (``\\ud800``) may be there; ``long_tokens``: a string or number spans megabytes.
+    """
+
+    _BRACKETS = bytes.maketrans(b"[{]}", b"(())")
+    _DELETE = bytes(set(range(256)) - set(b'"\\[]{}'))
+
+    def __init__(self) -> None:
+        self.depth = self.bound = 0
+        self.in_string = self.escaped = False
+        self.literals = self.surrogates = self.long_tokens = False
+
+    def __call__(self, chunk: bytes) -> None:
+        if self.escaped:
+            chunk, self.escaped = chunk[1:], False
+        # a huge exponent (1e400) is found by the parser itself, which then reads again with the filter
+        self.literals = self.literals or b"NaN" in chunk or b"Infinity" in chunk
+        if b"\\u" in chunk and _SURROGATE.search(chunk):
+            self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
+        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
+        marks = chunk.translate(self._BRACKETS, self._DELETE)
+        backslashes = len(marks) - len(marks.rstrip(b"\\"))
+        if backslashes % 2:  # the chunk ends inside an escape: the next byte is escaped
+            self.escaped, marks = True, marks[:-1]
+        if b"\\" in marks:
+            marks = re.sub(rb"\\.", b"", marks, flags=re.S)
+        if self.in_string:
+            marks = b'"' + marks
+        marks = marks.replace(b'""', b"")
+        if b'"' in marks:
+            marks = re.sub(rb'"[^"]*"', b"", marks)
+        self.in_string = marks.endswith(b'"') or b'"' in marks
+        if self.in_string:
+            marks = marks[: marks.index(b'"')]
+        levels = 0
+        while b"()" in marks and levels <= MAX_DEPTH:
+            marks, levels = marks.replace(b"()", b""), levels + 1
+        opened = len(marks) - len(marks.lstrip(b")"))
+        still_open = len(marks) - opened
+        self.bound = max(self.bound, self.depth + still_open + levels)
+        self.depth = max(0, self.depth - opened) + still_open
+
+
+RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
+
+
 def prepare(path: Path, name: str) -> Source:
-    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', b"NaN", b"Infinity"))
+    scan = _Scan()
+    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', *RECORD_NEEDLES), observe=scan)
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
+    source.scan = scan
     return source
 
 
-def _open(source: Source, nan_filter: bool, skip: int) -> tuple[io.BufferedReader, _Counting]:
+def _open(source: Source, skip: int) -> tuple[io.BufferedReader, _Counting]:
     fh = source.path.open("rb")
     fh.seek(skip)
     counting = _Counting(fh, source)
-    stream = _NanFilter(counting) if nan_filter else counting
+    scan = source.scan
+    stream = _LiteralFilter(counting, scan.surrogates) if scan.literals or scan.surrogates else counting
     return io.BufferedReader(stream, 1 << 16), counting
+
+
+def _buffer(source: Source) -> int:
+    """ijson's read size: large when a token spans megabytes (yajl re-reads a token at every read)."""
+    return 1 << 22 if source.scan.long_tokens else 1 << 16
 
 
 def _sniff(source: Source, skip: int) -> str:
@@ -125,7 +207,10 @@ def _sniff(source: Source, skip: int) -> str:
                     return "object" if event == "start_map" else "array"
                 if prefix == "marches" and event != "map_key":
                     raise InputError(
-                        source.name, f"la clé « marches » contient {event}, pas une liste ni un objet", records_read=0
+                        source.name,
+                        f"la clé « marches » contient {_EVENTS.get(event, event)}, pas une liste ni un objet",
+                        records_read=0,
+                        hint='Un fichier DECP JSON a la forme {"marches": …}',
                     )
                 if prefix == "" and event == "end_map":
                     break
@@ -139,7 +224,38 @@ def _sniff(source: Source, skip: int) -> str:
     )
 
 
+_EVENTS = {
+    "null": "null",
+    "boolean": "un booléen",
+    "integer": "un nombre",
+    "double": "un nombre",
+    "number": "un nombre",
+    "string": "du texte",
+    "start_map": "un objet",
+    "start_array": "une liste",
+}
+
+
+def _kind_of_container(key: str) -> str | None:
+    """The record kind an unknown container's name suggests (« Marche », « marchés », « concessions »…)."""
+    folded = fold(key)
+    if folded.startswith("marche"):
+        return "marche"
+    if "concession" in folded:
+        return "concession"
+    return None
+
+
 def read_json(source: Source) -> Iterator[RawRecord]:
+    """Every record of a DECP JSON file, in reading order; what is around them is checked too.
+
+    A structural pass (``_survey``, memory flat at any depth) refuses files nested deeper than
+    ``MAX_DEPTH`` before the records are built, finds keys repeated in an object (the first value is
+    lost to every JSON reader) and the keys around the records. It runs on every file up to
+    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting, or when fewer records
+    were read than the file has buyers. Records under an unknown container are read and reported,
+    other values reported; a file without any record gets an error.
+    """
     with source.path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(UTF8_BOM):
@@ -159,65 +275,282 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     if source.size <= skip:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
-    nan = found[b"NaN"] or found[b"Infinity"]
+    survey = None
+    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH:
+        survey = _survey(source, skip, 0)
+        source.bytes_read = 0  # progress counts the reading of the records
     shape = _sniff(source, skip)
     source.shape = {"object": "json-2022", "array": "json-array", "bare": "json-array"}.get(shape, "json")
-
+    reading = _Reading(source, skip, shape, survey)
+    if shape == "bare":
+        source.note(
+            "file-shape",
+            "Le fichier est une liste de contrats sans la clé « marches » ; lu tel quel. "
+            'Publiez {"marches": [...]} (format 2019) ou {"marches": {"marche": [...]}} (format 2022).',
+        )
     if shape == "object":
-        plan = [(f"marches.{key}", kind, f"marches.{key}") for key, kind in LISTS if found[f'"{key}"'.encode()]]
+        plan = [(f"marches.{key}", kind) for key, kind in LISTS if found[f'"{key}"'.encode()]]
     else:
-        plan = [("" if shape == "bare" else "marches", None, "" if shape == "bare" else "marches")]
+        plan = [("" if shape == "bare" else "marches", None)]
     source.work = max(1, len(plan)) * (source.size - skip)
-    position = 0
-    for prefix, kind, path in plan:
+    for prefix, kind in plan:
+        yield from reading.list(prefix, kind)
+    buyers = sum(found[n] for n in RECORD_NEEDLES)
+    if survey is None and (reading.position < buyers or reading.position == 0):
+        survey = _survey(source, skip, reading.position)
+    if survey is not None:
+        yield from _around(reading, survey.keys, {p for p, _ in plan})
+    if reading.position == 0:
+        source.note(
+            "no-record",
+            "Aucun contrat lu dans ce fichier : il ne contient ni marché ni contrat de concession "
+            'à l\'endroit prévu par le format ({"marches": {"marche": [...]}} en 2022, {"marches": [...]} en 2019).',
+        )
+    source.records = reading.position
+
+
+SURVEY_LIMIT = 16 << 20  # a buyer's file; national files are surveyed only when something calls for it
+
+
+class _Reading:
+    """The reading of one file: the lists read one by one, the records counted across them."""
+
+    def __init__(self, source: Source, skip: int, shape: str, survey: _Survey | None):
+        self.source, self.skip, self.shape, self.survey = source, skip, shape, survey
+        self.position = 0
+        self.shape_noted = False  # a record of the other generation than the file's shape was reported
+
+    def list(self, prefix: str, kind: str | None) -> Iterator[RawRecord]:
+        """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
-        for count, record in enumerate(_items(source, item_prefix, skip, nan, position), start=1):
-            yield _record(source, record, kind, f"{path}[{count - 1}]", position, shape)
-            position += 1
-        if count == 0 and shape == "object":
-            for value in _items(source, prefix, skip, nan, position):  # a single object instead of a list
-                if isinstance(value, dict):
-                    rec = _record(source, value, kind, path, position, shape)
-                    rec.note("single-object", f"« {path} » : un objet isolé au lieu d'une liste ; lu comme un marché.")
-                    yield rec
-                    position += 1
-    source.records = position
+        for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.position), start=1):
+            path = f"{prefix}[{count - 1}]"
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
+                    record = self._record(inner, kind, f"{path}[{k}]")
+                    record.note(
+                        "nested-list", f"« {prefix} » : liste imbriquée dans la liste des contrats ; lue aplatie."
+                    )
+                    yield record
+                continue
+            yield self._record(value, kind, path)
+        if count == 0 and self.shape == "object":
+            for value in _items(self.source, prefix, self.skip, self.position):
+                if isinstance(value, dict):  # a single object instead of a list
+                    record = self._record(value, kind, prefix)
+                    record.note(
+                        "list-shape",
+                        f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
+                    )
+                    yield record
+
+    def _record(self, value, kind: str | None, path: str) -> RawRecord:
+        generation = None
+        if self.shape == "object":  # the 2022 shape, unless the record is plainly one of 2019
+            plainly_2019 = isinstance(value, dict) and signed_2019(value) and not value.keys() & V2_MARKERS
+            generation = "2019" if plainly_2019 else "2022"
+            if generation == "2019" and not self.shape_noted:
+                self.shape_noted = True
+                self.source.note(
+                    "file-shape",
+                    f"« {path} » est un contrat du format 2019 dans un fichier de forme 2022 : au format 2019, "
+                    'publiez {"marches": [...]} ; au format 2022, publiez les contrats au format 2022. '
+                    "Les contrats sont lus chacun selon leur format.",
+                )
+        record = RawRecord(
+            kind=kind,
+            data=value,
+            source=self.source,
+            position=self.position,
+            path=path,
+            origin="json",
+            generation=generation,
+        )
+        self.position += 1
+        if (
+            self.shape == "array"
+            and not self.shape_noted
+            and isinstance(value, dict)
+            and (detect_generation(value) == "2022")
+        ):
+            self.shape_noted = True
+            self.source.note(
+                "file-shape",
+                f'« {path} » est un contrat du format 2022 dans un fichier de forme 2019 {{"marches": [...]}} '
+                "(celle du projet de schéma 2.0.0) : au format 2022 en vigueur (schéma 2.0.3), publiez "
+                '{"marches": {"marche": [...], "contrat-concession": [...]}}. Les contrats sont lus.',
+            )
+        for rel, key, first in self.survey.duplicates.get(path, ()) if self.survey else ():
+            lost = f" (« {first} »)" if first is not None else ""
+            record.note(
+                "duplicate-key",
+                f"« {key} » figure deux fois dans le même objet : tout lecteur JSON ne garde que la dernière valeur, "
+                f"la première{lost} est perdue. Gardez une seule clé.",
+                path=f"{path}.{rel}" if rel else path,
+            )
+        return record
 
 
-def _record(source: Source, value, kind, path: str, position: int, shape: str) -> RawRecord:
-    record = RawRecord(
-        kind=kind,
-        data=value,
-        source=source,
-        position=position,
-        path=path,
-        origin="json",
-        generation="2022" if shape == "object" else None,
+@dataclass
+class _Survey:
+    """What the structural pass found: keys around the records, keys repeated within an object."""
+
+    keys: dict[str, dict[str, str]] = field(default_factory=lambda: {"": {}, "marches": {}})
+    # record path -> (path in the record, key, first value when it was a scalar)
+    duplicates: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    records: int = 0  # records passed (what a syntax error says was read before it)
+
+
+def _survey(source: Source, skip: int, records: int) -> _Survey:
+    """One pass of ijson's basic events (no prefixes: memory stays flat however deep the file is).
+
+    Refuses a file nested deeper than MAX_DEPTH; notes the keys at the top and under « marches »
+    with the type of their value, and every key repeated within one object, by record.
+    """
+    parse = ijson.basic_parse
+    while True:
+        stream, counting = _open(source, skip)
+        survey = _Survey()
+        # one entry per open container: [current key (maps) or index (arrays), {key: first scalar} or None]
+        stack: list[list] = []
+        try:
+            with stream:
+                for event, value in parse(stream, use_float=True, buf_size=_buffer(source)):
+                    if event == "map_key":
+                        seen = stack[-1][1]
+                        if value in seen:
+                            _duplicate(survey, stack, value, seen[value])
+                        seen[value] = None
+                        stack[-1][0] = value
+                        continue
+                    if event in ("end_map", "end_array"):
+                        stack.pop()
+                        survey.records += _record_level(stack)
+                        _advance(stack)
+                        continue
+                    if len(stack) == 1 or (len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None):
+                        survey.keys["" if len(stack) == 1 else "marches"][stack[-1][0]] = event
+                    if event not in ("start_map", "start_array"):
+                        if stack and stack[-1][1] is not None:
+                            stack[-1][1][stack[-1][0]] = value if not isinstance(value, str) else value[:80]
+                        _advance(stack)
+                        continue
+                    if len(stack) >= MAX_DEPTH:
+                        raise InputError(
+                            source.name,
+                            f"imbrication trop profonde : plus de {MAX_DEPTH} niveaux d'objets et de listes "
+                            "imbriqués (un fichier DECP en a moins de 15) ; fichier refusé avant lecture",
+                            offset=counting.consumed + skip,
+                            approximate=True,
+                            records_read=records,
+                        )
+                    stack.append([0, None] if event == "start_array" else [None, {}])
+            return survey
+        except ijson.JSONError as exc:
+            if "floating point" in str(exc) and not source.scan.literals:
+                source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                continue
+            if "overflow" in str(exc) and parse is ijson.basic_parse:  # yajl holds 64 bits: the Python backend
+                parse = ijson.get_backend("python").basic_parse
+                continue
+            raise _locate(source, skip, exc, counting.consumed, max(records, survey.records)) from exc
+
+
+def _record_level(stack: list[list]) -> bool:
+    """Whether the open container is a list of records: a bare list, marches[…] or marches.<key>[…]."""
+    if not stack or stack[-1][1] is not None:
+        return False
+    return (
+        len(stack) == 1
+        or (len(stack) == 2 and stack[0][0] == "marches")
+        or (len(stack) == 3 and stack[0][0] == "marches" and stack[1][1] is not None)
     )
-    if shape == "bare" and position == 0:
-        source.note("wrong-type", "Le fichier est une liste d'enregistrements sans la clé « marches » ; lu tel quel.")
-    if isinstance(value, list):  # [[{...}]] at the top level
-        record.note("nested-list", f"« {path} » : liste imbriquée au lieu d'un enregistrement.")
-    return record
 
 
-def _items(source: Source, prefix: str, skip: int, nan: bool, already: int) -> Iterator:
-    stream, counting = _open(source, nan, skip)
+def _advance(stack: list[list]) -> None:
+    """A value ended: the next one in an array has the next index."""
+    if stack and stack[-1][1] is None:
+        stack[-1][0] += 1
+
+
+def _duplicate(survey: _Survey, stack: list[list], key: str, first: Any) -> None:
+    """Note a key repeated in an object, under the path of the record that holds it."""
+    parts = [f"[{k}]" if seen is None else f".{k}" for k, seen in stack[:-1]]
+    record_depth = 3 if len(stack) > 2 and stack[1][1] is not None else 2  # marches.marche[i] or marches[i]
+    record = "".join(parts[:record_depth]).lstrip(".")
+    rel = "".join(parts[record_depth:]).lstrip(".")
+    survey.duplicates.setdefault(record, []).append((f"{rel}.{key}" if rel else key, key, first))
+
+
+def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set[str]) -> Iterator[RawRecord]:
+    """Records and values outside the lists the format names: read when they are contracts, reported always."""
+    source = reading.source
+    for key, event in skeleton[""].items():
+        if key == "marches":
+            continue
+        if event == "start_array" and _kind_of_container(key):
+            source.note(
+                "unknown-container",
+                f"Clé « {key} » hors de « marches » : ses contrats sont lus, mais aucun outil conforme ne les lit. "
+                "Publiez-les sous « marches ».",
+            )
+            yield from reading.list(key, _kind_of_container(key))
+        else:
+            source.note(
+                "ignored-key",
+                f"Clé « {key} » ({_EVENTS.get(event, event)}) à côté de « marches » : le format ne la prévoit pas ; "
+                "elle est ignorée.",
+            )
+    if reading.shape != "object":
+        return
+    for key, event in skeleton["marches"].items():
+        if f"marches.{key}" in planned:
+            if event not in ("start_array", "start_map"):
+                source.note(
+                    "file-shape",
+                    f"« marches.{key} » contient {_EVENTS.get(event, event)} au lieu d'une liste de contrats ; "
+                    "rien n'y est lu.",
+                )
+            continue
+        kind = dict(LISTS).get(key) or _kind_of_container(key)
+        if event == "start_array" or (event == "start_map" and kind):
+            official = "« marche » ou « contrat-concession »"
+            source.note(
+                "unknown-container",
+                f"« marches.{key} » : le format 2022 n'a sous « marches » que {official} ; "
+                f"{'ses contrats sont lus comme des ' + ('marchés' if kind == 'marche' else 'concessions') if kind else 'son contenu est lu'}, "
+                "mais aucun outil conforme ne les lirait. Renommez la clé.",
+            )
+            yield from reading.list(f"marches.{key}", kind)
+        else:
+            source.note(
+                "unknown-container",
+                f"« marches.{key} » ({_EVENTS.get(event, event)}) : le format 2022 n'a sous « marches » que "
+                "« marche » et « contrat-concession » ; valeur ignorée.",
+            )
+
+
+def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
+    stream, counting = _open(source, skip)
     yielded = 0
     try:
         with stream:
             try:
-                for value in ijson.items(stream, prefix, use_float=True):
+                for value in ijson.items(stream, prefix, use_float=True, buf_size=_buffer(source)):
                     yielded += 1
                     yield value
             except ijson.JSONError as exc:
                 if "overflow" not in str(exc):
                     raise
+                stream.close()
+                if "floating point" in str(exc) and not source.scan.literals:
+                    source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                    yield from itertools.islice(_items(source, prefix, skip, already), yielded, None)
+                    return
                 # yajl cannot hold integers beyond 64 bits: finish this list with the pure-Python backend
                 python = ijson.get_backend("python")
-                stream.close()
-                again, counting = _open(source, nan, skip)
+                again, counting = _open(source, skip)
                 with again:
                     for i, value in enumerate(python.items(again, prefix, use_float=True)):
                         if i >= yielded:

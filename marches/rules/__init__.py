@@ -8,12 +8,16 @@ parent table, a lookup in the CPV nomenclature, a checksum computed once per dis
 
 from __future__ import annotations
 
+import string
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
+
+from marches.regulation import GENERATIONS, PUBLICATION_DELAY_MONTHS
 
 if TYPE_CHECKING:
     from marches.cpv import Nomenclature
@@ -23,18 +27,23 @@ Severity = Literal["error", "warning", "info"]
 
 @dataclass(frozen=True)
 class Config:
-    """Thresholds of the rules; defaults documented in the README, overridable by options or a TOML file."""
+    """Thresholds of the rules; defaults documented in the README, overridable by options or a TOML file.
+
+    Regulatory facts (publication threshold at a date, publication delay) come from
+    :mod:`marches.regulation`; ``publication_threshold`` set here replaces the dated threshold
+    by one amount for every date.
+    """
 
     as_of: date = field(default_factory=date.today)
     year_floor: int = 2000
-    publication_delay_days: int = 61  # "within 2 months of notification"
+    publication_delay_months: int = PUBLICATION_DELAY_MONTHS
     amount_implausible: float = 3_000_000_000
     amount_placeholder_floor: float = 100_000_000  # repeated digits above this are placeholders
     amount_repeated_digits: int = 7
-    publication_threshold: float = 40_000
+    publication_threshold: float | None = None
     duration_implausible: int = 180
     concession_duration_implausible: int = 480
-    day_like_durations: tuple[int, ...] = (30, 31, 360, 365, 366)
+    day_like_durations: tuple[int, ...] = (360, 365, 366)
     day_like_amount_max: float = 200_000
 
     @classmethod
@@ -60,12 +69,22 @@ class RuleContext:
 
 @dataclass(frozen=True)
 class Rule:
+    """A business rule: a polars expression true where a row passes, and everything a reader needs.
+
+    ``message`` is a ``str.format`` template: ``{value}`` is the field's value, other names are
+    columns of the (prepared) row or the rule's own ``params`` (values it computes from the
+    configuration and formats itself), so that no rule prints another's limit. ``reads`` names the
+    other cells the rule compares its field with: such a rule runs after the rules on single
+    values, and a cell one of those flags is hidden from it (one defect, one finding).
+    ``generations`` are the formats the rule belongs to.
+    """
+
     code: str
     severity: Severity
     table: str
     field: str
     title: str
-    message: str  # str.format template over the row: {value} is the field, other columns by name
+    message: str
     reason: str
     ok: Callable[[Config], pl.Expr]
     valid: tuple[dict, ...] = ()
@@ -73,6 +92,18 @@ class Rule:
     prepare: Callable[[pl.DataFrame, RuleContext], pl.DataFrame] | None = None
     needs_cpv: bool = False
     scope: Literal["batch", "global"] = "batch"  # global rules run once on every record's keys (duplicates)
+    reads: tuple[str, ...] = ()
+    params: Callable[[Config], dict[str, str]] | None = None
+    generations: tuple[str, ...] = GENERATIONS
+    display: dict[str, Callable[[Any], str]] = field(default_factory=dict)  # how to write a value (« 20 % »)
+
+    @property
+    def level(self) -> int:
+        """1 for a rule on its field's value alone, 2 for a rule comparing it with other cells."""
+        return 2 if self.reads else 1
+
+    def placeholders(self) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(self.message) if name}
 
     @property
     def column(self) -> str:
@@ -86,26 +117,31 @@ class Rule:
         return frame.with_columns(self.ok(ctx.config).fill_null(True).alias(self.column))
 
 
-RULES: list[Rule] = []
+RULES: list[tuple[int, Rule]] = []  # (rank of the declaring module, rule)
+
+
+# The order of priority when two rules flag the same cell: by module in this order, then by declaration.
+MODULES = ("amounts", "dates", "identifiers", "nomenclature", "coherence", "identity")
 
 
 def rule(**kwargs) -> Rule:
-    """Declare and register a rule."""
+    """Declare and register a rule (in the module that calls this)."""
     r = Rule(**kwargs)
-    if any((e.code, e.table, e.field) == (r.code, r.table, r.field) for e in RULES):
+    if any((e.code, e.table, e.field) == (r.code, r.table, r.field) for _, e in RULES):
         raise ValueError(f"règle en double : {r.code} sur {r.table}.{r.field}")
-    RULES.append(r)
+    module = sys._getframe(1).f_globals["__name__"].rsplit(".", 1)[-1]
+    RULES.append((MODULES.index(module), r))
     return r
 
 
 def rules_for(table: str) -> list[Rule]:
-    _load()
-    return [r for r in RULES if r.table == table]
+    return [r for r in all_rules() if r.table == table]
 
 
 def all_rules() -> list[Rule]:
+    """Every rule, in order of priority (whatever the order the rule modules were imported in)."""
     _load()
-    return list(RULES)
+    return [r for _, r in sorted(RULES, key=lambda entry: entry[0])]
 
 
 def _load() -> None:

@@ -1,13 +1,16 @@
-"""Amounts and durations: placeholders, implausible values, threshold, durations given in days."""
+"""Amounts and durations: placeholders, implausible values, the publication threshold at the date,
+durations given in days."""
 
 from __future__ import annotations
 
 import polars as pl
 
+from marches import french
+from marches.regulation import PUBLICATION_THRESHOLDS
 from marches.rules import rule
 
 PLACEHOLDER_REASON = (
-    "Des montants de remplissage (999 999 999, 123 456 789, 1 €…) faussent toutes les sommes : "
+    "Des montants de remplissage (999 999 999, 123 456 789…) faussent toutes les sommes : "
     "les montants bruts de la base nationale totalisent environ 10 000 milliards d'euros."
 )
 IMPLAUSIBLE_REASON = (
@@ -19,32 +22,32 @@ IMPLAUSIBLE_REASON = (
 def _placeholder(column: str):
     def ok(c) -> pl.Expr:
         value = pl.col(column)
-        digits = value.round(0).cast(pl.Int64, strict=False).cast(pl.String)
+        digits = value.round(0).cast(pl.Decimal(38, 0), strict=False).cast(pl.String)
         repeated = pl.any_horizontal([digits.str.contains(str(d) * c.amount_repeated_digits) for d in range(1, 10)])
-        return ~(
-            (value <= 1) | digits.str.starts_with("123456789") | (repeated & (value >= c.amount_placeholder_floor))
-        )
+        return ~(digits.str.starts_with("123456789") | (repeated & (value >= c.amount_placeholder_floor)))
 
     return ok
 
 
-for table, column, label in (
+AMOUNTS = (
     ("marches", "montant", "Montant"),
     ("concessions", "valeurGlobale", "Valeur globale"),
     ("marches_modifications", "montant", "Montant modifié"),
-):
+    ("concessions_modifications", "valeurGlobale", "Valeur globale modifiée"),
+)
+for table, column, label in AMOUNTS:
     rule(
         code="amount-placeholder",
         severity="error",
         table=table,
         field=column,
         title="Montant de remplissage",
-        message=f"{label} de {{value}} € : valeur de remplissage (1 €, 123 456 789, chiffre répété), pas un montant "
+        message=f"{label} de {{value}} € : valeur de remplissage (123 456 789, chiffre répété), pas un montant "
         "réel. Publiez le montant HT du contrat.",
         reason=PLACEHOLDER_REASON,
         ok=_placeholder(column),
         valid=({column: 85000.0}, {column: 999999.0}, {column: 1_111_111.0}),
-        invalid=({column: 999999999.0}, {column: 123456789.0}, {column: 1.0}, {column: 7_777_777_777.0}),
+        invalid=({column: 999999999.0}, {column: 123456789.0}, {column: 7_777_777_777.0}),
     )
     rule(
         code="amount-implausible",
@@ -52,15 +55,57 @@ for table, column, label in (
         table=table,
         field=column,
         title="Montant invraisemblable",
-        message=f"{label} de {{value}} € invraisemblable (au-delà de {{_max}} €) : vérifiez l'unité et les zéros.",
+        message=f"{label} de {{value}} € invraisemblable (au-delà de {{limit}}) : vérifiez l'unité et les zéros.",
         reason=IMPLAUSIBLE_REASON,
-        prepare=lambda fr, ctx: fr.with_columns(
-            pl.lit(f"{ctx.config.amount_implausible:,.0f}".replace(",", " ")).alias("_max")
-        ),
+        params=lambda c: {"limit": french.amount(c.amount_implausible)},
         ok=lambda c, col=column: pl.col(col) <= c.amount_implausible,
         valid=({column: 2_500_000_000.0},),
         invalid=({column: 1e17},),
     )
+    rule(
+        code="amount-zero",
+        severity="error",
+        table=table,
+        field=column,
+        title="Montant nul",
+        message=f"{label} de {{value}} € : un contrat publié a un montant. Publiez le montant HT "
+        "(pour un accord-cadre sans maximum, le montant estimé).",
+        reason="Le format 2019 admettait 0 € ; un montant nul n'est pas une donnée et fausse les moyennes. "
+        "Le format 2022 exige au moins 1 €.",
+        ok=lambda c, col=column: pl.col(col) >= 1,
+        valid=({column: 1.0}, {column: 85000.0}),
+        invalid=({column: 0.0}, {column: 0.5}),
+    )
+    rule(
+        code="amount-symbolic",
+        severity="warning",
+        table=table,
+        field=column,
+        title="Montant symbolique de 1 €",
+        message=f"{label} de 1 € : montant symbolique plutôt que le montant du contrat. Publiez le montant HT, "
+        "ou le montant maximum estimé d'un accord-cadre.",
+        reason="Le montant minimal de 1 € du format sert souvent de valeur de remplissage ; le montant réel "
+        "est attendu (le maximum estimé pour un accord-cadre).",
+        ok=lambda c, col=column: pl.col(col) != 1,
+        valid=({column: 2.0}, {column: 85000.0}),
+        invalid=({column: 1.0},),
+    )
+
+
+def _threshold(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+    """The threshold in force at each notification date (or the one set by the configuration)."""
+    if ctx.config.publication_threshold is not None:
+        threshold = pl.lit(ctx.config.publication_threshold)
+    else:
+        threshold = pl.lit(None, dtype=pl.Float64)
+        for t in PUBLICATION_THRESHOLDS:
+            threshold = (
+                pl.when(pl.col("dateNotification") >= pl.lit(t.since)).then(pl.lit(t.amount)).otherwise(threshold)
+            )
+        first = pl.lit(PUBLICATION_THRESHOLDS[0].amount)
+        threshold = pl.when(pl.col("dateNotification").is_null()).then(None).otherwise(threshold.fill_null(first))
+    return frame.with_columns(threshold.alias("_threshold"))
+
 
 rule(
     code="amount-below-threshold",
@@ -68,33 +113,33 @@ rule(
     table="marches",
     field="montant",
     title="Montant sous le seuil de publication obligatoire",
-    message="Montant de {value} € sous le seuil de publication obligatoire ({_threshold} € HT) : "
-    "publication facultative, mais bienvenue.",
-    reason="Depuis 2020, la publication des données essentielles est obligatoire à partir de 40 000 € HT "
-    "(25 000 € avant) ; en dessous, elle est permise.",
-    prepare=lambda fr, ctx: fr.with_columns(
-        pl.lit(f"{ctx.config.publication_threshold:,.0f}".replace(",", " ")).alias("_threshold")
+    message="Montant de {value} € sous le seuil de publication obligatoire à la date de notification "
+    "({_threshold} € HT) : publication facultative, mais bienvenue.",
+    reason="; ".join(
+        f"{french.amount(t.amount)} HT pour les marchés notifiés depuis le {french.date(t.since)} ({t.source})"
+        for t in PUBLICATION_THRESHOLDS
+    )
+    + ". En dessous, la publication est permise.",
+    prepare=_threshold,
+    reads=("dateNotification",),
+    ok=lambda c: pl.col("montant") >= pl.col("_threshold"),
+    valid=(
+        {"montant": 40000.0, "dateNotification": "2024-03-12"},
+        {"montant": 30000.0, "dateNotification": "2018-10-15"},
     ),
-    ok=lambda c: pl.col("montant") >= c.publication_threshold,
-    valid=({"montant": 40000.0},),
-    invalid=({"montant": 12000.0},),
+    invalid=(
+        {"montant": 12000.0, "dateNotification": "2024-03-12"},
+        {"montant": 30000.0, "dateNotification": "2020-01-01"},
+        {"montant": 20000.0, "dateNotification": "2019-12-31"},
+    ),
 )
 
-for table, limit in (("marches", "duration_implausible"), ("concessions", "concession_duration_implausible")):
-    rule(
-        code="duration-implausible",
-        severity="warning",
-        table=table,
-        field="dureeMois",
-        title="Durée invraisemblable",
-        message="Durée de {value} mois (plus de {_max} mois) : vérifiez qu'elle est bien exprimée en mois.",
-        reason="Au-delà de 15 ans pour un marché, de 40 ans pour une concession (seuils réglables), une durée en "
-        "mois est rare : c'est souvent une durée en jours.",
-        prepare=lambda fr, ctx, name=limit: fr.with_columns(pl.lit(getattr(ctx.config, name)).alias("_max")),
-        ok=lambda c, name=limit: pl.col("dureeMois") <= getattr(c, name),
-        valid=({"dureeMois": 48},),
-        invalid=({"dureeMois": 900},),
-    )
+
+def _days(c) -> pl.Expr:
+    """A duration that reads as days rather than months (reported by duration-days instead)."""
+    small = (pl.col("montant") < c.day_like_amount_max).fill_null(False)  # an unknown amount proves nothing
+    return pl.col("dureeMois").is_in(c.day_like_durations) & small
+
 
 rule(
     code="duration-days",
@@ -103,9 +148,36 @@ rule(
     field="dureeMois",
     title="Durée probablement donnée en jours",
     message="Durée de {value} « mois » pour un marché de {montant} € : c'est probablement une durée en jours "
-    "(30, 360, 365…). La durée se publie en mois.",
-    reason="Des acheteurs publient la durée en jours : 30, 31, 360, 365 ou 366 « mois » pour un petit montant.",
-    ok=lambda c: ~(pl.col("dureeMois").is_in(c.day_like_durations) & (pl.col("montant") < c.day_like_amount_max)),
-    valid=({"dureeMois": 36, "montant": 50000.0}, {"dureeMois": 360, "montant": 90_000_000.0}),
-    invalid=({"dureeMois": 365, "montant": 50000.0}, {"dureeMois": 30, "montant": 12000.0}),
+    "({days}). La durée se publie en mois.",
+    reason="Des acheteurs publient la durée en jours : 360, 365 ou 366 « mois » (30 ans) pour un petit montant. "
+    "30 ou 31 mois sont des durées courantes, pas des jours.",
+    reads=("montant",),
+    params=lambda c: {"days": ", ".join(french.number(d) for d in c.day_like_durations)},
+    ok=lambda c: ~_days(c),
+    valid=(
+        {"dureeMois": 36, "montant": 50000.0},
+        {"dureeMois": 360, "montant": 90_000_000.0},
+        {"dureeMois": 30, "montant": 12000.0},
+    ),
+    invalid=({"dureeMois": 365, "montant": 50000.0}, {"dureeMois": 360, "montant": 12000.0}),
 )
+
+
+for table, limit in (("marches", "duration_implausible"), ("concessions", "concession_duration_implausible")):
+    rule(
+        code="duration-implausible",
+        severity="warning",
+        table=table,
+        field="dureeMois",
+        title="Durée invraisemblable",
+        message="Durée de {value} mois (plus de {limit} mois) : vérifiez qu'elle est bien exprimée en mois.",
+        reason="Au-delà de 15 ans pour un marché, de 40 ans pour une concession (seuils réglables), une durée en "
+        "mois est rare : c'est souvent une durée en jours.",
+        params=lambda c, name=limit: {"limit": french.number(getattr(c, name))},
+        reads=("montant",) if table == "marches" else (),
+        ok=lambda c, name=limit, days=table == "marches": (
+            (pl.col("dureeMois") <= getattr(c, name)) | (_days(c) if days else pl.lit(False))
+        ),
+        valid=({"dureeMois": 48},),
+        invalid=({"dureeMois": 900},),
+    )

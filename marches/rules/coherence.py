@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from marches.domain import ORIGIN_RANGES
+from marches import french
+from marches.regulation import ORIGIN_RANGES
 from marches.rules import rule
 
 NONE_VALUES = {
@@ -34,6 +35,7 @@ rule(
     title="L'acheteur est titulaire de son propre marché",
     message="Le titulaire « {value} » a le même SIRET que l'acheteur : vérifiez l'identifiant du titulaire "
     "(erreur fréquente de saisie).",
+    reads=("acheteur_id",),
     reason="Un acheteur ne contracte pas avec lui-même : l'identifiant du titulaire a souvent été rempli avec "
     "celui de l'acheteur.",
     prepare=_parent_column("acheteur_id"),
@@ -73,6 +75,8 @@ for table, date_column in (
         reason="Arrêtés du 22/12/2022 : l'identifiant d'une modification est unique dans le contrat et forme une "
         "séquence croissante dans l'ordre des notifications.",
         prepare=_modification_order(date_column),
+        reads=(date_column,),
+        generations=("2022",),
         ok=lambda c: pl.col("_previous_max").is_null() | (pl.col("id") > pl.col("_previous_max")),
         valid=(
             {
@@ -136,6 +140,8 @@ rule(
     message="La modification porte sur l'acte de sous-traitance numéro {value}, qui n'est pas publié pour ce marché.",
     reason="Une modification d'acte de sous-traitance désigne par son numéro un acte publié dans actesSousTraitance.",
     prepare=_act_exists,
+    reads=("actesSousTraitance",),
+    generations=("2022",),
     ok=lambda c: pl.col("_act_exists") | pl.col("id").is_null(),
     valid=({"id": 1, "@marches_actes_sous_traitance.id": 1},),
     invalid=({"id": 9, "@marches_actes_sous_traitance.id": 1},),
@@ -149,6 +155,9 @@ rule(
     title="Part d'origine France supérieure à la part d'origine UE",
     message="Part d'origine France ({value}) supérieure à la part d'origine UE ({origineUE}) : la France est "
     "dans l'Union européenne.",
+    reads=("origineUE",),
+    generations=("2022",),
+    display={"value": french.percent, "origineUE": french.percent},
     reason="Arrêtés du 22/12/2022 : origineFrance est une partie de origineUE.",
     ok=lambda c: pl.col("origineFrance") <= pl.col("origineUE"),
     valid=({"origineUE": 0.6, "origineFrance": 0.3},),
@@ -167,8 +176,11 @@ rule(
     table="marches",
     field="origineUE",
     title="Parts d'origine hors des achats concernés",
-    message="Parts d'origine renseignées ({value}) pour le code CPV {codeCPV}, hors des catégories concernées "
+    message="Part d'origine UE renseignée ({value}) pour le code CPV {codeCPV}, hors des catégories concernées "
     "(denrées, véhicules, produits de santé, habillement).",
+    reads=("codeCPV",),
+    generations=("2022",),
+    display={"value": french.percent},
     reason="Les parts d'origine UE et France ne concernent que certaines catégories d'achats (décret 2022-767) : "
     "CPV 15100000-15982200, 34100000-34144910, 33100000-33198200, 18100000-18453000…",
     ok=lambda c: pl.col("origineUE").is_null() | _in_origin_ranges(),
@@ -182,7 +194,10 @@ rule(
     table="marches",
     field="tauxAvance",
     title="Taux d'avance sans avance attribuée",
-    message="Taux d'avance de {value} alors qu'aucune avance n'est attribuée (attributionAvance = faux).",
+    message="Taux d'avance de {value} alors qu'aucune avance n'est attribuée (« attributionAvance » : false).",
+    reads=("attributionAvance",),
+    generations=("2022",),
+    display={"value": french.percent},
     reason="Le taux d'avance n'a de sens que si une avance est attribuée ; 0 avec une avance signifie « taux inconnu ».",
     ok=lambda c: pl.col("tauxAvance").is_null() | (pl.col("attributionAvance") | (pl.col("tauxAvance") == 0)),
     valid=({"attributionAvance": "true", "tauxAvance": 0.05}, {"attributionAvance": "false"}),
@@ -203,6 +218,7 @@ for table in ("marches", "concessions"):
             reason="« Sans objet » et « Pas de considération … » disent qu'il n'y a rien : ils sont seuls dans "
             "leur liste ou absents.",
             ok=lambda c, col=column, v=none: ~(pl.col(col).list.contains(v) & (pl.col(col).list.len() > 1)),
+            generations=("2022",),
             valid=({column: f'["{none}"]'},),
             invalid=({column: f'["{none}", "Clause sociale"]'},),
         )
@@ -213,7 +229,10 @@ rule(
     table="marches",
     field="idAccordCadre",
     title="Marché subséquent sans identifiant d'accord-cadre",
-    message="Marché subséquent (modalité « Marchés subséquents ») sans identifiant de l'accord-cadre (idAccordCadre).",
+    message="Marché subséquent (modalité « Marchés subséquents ») sans identifiant de l'accord-cadre "
+    "(« idAccordCadre »), que le format 2022 prévoit.",
+    reads=("modalitesExecution",),
+    generations=("2022",),
     reason="Arrêtés du 22/12/2022 : un marché subséquent indique l'identifiant de l'accord-cadre dont il découle "
     "(le format 2019 n'avait pas ce champ).",
     ok=lambda c: (

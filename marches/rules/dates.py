@@ -1,10 +1,12 @@
-"""Dates: readable years, not in the future, in order, published within two months."""
+"""Dates: readable years, not in the future, in order, published within the delay the law sets."""
 
 from __future__ import annotations
 
 import polars as pl
 
+from marches import french
 from marches.model import TABLES, load_tables
+from marches.regulation import PUBLICATION_DELAY_SOURCE
 from marches.rules import rule
 
 FLOOR_REASON = (
@@ -28,9 +30,9 @@ for table in (load_tables()[name] for name in TABLES):
             table=table.name,
             field=name,
             title="Année invraisemblable (trop ancienne)",
-            message=f"« {name} » : date « {{value}} » antérieure à l'an {{_floor}} ; vérifiez l'année.",
+            message=f"« {name} » : date du {{value}}, antérieure à l'an {{floor}} ; vérifiez l'année.",
             reason=FLOOR_REASON,
-            prepare=lambda fr, ctx: fr.with_columns(pl.lit(ctx.config.year_floor).alias("_floor")),
+            params=lambda c: {"floor": str(c.year_floor)},
             ok=lambda c, n=name: pl.col(n).dt.year() >= c.year_floor,
             valid=({name: "2024-03-12"},),
             invalid=({name: "0002-11-30"}, {name: "1899-01-01"}),
@@ -41,9 +43,9 @@ for table in (load_tables()[name] for name in TABLES):
             table=table.name,
             field=name,
             title="Date dans le futur",
-            message=f"« {name} » : date « {{value}} » postérieure à la date de vérification ({{_as_of}}).",
+            message=f"« {name} » : date du {{value}}, postérieure à la date de vérification ({{as_of}}).",
             reason=FUTURE_REASON,
-            prepare=lambda fr, ctx: fr.with_columns(pl.lit(ctx.config.as_of.isoformat()).alias("_as_of")),
+            params=lambda c: {"as_of": french.date(c.as_of)},
             ok=lambda c, n=name: pl.col(n) <= pl.lit(c.as_of),
             valid=({name: "2024-03-12"},),
             invalid=({name: "5021-02-18"}, {name: "2999-01-01"}),
@@ -68,13 +70,20 @@ for table, event, published in ORDERS:
         table=table,
         field=published,
         title="Publication antérieure à la notification",
-        message=f"« {published} » ({{value}}) est antérieure à « {event} » ({{{event}}}) : "
+        message=f"« {published} » (le {{value}}) est antérieure à « {event} » (le {{{event}}}) : "
         "les données se publient après la notification.",
         reason=ORDER_REASON,
+        reads=(event,),
         ok=lambda c, e=event, p=published: pl.col(p) >= pl.col(e),
         valid=({event: "2024-03-12", published: "2024-03-20"}, {event: "2024-03-12", published: "2024-03-12"}),
         invalid=({event: "2024-03-12", published: "2023-03-15"},),
     )
+
+
+def _deadline(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+    months = ctx.config.publication_delay_months
+    return frame.with_columns(pl.col("dateNotification").dt.offset_by(f"{months}mo").alias("_deadline"))
+
 
 rule(
     code="publication-delay",
@@ -82,14 +91,37 @@ rule(
     table="marches",
     field="datePublicationDonnees",
     title="Publication plus de deux mois après la notification",
-    message="Données publiées le {value}, {_delay} jours après la notification du {dateNotification} : "
-    "le délai réglementaire est de deux mois.",
-    reason="Article R. 2196-1 du code de la commande publique et arrêtés du 22/12/2022 : les données essentielles "
-    "sont publiées dans les deux mois suivant la notification.",
-    prepare=lambda fr, ctx: fr.with_columns(
-        (pl.col("datePublicationDonnees") - pl.col("dateNotification")).dt.total_days().alias("_delay")
+    message="Données publiées le {value}, plus de {months} mois après la notification du {dateNotification} : "
+    "elles devaient l'être au plus tard le {_deadline}.",
+    reason=f"Délai en mois calendaires ({PUBLICATION_DELAY_SOURCE}) : un marché notifié le 21/12 se publie "
+    "au plus tard le 21/02 ; le 31/12, au plus tard le dernier jour de février.",
+    prepare=_deadline,
+    reads=("dateNotification",),
+    params=lambda c: {"months": french.number(c.publication_delay_months)},
+    ok=lambda c: pl.col("datePublicationDonnees") <= pl.col("_deadline"),
+    valid=(
+        {"dateNotification": "2024-03-12", "datePublicationDonnees": "2024-05-10"},
+        {"dateNotification": "2018-12-21", "datePublicationDonnees": "2019-02-21"},
+        {"dateNotification": "2023-12-31", "datePublicationDonnees": "2024-02-29"},
     ),
-    ok=lambda c: pl.col("_delay") <= c.publication_delay_days,
-    valid=({"dateNotification": "2024-03-12", "datePublicationDonnees": "2024-05-10"},),
-    invalid=({"dateNotification": "2024-03-12", "datePublicationDonnees": "2024-09-10"},),
+    invalid=(
+        {"dateNotification": "2024-03-12", "datePublicationDonnees": "2024-09-10"},
+        {"dateNotification": "2018-12-21", "datePublicationDonnees": "2019-02-22"},
+    ),
+)
+
+rule(
+    code="publication-delay",
+    severity="warning",
+    table="concessions",
+    field="datePublicationDonnees",
+    title="Publication après le début de l'exécution",
+    message="Données publiées le {value}, après le début de l'exécution le {dateDebutExecution} : "
+    "celles d'un contrat de concession se publient avant que son exécution commence.",
+    reason="Art. R. 3131-1 du code de la commande publique : l'autorité concédante publie les données "
+    "essentielles du contrat de concession avant le commencement de son exécution.",
+    reads=("dateDebutExecution",),
+    ok=lambda c: pl.col("datePublicationDonnees") <= pl.col("dateDebutExecution"),
+    valid=({"dateDebutExecution": "2024-06-01", "datePublicationDonnees": "2024-03-20"},),
+    invalid=({"dateDebutExecution": "2024-06-01", "datePublicationDonnees": "2024-09-10"},),
 )

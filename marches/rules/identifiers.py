@@ -85,7 +85,9 @@ def _with_status(type_column: str | None, id_column: str):
         joined = frame.with_columns(kind.alias("_kind"), pl.col(id_column).alias("_id"))
         joined = joined.join(lookup, on=["_kind", "_id"], how="left", nulls_equal=True, maintain_order="left")
         return joined.with_columns(
-            pl.col("_kind").replace_strict(FORMAT_HINTS, default="un identifiant valide").alias("_hint")
+            # an identifier whose type is unknown or broken is not judged (the type gets its own finding)
+            pl.when(pl.col("_kind").is_null()).then(None).otherwise(pl.col("_id_status")).alias("_id_status"),
+            pl.col("_kind").replace_strict(FORMAT_HINTS, default="un identifiant valide").alias("_hint"),
         )
 
     return prepare
@@ -94,11 +96,13 @@ def _with_status(type_column: str | None, id_column: str):
 def _siret_rules(table: str, id_column: str, type_column: str | None, who: str) -> None:
     prepare = _with_status(type_column, id_column)
     base = {} if type_column is None else {type_column: "SIRET"}
+    reads = (type_column,) if type_column else ()
     rule(
         code="siret-checksum",
         severity="error",
         table=table,
         field=id_column,
+        reads=reads,
         title="SIRET à la clé de contrôle fausse",
         message=f"SIRET {who} « {{value}} » invalide : la clé de contrôle (algorithme de Luhn) est fausse. "
         "Vérifiez-le dans l'annuaire des entreprises (SIRENE).",
@@ -114,8 +118,9 @@ def _siret_rules(table: str, id_column: str, type_column: str | None, who: str) 
             severity="error",
             table=table,
             field=id_column,
+            reads=reads,
             title="Identifiant mal formé pour son type",
-            message=f"Identifiant {who} « {{value}} » mal formé pour le type « {{_kind}} » : attendu {{_hint}}.",
+            message=f"Identifiant {who} « {{value}} » mal formé pour son type « {{_kind}} » : attendu {{_hint}}.",
             reason="Chaque type d'identifiant a son format (arrêtés du 22/12/2022, annexe) : un SIRET a 14 chiffres, "
             "un numéro de TVA intracommunautaire sa clé, un RIDET 10 caractères…",
             prepare=prepare,

@@ -1,4 +1,10 @@
-"""Identity: the same contract (same uid) published twice, in one file or across files."""
+"""Identity: the same contract (same uid) published twice, in one file or across files.
+
+Both rules look at every record of the run at once and do not depend on the order of the files
+nor on which other files are given: within a file, every copy after the first (in the file's
+own order) is an error; across files, each copy is told of the other files holding the contract
+(named in alphabetical order), a warning since packaging keeps one with the provenance of all.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +14,21 @@ from marches.rules import rule
 
 
 def _duplicates(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-    """For each record, the first record with the same uid (file, position), if it is another one."""
-    first = (
-        frame.with_row_index("_row")
-        .filter(pl.col("uid").is_not_null())
-        .group_by("uid", maintain_order=True)
-        .agg(
-            pl.col("source_file").first().alias("_first_file"),
-            pl.col("source_position").first().alias("_first_position"),
-            pl.col("_row").first().alias("_first_row"),
-        )
+    """For each record: the first copy in its own file, and another file holding the same uid."""
+    frame = frame.with_columns(pl.col("source_position").cast(pl.Int64, strict=False).alias("_position"))
+    known = pl.col("uid").is_not_null()
+    first_in_file = (
+        frame.filter(known)
+        .sort("_position")
+        .group_by("uid", "source_file", maintain_order=True)
+        .agg(pl.col("_position").first().alias("_first_position"), pl.col("source_path").first().alias("_first_path"))
     )
-    out = frame.with_row_index("_row").join(first, on="uid", how="left", maintain_order="left")
-    return out.with_columns((pl.col("_first_file") == pl.col("source_file")).alias("_same_file"))
-
-
-def _ok_within(c) -> pl.Expr:
-    return pl.col("_first_row").is_null() | (pl.col("_row") == pl.col("_first_row")) | ~pl.col("_same_file")
-
-
-def _ok_across(c) -> pl.Expr:
-    return pl.col("_first_row").is_null() | (pl.col("_row") == pl.col("_first_row")) | pl.col("_same_file")
+    files = frame.filter(known).group_by("uid").agg(pl.col("source_file").unique().sort().alias("_files"))
+    out = frame.join(first_in_file, on=["uid", "source_file"], how="left", maintain_order="left")
+    out = out.join(files, on="uid", how="left", maintain_order="left")
+    return out.with_columns(
+        pl.col("_files").list.set_difference(pl.concat_list(pl.col("source_file"))).list.sort().alias("_others")
+    ).with_columns(pl.col("_others").list.first().alias("_other_file"))
 
 
 REASON = (
@@ -43,11 +43,11 @@ for table in ("marches", "concessions"):
         field="uid",
         scope="global",
         title="Contrat publié deux fois dans le même fichier",
-        message="Contrat déjà publié dans ce fichier (uid {value}, enregistrement {_first_position}) : "
-        "chaque contrat ne doit figurer qu'une fois ; les modifications s'ajoutent dans « modifications ».",
+        message="Contrat déjà publié dans ce fichier (uid {value}, à « {_first_path} ») : "
+        "chaque contrat ne figure qu'une fois ; ses modifications s'ajoutent dans « modifications ».",
         reason=REASON,
         prepare=_duplicates,
-        ok=_ok_within,
+        ok=lambda c: pl.col("_first_position").is_null() | (pl.col("_position") == pl.col("_first_position")),
         valid=(
             {
                 "@rows": [
@@ -73,11 +73,11 @@ for table in ("marches", "concessions"):
         field="uid",
         scope="global",
         title="Contrat publié dans plusieurs fichiers",
-        message="Contrat aussi publié dans {_first_file} (uid {value}, enregistrement {_first_position}) : "
-        "l'empaquetage n'en gardera qu'un, avec la provenance de chaque copie.",
+        message="Contrat aussi publié dans {_other_file} (uid {value}) : l'empaquetage n'en gardera qu'une "
+        "copie, avec la provenance de chacune.",
         reason=REASON,
         prepare=_duplicates,
-        ok=_ok_across,
+        ok=lambda c: pl.col("_other_file").is_null(),
         valid=(
             {
                 "@rows": [

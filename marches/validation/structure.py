@@ -4,8 +4,9 @@ The Table Schemas of ``schemas/`` are the single source of truth: each field's t
 vectorised polars cast (a non-empty cell that does not cast is a ``type-error``), and its
 constraints become a Pandera (polars backend) schema: ``required``, ``enum``, ``pattern``,
 ``minimum``/``maximum``, ``minLength``/``maxLength``, item enums of arrays, the primary key and
-the foreign keys. The codes and the cells they point at agree with ``frictionless validate``
-(a differential test checks it), plus the marches extension ``required-2022``.
+the foreign keys. Each row is held to its own generation's constraints (``x-format``, see
+:meth:`marches.model.Table.constraints_for`). The codes and the cells they point at agree with
+``frictionless validate`` given the same per-generation schema (a differential test checks it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from marches import french
 from marches.model import Table, load_tables
+from marches.regulation import FORMATS, GENERATIONS
 
 TRUE_VALUES = ("true", "True", "TRUE", "1")
 FALSE_VALUES = ("false", "False", "FALSE", "0")
@@ -172,9 +175,13 @@ def _field_checks(field: dict) -> list[tuple[pa.Check, CheckMeta]]:
 
 
 @cache
-def pandera_schema(table_name: str) -> tuple[pa.DataFrameSchema, dict[tuple[str, int], CheckMeta]]:
-    """The Pandera schema of one table, and what each of its checks means."""
+def pandera_schema(
+    table_name: str, generation: str | None = None
+) -> tuple[pa.DataFrameSchema, dict[tuple[str, int], CheckMeta]]:
+    """The Pandera schema of one table for the records of one generation (``None``: what both share)."""
     table = load_tables()[table_name]
+    if generation is not None:
+        table = table.for_generation(generation)
     columns, meta = {}, {}
     for field in table.fields:
         checks = _field_checks(field)
@@ -189,14 +196,43 @@ def pandera_schema(table_name: str) -> tuple[pa.DataFrameSchema, dict[tuple[str,
     return pa.DataFrameSchema(columns, name=table_name), meta
 
 
-def constraint_failures(typed: pl.DataFrame, table_name: str) -> pl.DataFrame:
-    """Rows that break a constraint: row, field, code, value (text), constraint.
+def constraint_failures(typed: pl.DataFrame, table_name: str, generations: pl.Series | None = None) -> pl.DataFrame:
+    """Cells that break a constraint of their record's format: row, field, code, value, constraint, generation.
 
-    Each check of the table's Pandera schema is run on the frame; its boolean output gives the
-    failing rows directly (Pandera's own failure-case report is much slower when thousands of
-    rows fail, which national files do).
+    Each row is checked against its own generation's constraints (``x-format`` merged in); rows of
+    unknown generation against the constraints both generations share. One failure per cell, the
+    first in the schema's order (required, then enum, pattern, bounds, lengths).
     """
-    schema, meta = pandera_schema(table_name)
+    if generations is None:
+        return _failures_of(typed, table_name, None)
+    parts = []
+    for generation in (*GENERATIONS, None):
+        mask = generations.is_null() if generation is None else (generations == generation).fill_null(False)
+        if not mask.any():
+            continue
+        if mask.all():
+            return _failures_of(typed, table_name, generation)
+        rows = mask.arg_true()
+        found = _failures_of(typed.filter(mask), table_name, generation)
+        parts.append(found.with_columns(rows.gather(found.get_column("row")).cast(pl.Int64).alias("row")))
+    return pl.concat(parts) if parts else _empty_failures()
+
+
+def common_failure_rows(typed: pl.DataFrame, table_name: str, rows: pl.Series) -> pl.Series:
+    """Which of ``rows`` break the constraints shared by both generations (what packaged tables must meet)."""
+    if rows.len() == 0:
+        return pl.Series("row", [], dtype=pl.Int64)
+    rows = rows.cast(pl.Int64)
+    found = _failures_of(typed[rows], table_name, None)
+    return rows.gather(found.get_column("row").unique()).alias("row")
+
+
+def _failures_of(typed: pl.DataFrame, table_name: str, generation: str | None) -> pl.DataFrame:
+    """Rows that break a constraint (Pandera checks evaluated together; their boolean output gives the rows).
+
+    Pandera's own failure-case report is much slower when thousands of rows fail, which national files do.
+    """
+    schema, meta = pandera_schema(table_name, generation)
     lazy = typed.lazy()
     parts, pending = [], []
     for name, column in schema.columns.items():
@@ -221,7 +257,8 @@ def constraint_failures(typed: pl.DataFrame, table_name: str) -> pl.DataFrame:
             parts.append(_failures(rows, name, m.code, values, m.constraint))
     if not parts:
         return _empty_failures()
-    return pl.concat(parts).unique(subset=["row", "field", "code"], keep="first", maintain_order=True)
+    found = pl.concat(parts).unique(subset=["row", "field"], keep="first", maintain_order=True)
+    return found.with_columns(pl.lit(generation, dtype=pl.String).alias("generation"))
 
 
 def _failures(rows: pl.Series, field: str, code: str, values: pl.Series | None, constraint: Any) -> pl.DataFrame:
@@ -238,7 +275,14 @@ def _failures(rows: pl.Series, field: str, code: str, values: pl.Series | None, 
 
 def _empty_failures() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"row": pl.Int64, "field": pl.String, "code": pl.String, "value": pl.String, "constraint": pl.Object}
+        schema={
+            "row": pl.Int64,
+            "field": pl.String,
+            "code": pl.String,
+            "value": pl.String,
+            "constraint": pl.Object,
+            "generation": pl.String,
+        }
     )
 
 
@@ -252,20 +296,6 @@ def primary_key_failures(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
         repeated.alias("bad"), pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator=", ").alias("value")
     ).with_row_index("row")
     return rows.filter("bad").select(pl.col("row").cast(pl.Int64), "value")
-
-
-def required_2022(typed: pl.DataFrame, table: Table, generation: pl.Series | None) -> pl.DataFrame:
-    """Fields the 2022 format requires (``x-requiredIn``), missing from 2022 records."""
-    if generation is None:
-        return pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
-    is_2022 = generation == "2022"
-    parts = []
-    for field in table.fields:
-        if "2022" in field.get("x-requiredIn", ()) and field["name"] in typed.columns:
-            missing = (typed[field["name"]].is_null() & is_2022).arg_true()
-            if len(missing):
-                parts.append(pl.DataFrame({"row": missing.cast(pl.Int64), "field": field["name"]}))
-    return pl.concat(parts) if parts else pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
 
 
 def foreign_key_failures(child: pl.DataFrame, table: Table, parents: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -285,30 +315,55 @@ def foreign_key_failures(child: pl.DataFrame, table: Table, parents: dict[str, p
     return pl.concat(parts) if parts else pl.DataFrame(schema={"row": pl.Int64, "field": pl.String})
 
 
-def message(code: str, field: str, value: Any, constraint: Any = None, type_: str = "string") -> str:
-    """The French explanation of a structural finding."""
+def published_name(column: str) -> str:
+    """A column's name as publishers write the field: ``acheteur_id`` -> ``acheteur.id``, ``formePrix_2019`` -> ``formePrix``."""
+    return column.removesuffix("_2019").replace("_", ".")
+
+
+def _bound(value: Any) -> str:
+    return french.number(value) if isinstance(value, int | float) else str(value)
+
+
+def message(
+    code: str, field: str, value: Any, constraint: Any = None, type_: str = "string", generation: str | None = None
+) -> str:
+    """The French explanation of a structural finding, naming the field as the publisher's format does."""
+    name = published_name(field)
     shown = f"« {value} »"
+    where = f"au {FORMATS[generation].label}" if generation in FORMATS else "dans les deux formats"
+    damaged = " (des caractères y ont été détruits par une conversion d'encodage)" if "\ufffd" in str(value) else ""
     if code == "type-error":
-        return f"« {field} » : {shown} n'est pas {TYPE_NAMES.get(type_, type_)}."
+        return f"« {name} » : {shown} n'est pas {TYPE_NAMES.get(type_, type_)}."
     if code == "required":
-        return f"« {field} » est obligatoire et absent."
-    if code == "required-2022":
-        return f"« {field} » est obligatoire au format 2022 et absent."
+        return f"« {name} » est obligatoire {where} et absent."
     if code == "enum":
         allowed = ", ".join(f"« {v} »" for v in constraint[:8]) + (" …" if len(constraint) > 8 else "")
-        return f"« {field} » : {shown} n'est pas une valeur autorisée ; valeurs possibles : {allowed}."
+        return f"« {name} » : {shown} n'est pas une valeur autorisée {where}{damaged} ; valeurs possibles : {allowed}."
     if code == "pattern":
-        return f"« {field} » : {shown} n'a pas le format attendu ({PATTERN_HINTS.get(constraint, constraint)})."
+        return f"« {name} » : {shown} n'a pas le format attendu ({_pattern_hint(field, value, constraint)})."
     if code == "minimum":
-        return f"« {field} » : {shown} est inférieur au minimum autorisé ({constraint})."
+        return f"« {name} » : {shown} est inférieur au minimum {where} ({_bound(constraint)})."
     if code == "maximum":
-        return f"« {field} » : {shown} est supérieur au maximum autorisé ({constraint})."
+        return f"« {name} » : {shown} est supérieur au maximum {where} ({_bound(constraint)})."
     if code == "minLength":
-        return f"« {field} » : {shown} est trop court (au moins {constraint} caractère(s) ou élément(s))."
+        return (
+            f"« {name} » : {shown} est trop court {where} (au moins {_bound(constraint)} caractère(s) ou élément(s))."
+        )
     if code == "maxLength":
-        return f"« {field} » : {shown} est trop long ({constraint} caractères au plus)."
+        length = f"{french.number(len(str(value)))} caractères" if value is not None else "trop long"
+        return f"« {name} » : {length}, trop long {where} ({_bound(constraint)} caractères au plus)."
     if code == "primary-key":
         return f"Clé {shown} en double dans la table : chaque ligne doit avoir une clé unique ({field})."
     if code == "foreign-key":
         return f"Ligne rattachée à un enregistrement parent inexistant ({field} = {shown})."
-    return f"« {field} » : {shown} ({code})."
+    return f"« {name} » : {shown} ({code})."
+
+
+def _pattern_hint(field: str, value: Any, constraint: str) -> str:
+    hint = PATTERN_HINTS.get(constraint, constraint)
+    text = str(value or "")
+    if field == "codeCPV" and text.isdigit() and len(text) == 7:
+        return f"{hint} ; il a 7 chiffres : le zéro initial a sans doute été perdu, le code est « 0{text} »"
+    if constraint == "^[0-9]{14}$" and text.isdigit() and len(text) == 13:
+        return f"{hint} ; il a 13 chiffres : un zéro initial a peut-être été perdu (« 0{text} »)"
+    return hint

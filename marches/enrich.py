@@ -1,0 +1,418 @@
+"""What the database adds to the published data for browsing: reliable columns, reference tables
+(labels of codes), the buyers and titulaires as entities, and pre-aggregated statistics.
+
+Reliable columns (``montant_fiable``, ``date_fiable``, ``annee_fiable``…) leave out the values that
+validation flagged (placeholder or implausible amounts, dates before the floor or in the future of
+the data), so that sums, facets, default sorts and charts are not led by defective records. A
+contract that names the same titulaire twice counts once in every statistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES, departement_sql
+
+AMOUNT_FLAGS = "constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%'"
+DATE_FLAGS = ("date-floor", "date-future")
+GROWTH_MIN_AMOUNT = 1000  # € HT: below it an initial amount is symbolic (1 €…) and its growth meaningless
+GROWTH_MAX_AMOUNT = 3_000_000_000  # € HT: the implausible amount of the rules
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column computed in the database for browsing (not part of the published data)."""
+
+    table: str
+    name: str
+    type: type
+    title: str
+    description: str
+    sql: str  # SQL expression over the row; {as_of} is the reference date of the data
+    stage: int = 1  # stage 2 expressions read stage 1 columns
+
+
+def _reliable_date(column: str) -> str:
+    codes = ", ".join(f"'{c}'" for c in DATE_FLAGS)
+    return (
+        f"CASE WHEN date({column}) IS NULL OR {column} > '{{as_of}}' OR record_key IN "
+        f"(SELECT record_key FROM constats WHERE code IN ({codes}) AND field = '{column}') THEN NULL "
+        f"ELSE {column} END"
+    )
+
+
+def _place(table: str) -> list[Derived]:
+    return [
+        Derived(
+            table,
+            "departement",
+            str,
+            "Département",
+            "Département du lieu d'exécution, déduit de son code (commune, code postal ou département) ; vide pour "
+            "un code de région ou de pays.",
+            "(SELECT code FROM departements WHERE code = "
+            + departement_sql("lieuExecution_code", "lieuExecution_typeCode")
+            + ")",
+        ),
+        Derived(
+            table,
+            "lieu",
+            str,
+            "Lieu d'exécution",
+            "Nom du lieu (format 2019) et département, en clair : cherchez un département par son nom.",
+            "nullif(trim(coalesce(lieuExecution_nom || ', ', '') || coalesce((SELECT nom || ' (' || code || ')' "
+            "FROM departements WHERE code = departement), coalesce(lieuExecution_typeCode || ' ', '') || "
+            "coalesce(lieuExecution_code, '')), ', '), '')",
+            stage=2,
+        ),
+    ]
+
+
+DERIVED = (
+    Derived(
+        "marches",
+        "date_fiable",
+        str,
+        "Date de notification (fiable)",
+        "La date de notification, sauf si la validation l'a signalée (antérieure à l'an 2000 ou postérieure "
+        "à la date de vérification des données) : les tris par date l'utilisent.",
+        _reliable_date("dateNotification"),
+    ),
+    Derived(
+        "marches",
+        "annee_fiable",
+        int,
+        "Année de notification",
+        "Année de la date de notification fiable (vide si la date est signalée) : pour filtrer et grouper.",
+        "CAST(substr(date_fiable, 1, 4) AS INTEGER)",
+        stage=2,
+    ),
+    Derived(
+        "marches",
+        "division_cpv",
+        str,
+        "Division CPV",
+        "Deux premiers chiffres du code CPV : 45 = travaux, 01 à 44 et 48 = fournitures, 50 à 98 = services.",
+        "(SELECT code FROM divisions_cpv WHERE code = substr(codeCPV, 1, 2))",
+    ),
+    Derived(
+        "marches",
+        "cpv8",
+        str,
+        "Code CPV (8 chiffres)",
+        "Code CPV sans chiffre de contrôle, relié à son libellé quand la nomenclature est installée.",
+        "substr(codeCPV, 1, 8)",
+    ),
+    Derived(
+        "marches",
+        "montant_fiable",
+        float,
+        "Montant fiable HT (€)",
+        "Le montant, sauf s'il est signalé comme "
+        "montant de remplissage ou invraisemblable : les sommes l'utilisent pour ne pas être faussées.",
+        f"CASE WHEN {AMOUNT_FLAGS} THEN NULL ELSE montant END",
+    ),
+    Derived(
+        "marches",
+        "hausse_pct",
+        float,
+        "Hausse par modifications (%)",
+        "Hausse du montant par les modifications, en pourcentage du montant initial fiable (vide sans "
+        f"modification du montant, ou si le montant initial est inférieur à {GROWTH_MIN_AMOUNT} € : un montant "
+        "symbolique de 1 € ferait des hausses de millions de pour cent).",
+        f"CASE WHEN nombreModifications > 0 AND montant_fiable >= {GROWTH_MIN_AMOUNT} AND montantActuel BETWEEN 0 "
+        f"AND {GROWTH_MAX_AMOUNT} THEN round(100.0 * (montantActuel - montant_fiable) / montant_fiable, 1) END",
+        stage=2,
+    ),
+    Derived(
+        "marches",
+        "offre_unique",
+        int,
+        "Offre unique",
+        "1 si une seule offre a été reçue (indicateur de concurrence), 0 sinon.",
+        "CASE WHEN offresRecues IS NULL THEN NULL WHEN offresRecues = 1 THEN 1 ELSE 0 END",
+    ),
+    Derived(
+        "marches",
+        "consideration_sociale",
+        int,
+        "Considération sociale",
+        "1 si le marché comporte une clause, un critère social ou est réservé, 0 sinon.",
+        "CASE WHEN considerationsSociales IS NULL THEN NULL WHEN considerationsSociales LIKE '%Pas de%' THEN 0 "
+        "ELSE 1 END",
+    ),
+    Derived(
+        "marches",
+        "consideration_environnementale",
+        int,
+        "Considération environnementale",
+        "1 si le marché comporte une clause ou un critère environnemental, 0 sinon.",
+        "CASE WHEN considerationsEnvironnementales IS NULL THEN NULL WHEN considerationsEnvironnementales LIKE "
+        "'%Pas de%' THEN 0 ELSE 1 END",
+    ),
+    *_place("marches"),
+    Derived(
+        "concessions",
+        "date_fiable",
+        str,
+        "Date de signature (fiable)",
+        "La date de signature, sauf si la validation l'a signalée (antérieure à l'an 2000 ou future).",
+        _reliable_date("dateSignature"),
+    ),
+    Derived(
+        "concessions",
+        "annee_fiable",
+        int,
+        "Année de signature",
+        "Année de la date de signature fiable.",
+        "CAST(substr(date_fiable, 1, 4) AS INTEGER)",
+        stage=2,
+    ),
+    Derived(
+        "concessions",
+        "valeur_fiable",
+        float,
+        "Valeur globale fiable HT (€)",
+        "La valeur globale, sauf si elle est signalée comme valeur de remplissage ou invraisemblable.",
+        f"CASE WHEN {AMOUNT_FLAGS} THEN NULL ELSE valeurGlobale END",
+    ),
+    *_place("concessions"),
+    Derived(
+        "marches_titulaires",
+        "repetition",
+        int,
+        "Titulaire répété",
+        "1 si ce titulaire est déjà cité plus haut dans le même marché : le marché ne lui est compté qu'une fois.",
+        "CASE WHEN EXISTS (SELECT 1 FROM marches_titulaires d WHERE d.record_key = marches_titulaires.record_key "
+        "AND d.id = marches_titulaires.id AND d.position < marches_titulaires.position) THEN 1 ELSE 0 END",
+    ),
+    Derived(
+        "doublons",
+        "ordre",
+        int,
+        "Ordre de lecture",
+        "Rang de l'enregistrement dans l'ordre de lecture des fichiers (pour trier).",
+        "(SELECT ordre FROM enregistrements e WHERE e.record_key = doublons.record_key)",
+    ),
+    Derived(
+        "quarantaine",
+        "ordre",
+        int,
+        "Ordre de lecture",
+        "Rang de l'enregistrement dans l'ordre de lecture des fichiers (pour trier).",
+        "(SELECT ordre FROM enregistrements e WHERE e.record_key = quarantaine.record_key)",
+    ),
+)
+
+# Reference tables, created before the data tables so that these can declare their foreign keys.
+REFERENCE = {
+    "cpv": ({"code8": str, "code": str, "division": str, "libelle": str}, "code8"),
+    "divisions_cpv": ({"code": str, "libelle": str}, "code"),
+    "departements": ({"code": str, "nom": str}, "code"),
+    "gravites": ({"code": str, "libelle": str}, "code"),
+    "regles": ({"code": str, "titre": str, "gravite": str, "raison": str}, "code"),
+    "acheteurs": (
+        {
+            "acheteur_id": str,
+            "nom": str,
+            "nombre_marches": int,
+            "montant_total": float,
+            "nombre_concessions": int,
+            "valeur_concessions": float,
+            "nombre_titulaires": int,
+            "premiere_date": str,
+            "derniere_date": str,
+        },
+        "acheteur_id",
+    ),
+    "titulaires": (
+        {
+            "titulaire_id": str,
+            "typeIdentifiant": str,
+            "denominationSociale": str,
+            "nombre_marches": int,
+            "montant_total": float,
+            "nombre_concessions": int,
+            "nombre_acheteurs": int,
+            "premiere_date": str,
+            "derniere_date": str,
+        },
+        "titulaire_id",
+    ),
+}
+LABEL_COLUMNS = {
+    "cpv": "libelle",
+    "divisions_cpv": "libelle",
+    "departements": "nom",
+    "gravites": "libelle",
+    "regles": "titre",
+    "acheteurs": "nom",
+    "titulaires": "denominationSociale",
+}
+# (table, column) -> (reference table, its key): every table that names a buyer, a titulaire or a code
+FOREIGN_KEYS = {
+    ("marches", "acheteur_id"): ("acheteurs", "acheteur_id"),
+    ("marches", "cpv8"): ("cpv", "code8"),
+    ("marches", "division_cpv"): ("divisions_cpv", "code"),
+    ("marches", "departement"): ("departements", "code"),
+    ("marches_titulaires", "id"): ("titulaires", "titulaire_id"),
+    ("marches_modifications_titulaires", "id"): ("titulaires", "titulaire_id"),
+    ("concessions", "autoriteConcedante_id"): ("acheteurs", "acheteur_id"),
+    ("concessions", "departement"): ("departements", "code"),
+    ("concessions_concessionnaires", "id"): ("titulaires", "titulaire_id"),
+    ("constats", "code"): ("regles", "code"),
+    ("constats", "severity"): ("gravites", "code"),
+}
+REFERENCE_FOREIGN_KEYS = {"regles": [("gravite", "gravites", "code")]}
+
+# one row per (contract, titulaire): a titulaire named twice in a contract counts once
+_HOLDERS = """
+    SELECT DISTINCT record_key, id FROM marches_titulaires WHERE id IS NOT NULL
+    UNION SELECT DISTINCT record_key, id FROM marches_modifications_titulaires WHERE id IS NOT NULL"""
+
+ENTITIES = {
+    "acheteurs": """
+        INSERT INTO acheteurs
+        SELECT id, max(nom), sum(nm), sum(mt), sum(nc), sum(vc), 0, min(premiere), max(derniere)
+        FROM (
+            SELECT acheteur_id AS id, max(acheteur_nom) AS nom, count(*) AS nm, round(sum(montant_fiable), 2) AS mt,
+                   0 AS nc, NULL AS vc, min(date_fiable) AS premiere, max(date_fiable) AS derniere
+            FROM marches WHERE acheteur_id IS NOT NULL GROUP BY acheteur_id
+            UNION ALL
+            SELECT autoriteConcedante_id, max(autoriteConcedante_nom), 0, NULL, count(*), round(sum(valeur_fiable), 2),
+                   min(date_fiable), max(date_fiable)
+            FROM concessions WHERE autoriteConcedante_id IS NOT NULL GROUP BY autoriteConcedante_id
+        ) u GROUP BY id""",
+    "relations": f"""
+        CREATE TABLE relations (
+            acheteur_id TEXT NOT NULL REFERENCES acheteurs(acheteur_id),
+            titulaire_id TEXT NOT NULL REFERENCES titulaires(titulaire_id),
+            nombre_marches INTEGER, montant_total REAL, premiere_date TEXT, derniere_date TEXT,
+            PRIMARY KEY (acheteur_id, titulaire_id)) STRICT;
+        INSERT INTO relations
+        SELECT m.acheteur_id, h.id, count(*), round(sum(m.montant_fiable), 2), min(m.date_fiable), max(m.date_fiable)
+        FROM ({_HOLDERS}) h JOIN marches m ON m.record_key = h.record_key
+        WHERE m.acheteur_id IS NOT NULL GROUP BY m.acheteur_id, h.id""",
+    "titulaires": f"""
+        INSERT INTO titulaires
+        SELECT id, max(type), max(nom), sum(nm), sum(mt), sum(nc), sum(na), min(premiere), max(derniere)
+        FROM (
+            SELECT h.id, NULL AS type, NULL AS nom, count(*) AS nm, round(sum(m.montant_fiable), 2) AS mt, 0 AS nc,
+                   count(DISTINCT m.acheteur_id) AS na, min(m.date_fiable) AS premiere, max(m.date_fiable) AS derniere
+            FROM ({_HOLDERS}) h JOIN marches m ON m.record_key = h.record_key GROUP BY h.id
+            UNION ALL
+            SELECT id, typeIdentifiant, denominationSociale, 0, NULL, 0, 0, NULL, NULL FROM (
+                SELECT id, typeIdentifiant, denominationSociale FROM marches_titulaires
+                UNION ALL SELECT id, typeIdentifiant, denominationSociale FROM marches_modifications_titulaires
+            ) WHERE id IS NOT NULL
+            UNION ALL
+            SELECT id, max(typeIdentifiant), max(denominationSociale), 0, NULL, count(DISTINCT record_key), 0,
+                   NULL, NULL
+            FROM concessions_concessionnaires WHERE id IS NOT NULL GROUP BY id
+        ) GROUP BY id""",
+}
+ENTITY_INDEXES = {
+    "acheteurs": [["nombre_marches"], ["montant_total"]],
+    "titulaires": [["nombre_marches"], ["montant_total"]],
+    "relations": [["titulaire_id"], ["acheteur_id", "nombre_marches"], ["titulaire_id", "nombre_marches"]],
+}
+
+# A contract counts once per group; the shares are computed from the counts (sum / renseignés).
+SUMMARIES = {
+    "stats_annee": """
+        SELECT annee_fiable AS annee, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
+               round(avg(offre_unique), 4) AS part_offre_unique,
+               round(avg(consideration_sociale), 4) AS part_consideration_sociale,
+               round(avg(consideration_environnementale), 4) AS part_consideration_environnementale,
+               sum(montant_fiable IS NULL AND montant IS NOT NULL) AS montants_ecartes,
+               sum(date_fiable IS NULL AND dateNotification IS NOT NULL) AS dates_ecartees
+        FROM marches GROUP BY annee_fiable ORDER BY annee_fiable""",
+    "stats_division": """
+        SELECT division_cpv, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total
+        FROM marches GROUP BY division_cpv ORDER BY nombre DESC""",
+    "stats_procedure": """
+        SELECT annee_fiable AS annee, procedure, count(*) AS nombre, round(sum(montant_fiable)) AS montant_total,
+               round(avg(offre_unique), 4) AS part_offre_unique
+        FROM marches GROUP BY annee_fiable, procedure ORDER BY annee_fiable, nombre DESC""",
+    "stats_indicateurs": """
+        SELECT annee_fiable AS annee, division_cpv, procedure, nature, departement, count(*) AS nombre,
+               round(sum(montant_fiable)) AS montant_total, count(offre_unique) AS offres_renseignees,
+               coalesce(sum(offre_unique), 0) AS offres_uniques,
+               count(consideration_sociale) AS sociales_renseignees,
+               coalesce(sum(consideration_sociale), 0) AS sociales,
+               count(consideration_environnementale) AS environnementales_renseignees,
+               coalesce(sum(consideration_environnementale), 0) AS environnementales
+        FROM marches GROUP BY annee_fiable, division_cpv, procedure, nature, departement""",
+    "stats_constats": """
+        SELECT code, severity, count(*) AS nombre, count(DISTINCT record_key) AS enregistrements
+        FROM constats GROUP BY code, severity ORDER BY nombre DESC""",
+    "stats_enregistrements": """
+        SELECT statut, count(*) AS nombre FROM enregistrements GROUP BY statut ORDER BY nombre DESC""",
+}
+SUMMARY_FOREIGN_KEYS = {
+    "stats_constats": [("code", "regles", "code"), ("severity", "gravites", "code")],
+    "stats_division": [("division_cpv", "divisions_cpv", "code")],
+    "stats_indicateurs": [("division_cpv", "divisions_cpv", "code"), ("departement", "departements", "code")],
+}
+SUMMARY_INDEXES = {"stats_indicateurs": [["annee"], ["division_cpv"], ["departement"]]}
+
+
+def create_reference_tables(db: sqlite_utils.Database) -> None:
+    from marches.report import catalogue
+
+    for name, (columns, pk) in REFERENCE.items():
+        db[name].create(columns, pk=pk, strict=True, not_null={pk})
+    db["divisions_cpv"].insert_all({"code": c, "libelle": label} for c, label in DIVISIONS_CPV.items())
+    db["departements"].insert_all({"code": c, "nom": n} for c, n in DEPARTEMENTS.items())
+    db["gravites"].insert_all({"code": c, "libelle": label} for c, label in SEVERITES.items())
+    db["regles"].insert_all(
+        {"code": r.code, "titre": r.title, "gravite": r.severity, "raison": r.reason} for r in catalogue().values()
+    )
+    db["regles"].add_foreign_key("gravite", "gravites", "code")
+
+
+def derive(db: sqlite_utils.Database, as_of: str) -> None:
+    """Fill the derived columns, stage by stage (one UPDATE per table and stage)."""
+    for stage in (1, 2):
+        for table in dict.fromkeys(d.table for d in DERIVED):
+            columns = [d for d in DERIVED if d.table == table and d.stage == stage]
+            if columns:
+                assignments = ", ".join(f'"{d.name}" = {d.sql.format(as_of=as_of)}' for d in columns)
+                db.execute(f'UPDATE "{table}" SET {assignments}')
+    db.conn.commit()
+
+
+def entities(db: sqlite_utils.Database) -> None:
+    """The buyers, the titulaires and who buys from whom, keyed by identifier."""
+    db.execute(ENTITIES["acheteurs"])
+    db.execute(ENTITIES["titulaires"])
+    db.conn.executescript(ENTITIES["relations"])
+    db.execute(
+        "UPDATE acheteurs SET nombre_titulaires = "
+        "(SELECT count(*) FROM relations r WHERE r.acheteur_id = acheteurs.acheteur_id)"
+    )
+    for table, indexes in ENTITY_INDEXES.items():
+        for columns in indexes:
+            db[table].create_index(columns, if_not_exists=True)
+    db.conn.commit()
+
+
+SQL_TYPES = {"integer": int, "real": float, "text": str}
+
+
+def summaries(db: sqlite_utils.Database) -> None:
+    """The statistics tables, typed from their values, with foreign keys to the labels of their codes."""
+    for name, sql in SUMMARIES.items():
+        db.execute(f'CREATE TEMP TABLE "_{name}" AS {sql}')
+        columns = {}
+        for column in (r[1] for r in db.execute(f"PRAGMA temp.table_info('_{name}')")):
+            kind = db.execute(f'SELECT typeof("{column}") FROM "_{name}" WHERE "{column}" IS NOT NULL LIMIT 1')
+            columns[column] = SQL_TYPES.get((kind.fetchone() or ["text"])[0], str)
+        db[name].create(columns, foreign_keys=SUMMARY_FOREIGN_KEYS.get(name, []))
+        db.execute(f'INSERT INTO "{name}" SELECT * FROM "_{name}"')
+        db.execute(f'DROP TABLE "_{name}"')
+        for columns_ in SUMMARY_INDEXES.get(name, []):
+            db[name].create_index(columns_)
+    db.conn.commit()

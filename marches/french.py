@@ -1,0 +1,73 @@
+"""Values written the way a French reader expects them in a message (babel's fr_FR rules).
+
+« 3 000 000 000 € », « 20 % », « 12,5 », dates JJ/MM/AAAA, and JSON's own words for JSON values
+(``null``, ``true``), never Python's (``None``, ``True``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_decimal, format_percent
+
+LOCALE = "fr_FR"
+
+
+def number(value: float | int | Decimal) -> str:
+    """« 3 000 000 000 », « 12,5 », « 1,2 × 10^21 » for what no one reads digit by digit.
+
+    The grouping (narrow no-break space) and the decimal comma are babel's ``fr_FR`` rules, written
+    out for speed (messages are formatted by the hundred thousand); a test checks they agree."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if abs(value) >= 1e21:
+        return f"{value:.3g}".replace(".", ",").replace("e+", " × 10^").replace("e-", " × 10^-")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", "\u202f")
+    if isinstance(value, float):
+        whole, _, decimals = repr(value).partition(".")
+        if "e" not in decimals and "e" not in whole:
+            grouped = f"{int(whole):,}".replace(",", "\u202f") if whole not in ("-0",) else whole
+            return f"{grouped},{decimals}"
+    return format_decimal(value, locale=LOCALE, decimal_quantization=False)
+
+
+def amount(value: float | int) -> str:
+    """« 3 000 000 000 € »: euros, with cents only when there are some."""
+    return f"{number(round(value, 2))}\u00a0€"
+
+
+def percent(share: float) -> str:
+    """« 20 % » for 0.2."""
+    return format_percent(share, locale=LOCALE, decimal_quantization=False)
+
+
+def date(value: dt.date | str) -> str:
+    """« 21/12/2018 » (JJ/MM/AAAA)."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
+def json_value(value: Any) -> str:
+    """A published value as JSON writes it: ``null``, ``true``, ``12``, text unchanged."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """« 1 contrat », « 2 contrats »: the count written the French way with its noun."""
+    word = singular if abs(count) < 2 else plural_form or singular + "s"
+    return f"{number(count)} {word}"

@@ -1,0 +1,271 @@
+"""The site's one formatting plugin (loaded by ``marches serve`` with --plugins-dir).
+
+- every cell in French: amounts « 1 024 626,35 € », shares « 18,1 % », dates 23/05/2025, Oui/Non,
+  lists as text, rule codes as their French titles; keys and identifiers as links to their page;
+- the data behind the pages of a contract, a buyer and a titulaire, the search and the about page;
+- French error pages (a refused database download points to the data package);
+- CSV for Excel: ``_bom=1`` starts a CSV export with a byte order mark.
+
+What pages look like is in the templates next to this folder; what columns are is in marches.site_labels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import markupsafe
+from babel.numbers import format_decimal, format_percent
+from datasette import Response, hookimpl
+from datasette.utils import append_querystring, tilde_decode, tilde_encode
+from datasette.utils.asgi import Base400
+from datasette.views.base import DatasetteError
+
+from marches import site_labels, site_pages
+from marches.enrich import FOREIGN_KEYS
+from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES
+
+LOCALE = "fr_FR"
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+BOM = "\ufeff".encode()
+ENTITY_TABLES = {"acheteur": "acheteurs", "titulaire": "titulaires"}
+LABELLED = {"division": (DIVISIONS_CPV, "divisions_cpv"), "departement": (DEPARTEMENTS, "departements")}
+
+
+def nombre(value, decimals: int = 2) -> str:
+    return format_decimal(value, format="#,##0." + "#" * decimals if decimals else "#,##0", locale=LOCALE)
+
+
+def euros(value) -> str:
+    """« 1 024 626,35 € », « 167 874 € »: cents only when there are some."""
+    whole = float(value).is_integer()
+    return f"{format_decimal(value, format='#,##0' if whole else '#,##0.00', locale=LOCALE)}\u00a0€"
+
+
+def date_fr(value) -> str:
+    match = ISO_DATE.match(str(value))
+    return f"{match[3]}/{match[2]}/{match[1]}" if match else str(value)
+
+
+def _items(value) -> list:
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return [value]
+    return items if isinstance(items, list) else [items]
+
+
+def _link(href: str, text: str, title: str | None = None) -> markupsafe.Markup:
+    attribute = markupsafe.Markup(' title="{}"').format(title) if title else ""
+    return markupsafe.Markup('<a href="{}"{}>{}</a>').format(href, attribute, text)
+
+
+def format_value(datasette, database: str, table: str | None, column: str, value):
+    """The French rendering of one value, or None to let Datasette show it."""
+    urls = datasette.urls
+    if isinstance(value, dict):  # a foreign key Datasette expanded: its label, or the identifier alone
+        target = FOREIGN_KEYS.get((table, column))
+        if target and value.get("label") in (None, "", value.get("value")):
+            return _link(urls.row(database, target[0], tilde_encode(str(value["value"]))), value["value"])
+        return None
+    if value is None or value == "":
+        return None
+    kind = site_labels.kind(table, column)
+    try:
+        if kind == "euros":
+            return euros(value)
+        if kind == "nombre":
+            return nombre(value)
+        if kind == "part":
+            return format_percent(value, format="#,##0.#\u00a0%", locale=LOCALE)
+        if kind == "pct":
+            return f"{nombre(value, 1)}\u00a0%"
+        if kind == "annee":
+            return str(value)
+        if kind == "date":
+            return date_fr(value)
+        if kind == "booleen":
+            return {0: "Non", 1: "Oui", "0": "Non", "1": "Oui", "false": "Non", "true": "Oui"}.get(value)
+        if kind == "gravite":
+            return SEVERITES.get(value, value)
+        if kind == "liste":
+            return ", ".join(str(v) for v in _items(value))
+        if kind == "regles":
+            titles = site_pages.rule_titles()
+            return markupsafe.Markup(" ; ").join(
+                _link(urls.row(database, "regles", tilde_encode(str(c))), titles.get(c, c), c) for c in _items(value)
+            )
+        if kind == "titulaires":
+            return markupsafe.Markup(", ").join(
+                _link(urls.row(database, "titulaires", tilde_encode(str(i))), i) for i in _items(value)
+            )
+        if kind == "contrat" and table not in ("marches", "concessions", "enregistrements"):
+            return _link(urls.path(f"-/contrat/{tilde_encode(str(value))}"), value, "Ouvrir le contrat")
+        if kind in ENTITY_TABLES:
+            return _link(urls.row(database, ENTITY_TABLES[kind], tilde_encode(str(value))), value)
+        if kind in LABELLED:
+            names, target = LABELLED[kind]
+            shown = f"{value} — {names[value]}" if value in names else value
+            return _link(urls.row(database, target, tilde_encode(str(value))), shown)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    shown = format_value(datasette, database, table, column, value)
+    if shown is None and value is None and column in site_pages.RELIABLE:
+        keys = row.keys()  # `in row` would test a sqlite3.Row's values, not its columns
+        raw = next((row[c] for c in site_pages.RELIABLE[column] if c in keys and row[c] not in (None, "")), None)
+        if raw is not None:
+            raw = euros(raw) if isinstance(raw, int | float) else date_fr(raw)
+            return markupsafe.Markup(
+                '<span class="ecarte" title="Valeur publiée écartée des statistiques : signalée par la validation">'
+                "écarté ({})</span>"
+            ).format(raw)
+    return shown
+
+
+def option_label(key: str, option) -> str:
+    """A dashboard filter's choice in clear: « 45 — Travaux de construction », « 69 — Rhône »."""
+    names = {"division": DIVISIONS_CPV, "departement": DEPARTEMENTS}.get(key, {})
+    return f"{option} — {names[str(option)]}" if str(option) in names else str(option)
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):
+    env.filters["nombre"] = lambda v: nombre(v) if v is not None else ""
+    env.filters["euros"] = lambda v: euros(v) if v is not None else ""
+    env.filters["date_fr"] = lambda v: date_fr(v) if v else ""
+    env.globals["libelle"] = site_labels.label
+    env.globals["gravite"] = lambda v: SEVERITES.get(v, v)
+    env.globals["option_libelle"] = option_label
+    env.globals.setdefault("append_querystring", append_querystring)
+    env.globals["titre_table"] = lambda database, table: datasette.metadata("title", database, table) or table
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    async def inner():
+        config = datasette.plugin_config("marches") or {}
+        extra = {"paquet_url": config.get("paquet_url"), "tableau_de_bord": config.get("tableau_de_bord")}
+        if view_name == "row" and table in site_pages.FICHES and request is not None:
+            key = tilde_decode(request.url_vars.get("pks", ""))
+            extra["fiche"] = await site_pages.fiche(datasette.get_database(database), table, key)
+        if view_name != "row" and request is not None and request.url_vars.get("table"):
+            queries = (datasette.metadata("databases") or {}).get(database, {}).get("queries", {})
+            canned = queries.get(tilde_decode(request.url_vars["table"]), {})
+            if isinstance(canned, dict) and canned.get("parametres"):
+                db = datasette.get_database(database)
+                extra["parametres"] = await site_pages.parameters(db, canned["parametres"])
+        return extra
+
+    return inner
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/-/contrat/(?P<key>[^/]+)$", contract_redirect),
+        (r"^/-/recherche$", search_page),
+        (r"^/-/a-propos$", about_page),
+    ]
+
+
+def _database(datasette):
+    return next(db for name, db in datasette.databases.items() if name != "_internal" and not db.is_memory)
+
+
+async def contract_redirect(datasette, request):
+    key = tilde_decode(request.url_vars["key"])
+    db = _database(datasette)
+    table = await site_pages.table_of(db, key)
+    if table is None:
+        return await _error(datasette, request, 404, f"Aucun enregistrement n'a la clé « {key} ».")
+    return Response.redirect(datasette.urls.row(db.name, table, tilde_encode(key)))
+
+
+async def search_page(datasette, request):
+    db = _database(datasette)
+    query = (request.args.get("q") or "").strip()
+    results = await site_pages.search(db, query) if query else None
+    context = {"q": query, "resultats": results, "database": db.name}
+    return Response.html(await datasette.render_template("recherche.html", context, request=request))
+
+
+async def about_page(datasette, request):
+    db = _database(datasette)
+    context = {"database": db.name, "apropos": await site_pages.about(db)}
+    return Response.html(await datasette.render_template("a_propos.html", context, request=request))
+
+
+MESSAGES = [
+    (re.compile(r"^Database not found"), "Base introuvable."),
+    (re.compile(r"^Table not found"), "Table introuvable."),
+    (re.compile(r"^Record not found"), "Enregistrement introuvable."),
+    (re.compile(r"^Row not found"), "Enregistrement introuvable."),
+    (re.compile(r"^Database download is forbidden"), "Le téléchargement de la base n'est pas proposé ici."),
+    (re.compile(r"^SQL query took too long"), "La requête a pris trop de temps et a été interrompue."),
+    (re.compile(r"^You do not have permission"), "Accès refusé."),
+]
+
+
+def _french(message: str) -> str:
+    for pattern, text in MESSAGES:
+        match = pattern.search(message)
+        if match:
+            return text.format(*match.groups())
+    return message
+
+
+async def _error(datasette, request, status: int, message: str) -> Response:
+    context = {"status": status, "error": message, "telechargement": request.path.endswith(".db")}
+    return Response.html(await datasette.render_template("error.html", context, request=request), status=status)
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    if not isinstance(exception, Base400 | DatasetteError) or request.path.endswith(".json"):
+        return None
+    message = exception.message if isinstance(exception, DatasetteError) else exception.args[0]
+
+    async def inner():
+        return await _error(datasette, request, exception.status, _french(str(message)))
+
+    return inner
+
+
+@hookimpl
+def forbidden(datasette, request, message):
+    async def inner():
+        return await _error(datasette, request, 403, _french(message))
+
+    return inner
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """``_bom=1`` on a CSV export: the byte order mark lets Excel read the UTF-8 accents."""
+
+    def wrap(app):
+        async def with_bom(scope, receive, send):
+            if scope["type"] != "http" or b"_bom=1" not in scope.get("query_string", b""):
+                return await app(scope, receive, send)
+            state = {"csv": False, "sent": False}
+
+            async def send_with_bom(message):
+                if message["type"] == "http.response.start":
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                    state["csv"] = any(k.lower() == b"content-type" and b"text/csv" in v.lower() for k, v in headers)
+                    message = {**message, "headers": headers}
+                elif message["type"] == "http.response.body" and state["csv"] and not state["sent"]:
+                    state["sent"] = True
+                    message = {**message, "body": BOM + message.get("body", b"")}
+                await send(message)
+
+            return await app(scope, receive, send_with_bom)
+
+        return with_bom
+
+    return wrap

@@ -1,0 +1,438 @@
+"""Verdicts that agree with the law and the official formats: each kind of fault seen on real files.
+
+Every record here is judged against its own format (2019: schema 1.5.0; 2022: schema 2.0.3),
+with the facts in force at its date, and one defect gives one finding.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from marches.cli import cli
+from marches.findings import Finding
+from marches.report import Report
+from marches.rules import Config
+from marches.validate import validate
+
+AS_OF_2019 = Config(as_of=date(2019, 4, 6))
+AS_OF_2026 = Config(as_of=date(2026, 11, 30))
+
+MARCHE_2019 = {
+    "_type": "Marché",
+    "id": "2019LY000100",
+    "acheteur": {"id": "21690123100011", "nom": "Ville de Lyon"},
+    "nature": "Marché",
+    "objet": "Entretien des espaces verts",
+    "codeCPV": "77313000",
+    "procedure": "Procédure adaptée",
+    "lieuExecution": {"code": "69123", "typeCode": "Code commune", "nom": "Lyon"},
+    "dureeMois": 12,
+    "dateNotification": "2019-02-04",
+    "datePublicationDonnees": "2019-02-11",
+    "montant": 85000,
+    "formePrix": "Ferme",
+    "titulaires": [{"typeIdentifiant": "SIRET", "id": "38012986643097", "denominationSociale": "Jardins du Rhône"}],
+    "modifications": [],
+}
+MARCHE_2022 = {
+    "id": "2025-0101",
+    "acheteur": {"id": "21690123100011"},
+    "nature": "Marché",
+    "objet": "Entretien des espaces verts",
+    "codeCPV": "77313000-7",
+    "techniques": {"technique": ["Sans objet"]},
+    "modalitesExecution": {"modaliteExecution": ["Bons de commande"]},
+    "marcheInnovant": False,
+    "ccag": "Fournitures courantes et services",
+    "offresRecues": 3,
+    "attributionAvance": False,
+    "typeGroupementOperateurs": "Pas de groupement",
+    "sousTraitanceDeclaree": False,
+    "procedure": "Procédure adaptée",
+    "lieuExecution": {"code": "69123", "typeCode": "Code commune"},
+    "dureeMois": 24,
+    "dateNotification": "2025-03-12",
+    "datePublicationDonnees": "2025-03-20",
+    "montant": 85000,
+    "typesPrix": {"typePrix": ["Définitif révisable"]},
+    "formePrix": "Unitaire",
+    "titulaires": [{"titulaire": {"typeIdentifiant": "SIRET", "id": "38012986643097"}}],
+    "considerationsSociales": {"considerationSociale": ["Pas de considération sociale"]},
+    "considerationsEnvironnementales": {"considerationEnvironnementale": ["Clause environnementale"]},
+}
+
+
+def m2019(**changes) -> dict:
+    return {**copy.deepcopy(MARCHE_2019), **changes}
+
+
+def m2022(**changes) -> dict:
+    return {**copy.deepcopy(MARCHE_2022), **changes}
+
+
+def write(tmp_path: Path, document, name: str = "decp.json") -> Path:
+    path = tmp_path / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document, ensure_ascii=False), "utf-8")
+    return path
+
+
+def findings(paths: list[Path], config: Config = AS_OF_2026) -> list[Finding]:
+    found: list[Finding] = []
+    validate(paths, config, None, Report(sink=found.append))
+    return found
+
+
+def check_2019(tmp_path, *records, config=AS_OF_2019) -> list[Finding]:
+    return findings([write(tmp_path, {"marches": list(records)})], config)
+
+
+def check_2022(tmp_path, *records, config=AS_OF_2026) -> list[Finding]:
+    return findings([write(tmp_path, {"marches": {"marche": list(records)}})], config)
+
+
+def serious(found: list[Finding]) -> list[tuple[str, str | None]]:
+    return sorted((f.code, f.path) for f in found if f.severity in ("error", "warning"))
+
+
+# -- the base records are valid: every finding below comes from the change made ------------------------------
+
+
+def test_the_base_records_are_conforme(tmp_path):
+    assert serious(check_2019(tmp_path, m2019())) == []
+    assert serious(check_2022(tmp_path, m2022())) == []
+
+
+# -- false conformance ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["2019", "2022"])
+def test_a_marche_without_titulaire_is_an_error(tmp_path, generation):
+    record = m2019() if generation == "2019" else m2022()
+    del record["titulaires"]
+    found = check_2019(tmp_path, record) if generation == "2019" else check_2022(tmp_path, record)
+    path = "marches[0].titulaires" if generation == "2019" else "marches.marche[0].titulaires"
+    assert serious(found) == [("required", path)]
+    assert f"format {generation}" in found[0].message
+
+
+def test_an_empty_list_of_titulaires_is_an_error_but_2019_modifications_may_be_empty(tmp_path):
+    assert serious(check_2019(tmp_path, m2019(titulaires=[]))) == [("empty-list", "marches[0].titulaires")]
+    assert serious(check_2019(tmp_path, m2019(modifications=[]))) == []
+    found = check_2022(tmp_path, m2022(modifications=[]))
+    assert serious(found) == [("empty-list", "marches.marche[0].modifications")]
+
+
+def test_a_repeated_titulaire_is_an_error_on_the_copy(tmp_path):
+    twice = m2019(titulaires=MARCHE_2019["titulaires"] * 2)
+    assert serious(check_2019(tmp_path, twice)) == [("duplicate-item", "marches[0].titulaires[1]")]
+    twice = m2022(titulaires=MARCHE_2022["titulaires"] * 2)
+    assert serious(check_2022(tmp_path, twice)) == [("duplicate-item", "marches.marche[0].titulaires[1].titulaire")]
+
+
+def test_a_repeated_value_in_a_closed_list_is_an_error(tmp_path):
+    record = m2022(techniques={"technique": ["Accord-cadre", "Accord-cadre"]})
+    found = check_2022(tmp_path, record)
+    assert serious(found) == [("duplicate-item", "marches.marche[0].techniques.technique[1]")]
+
+
+def test_optional_fields_published_as_null_are_errors_read_as_absent(tmp_path):
+    record = m2022(idAccordCadre=None, tauxAvance=None, origineUE=None, modifications=None)
+    found = check_2022(tmp_path, record)
+    assert serious(found) == [
+        ("null-value", f"marches.marche[0].{field}")
+        for field in sorted(["idAccordCadre", "tauxAvance", "origineUE", "modifications"])
+    ]
+    assert all("null" in f.message and "None" not in f.message for f in found)
+
+
+def test_a_required_field_published_as_null_gives_one_finding(tmp_path):
+    found = check_2022(tmp_path, m2022(montant=None, acheteur=None))
+    assert serious(found) == [("null-value", "marches.marche[0].acheteur"), ("null-value", "marches.marche[0].montant")]
+
+
+def test_2022_lists_must_be_wrapped_one_error_per_list(tmp_path):
+    record = m2022(
+        techniques=["Sans objet"],
+        titulaires=[{"typeIdentifiant": "SIRET", "id": "38012986643097"}],
+        considerationsSociales=["Pas de considération sociale"],
+    )
+    found = check_2022(tmp_path, record)
+    assert serious(found) == [
+        ("list-shape", "marches.marche[0].considerationsSociales"),
+        ("list-shape", "marches.marche[0].techniques"),
+        ("list-shape", "marches.marche[0].titulaires"),
+    ]
+    assert all("2.0.3" in f.message for f in found)
+    assert found[0].message  # and the values were still read:
+    assert serious(check_2022(tmp_path, m2022())) == []
+
+
+def test_singular_list_names_of_the_2_0_0_draft_are_errors(tmp_path):
+    record = m2022()
+    record["technique"] = record.pop("techniques")["technique"]
+    found = check_2022(tmp_path, record)
+    assert serious(found) == [
+        ("required", "marches.marche[0].techniques"),
+        ("unknown-field", "marches.marche[0].technique"),
+    ]
+    assert all("technique" in f.message for f in found)
+    assert "2.0.0" in next(f.message for f in found if f.code == "unknown-field")
+
+
+def test_2019_items_must_not_be_wrapped(tmp_path):
+    record = m2019(titulaires=[{"titulaire": MARCHE_2019["titulaires"][0]}])
+    assert serious(check_2019(tmp_path, record)) == [("list-shape", "marches[0].titulaires")]
+
+
+def test_legacy_procedure_names_are_errors_read_as_the_current_name(tmp_path):
+    found = check_2019(tmp_path, m2019(procedure="Procédure négociée avec mise en concurrence préalable"))
+    assert serious(found) == [("enum-legacy", "marches[0].procedure")]
+    assert "Procédure avec négociation" in found[0].message
+
+
+def test_records_under_an_unknown_container_are_read_and_reported(tmp_path):
+    path = write(tmp_path, {"marches": {"Marche": [m2022()]}})
+    found = findings([path])
+    assert [(f.code, f.severity) for f in found] == [("unknown-container", "error")]
+    result = CliRunner().invoke(cli, ["validate", str(path), "--as-of", "2026-11-30", "-q"])
+    assert result.exit_code == 1 and "1 enregistrement(s)" in result.output
+
+
+@pytest.mark.parametrize("text", ['{"marches": {', '{"marches": {"marche": ['])
+def test_a_cut_file_is_unreadable_never_conforme(tmp_path, text):
+    result = CliRunner().invoke(cli, ["validate", str(write(tmp_path, text)), "-q"])
+    assert result.exit_code == 3 and "JSON invalide" in result.output
+
+
+@pytest.mark.parametrize("document", [{"marches": []}, {"marches": {}}, {"marches": {"marche": []}}])
+def test_a_file_without_any_contract_is_an_error(tmp_path, document):
+    path = write(tmp_path, document)
+    assert [f.code for f in findings([path])] == ["no-record"]
+    result = CliRunner().invoke(cli, ["validate", str(path), "-q"])
+    assert result.exit_code == 1 and "aucun contrat lu" in result.output.lower()
+
+
+# -- noise -------------------------------------------------------------------------------------------------
+
+
+def test_fields_the_2019_format_allows_get_no_finding(tmp_path):
+    """1.5.0 admits extra keys: consolidations add source and uuid, some buyers an empty donneesExecution."""
+    record = m2019(source="data.gouv.fr_aife", uuid="0f1e2d3c", donneesExecution=[])
+    del record["_type"]
+    assert check_2019(tmp_path, record) == []
+
+
+def test_fields_outside_the_2022_format_are_errors_at_the_record_level_only(tmp_path):
+    found = check_2022(tmp_path, m2022(uid="216901231000112025-0101", _type="Marché"))
+    assert serious(found) == [("unknown-field", "marches.marche[0]._type"), ("unknown-field", "marches.marche[0].uid")]
+    nested = m2022(acheteur={"id": "21690123100011", "nom": "Ville de Lyon"})
+    assert serious(check_2022(tmp_path, nested)) == []  # the 2.0.3 schema allows it inside acheteur
+
+
+def test_a_subsequent_marche_of_2019_is_not_asked_for_idaccordcadre(tmp_path):
+    assert check_2019(tmp_path, m2019(nature="Marché subséquent")) == []
+    subsequent = m2022(modalitesExecution={"modaliteExecution": ["Marchés subséquents"]})
+    assert serious(check_2022(tmp_path, subsequent)) == [("accord-cadre-id", "marches.marche[0].idAccordCadre")]
+
+
+def test_dates_with_an_offset_the_format_allows_get_no_finding(tmp_path):
+    assert check_2019(tmp_path, m2019(dateNotification="2019-02-04+01:00")) == []
+    found = check_2019(tmp_path, m2019(dateNotification="2019-02-04T10:30:00"))
+    assert serious(found) == [("date-format", "marches[0].dateNotification")]
+
+
+def test_thirty_months_is_a_duration_not_days(tmp_path):
+    assert serious(check_2022(tmp_path, m2022(dureeMois=30, montant=12000))) == []
+    found = check_2022(tmp_path, m2022(dureeMois=365, montant=12000))
+    assert [f.code for f in found if f.severity != "info"] == ["duration-days"]
+
+
+# -- the law at the date -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("notified", "amount", "below"),
+    [
+        ("2018-10-15", 30000, False),
+        ("2019-12-31", 24000, True),
+        ("2020-01-01", 30000, True),
+        ("2024-05-02", 40000, False),
+    ],
+)
+def test_the_publication_threshold_is_the_one_in_force_at_notification(tmp_path, notified, amount, below):
+    published = notified[:8] + "28"
+    record = m2019(dateNotification=notified, datePublicationDonnees=published, montant=amount)
+    found = check_2019(tmp_path, record, config=AS_OF_2026)
+    infos = [f for f in found if f.code == "amount-below-threshold"]
+    assert bool(infos) == below
+    if infos:
+        assert ("25 000" if notified < "2020" else "40 000") in infos[0].message.replace("\u202f", " ")
+
+
+def test_the_threshold_set_by_the_configuration_replaces_the_dated_one(tmp_path):
+    record = m2019(montant=30000, dateNotification="2018-10-15", datePublicationDonnees="2018-10-22")
+    found = check_2019(tmp_path, record, config=Config(as_of=date(2026, 1, 1), publication_threshold=50000))
+    assert [f.code for f in found] == ["amount-below-threshold"]
+
+
+@pytest.mark.parametrize(
+    ("notified", "published", "late"),
+    [
+        ("2018-12-21", "2019-02-21", False),
+        ("2018-12-21", "2019-02-22", True),
+        ("2023-12-31", "2024-02-29", False),
+        ("2024-03-12", "2024-05-12", False),
+        ("2024-03-12", "2024-05-13", True),
+    ],
+)
+def test_two_months_are_two_calendar_months(tmp_path, notified, published, late):
+    record = m2019(dateNotification=notified, datePublicationDonnees=published)
+    found = check_2019(tmp_path, record, config=AS_OF_2026)
+    assert [f.code for f in found if f.severity == "warning"] == (["publication-delay"] if late else [])
+
+
+def test_a_missing_field_is_named_as_in_the_records_own_format(tmp_path):
+    record = m2019()
+    del record["formePrix"]
+    (finding,) = check_2019(tmp_path, record)
+    assert finding.code == "required" and finding.path == "marches[0].formePrix"
+    assert "« formePrix »" in finding.message and "typesPrix" not in finding.message and "_2019" not in finding.message
+    record = m2022()
+    del record["typesPrix"]
+    (finding,) = check_2022(tmp_path, record)
+    assert "« typesPrix »" in finding.message and "format 2022" in finding.message
+
+
+def test_2019_identifiers_are_at_least_seven_characters(tmp_path):
+    found = check_2019(tmp_path, m2019(id="2019A"))
+    assert serious(found) == [("minLength", "marches[0].id")]
+    assert check_2022(tmp_path, m2022(id="A1")) == []
+
+
+# -- one defect, one finding -------------------------------------------------------------------------------
+
+
+def test_zero_and_one_euro(tmp_path):
+    found = check_2019(tmp_path, m2019(montant=0), m2019(id="2019LY000200", montant=1), config=AS_OF_2026)
+    assert [(f.code, f.severity, f.path) for f in found] == [
+        ("amount-zero", "error", "marches[0].montant"),
+        ("amount-symbolic", "warning", "marches[1].montant"),
+    ]
+    assert [(f.code, f.path) for f in check_2022(tmp_path, m2022(montant=0))] == [
+        ("minimum", "marches.marche[0].montant")
+    ]
+
+
+def test_a_placeholder_is_one_finding(tmp_path):
+    found = check_2022(tmp_path, m2022(montant="NC"))
+    assert [(f.code, f.path) for f in found] == [("placeholder", "marches.marche[0].montant")]
+
+
+@pytest.mark.parametrize(("year", "code"), [("0002", "date-floor"), ("5021", "date-future")])
+def test_an_impossible_year_hides_the_date_from_the_rules_that_compare_it(tmp_path, year, code):
+    record = m2022(dateNotification=f"{year}-03-12")
+    assert [f.code for f in check_2022(tmp_path, record)] == [code]
+
+
+def test_the_amount_limit_message_prints_the_amount_limit_in_french(tmp_path):
+    found = check_2022(tmp_path, m2022(montant=1e17), m2022(id="2025-0102", montant=123456789012345678901234567890))
+    messages = " ".join(f.message for f in found).replace("\u202f", " ").replace("\u00a0", " ")
+    assert "3 000 000 000 €" in messages and "180" not in messages and "e+" not in messages
+    assert "123456789012345678901234567890" in messages
+
+
+# -- damaged text -----------------------------------------------------------------------------------------
+
+
+def test_replacement_characters_and_mojibake_are_warnings_per_field(tmp_path):
+    found = check_2022(
+        tmp_path,
+        m2022(objet="Fourniture de mat\ufffdriel p\ufffddagogique"),
+        m2022(id="2025-0102", objet="Fourniture de matÃ©riel pÃ©dagogique"),
+    )
+    assert [(f.code, f.severity, f.path) for f in found] == [
+        ("damaged-text", "warning", "marches.marche[0].objet"),
+        ("damaged-text", "warning", "marches.marche[1].objet"),
+    ]
+    assert "matériel pédagogique" in found[1].message
+
+
+# -- order independence ------------------------------------------------------------------------------------
+
+
+def test_duplicates_do_not_depend_on_the_other_files_nor_their_order(tmp_path):
+    other = write(tmp_path, {"marches": {"marche": [m2022()]}}, "a.json")
+    mine = write(tmp_path, {"marches": {"marche": [m2022(), m2022(id="2025-0102"), m2022()]}}, "b.json")
+
+    def verdict(paths):
+        return sorted((Path(f.file).name, f.path, f.code, f.severity) for f in findings(paths))
+
+    alone = verdict([mine])
+    assert alone == [("b.json", "marches.marche[2]", "duplicate-uid", "error")]
+    assert verdict([other, mine]) == verdict([mine, other])
+    assert [f for f in verdict([other, mine]) if f[3] == "error"] == alone
+
+
+# -- locations --------------------------------------------------------------------------------------------
+
+XML = """<?xml version="1.0" encoding="UTF-8"?>
+<marches>
+  <marche>
+    <id>2025-0101</id>
+    <acheteur>
+      <id>21690123100011</id>
+    </acheteur>
+    <nature>Marché</nature>
+    <objet>Entretien des espaces verts</objet>
+    <codeCPV>77313000-7</codeCPV>
+    <techniques><technique>Sans objet</technique></techniques>
+    <modalitesExecution><modaliteExecution>Bons de commande</modaliteExecution></modalitesExecution>
+    <marcheInnovant>non</marcheInnovant>
+    <ccag>Fournitures courantes et services</ccag>
+    <offresRecues>3</offresRecues>
+    <attributionAvance>false</attributionAvance>
+    <typeGroupementOperateurs>Pas de groupement</typeGroupementOperateurs>
+    <sousTraitanceDeclaree>0</sousTraitanceDeclaree>
+    <procedure>Procédure adaptée</procedure>
+    <lieuExecution>
+      <code>69123</code>
+      <typeCode>Code commune</typeCode>
+    </lieuExecution>
+    <dureeMois>24</dureeMois>
+    <dateNotification>2025-03-12</dateNotification>
+    <datePublicationDonnees>2025-03-20+01:00</datePublicationDonnees>
+    <montant>NC</montant>
+    <typesPrix><typePrix>Définitif révisable</typePrix></typesPrix>
+    <formePrix>Unitaire</formePrix>
+    <titulaires>
+      <titulaire>
+        <typeIdentifiant>SIRET</typeIdentifiant>
+        <id>38012986643097</id>
+      </titulaire>
+      <titulaire>
+        <typeIdentifiant>SIRET</typeIdentifiant>
+        <id>38012986643098</id>
+      </titulaire>
+    </titulaires>
+    <considerationsSociales><considerationSociale>Pas de considération sociale</considerationSociale></considerationsSociales>
+    <considerationsEnvironnementales><considerationEnvironnementale>Clause environnementale</considerationEnvironnementale></considerationsEnvironnementales>
+  </marche>
+</marches>
+"""
+
+
+def test_xml_findings_point_at_the_element_itself(tmp_path):
+    found = findings([write(tmp_path, XML, "decp.xml")])
+    located = {(f.code, f.path, f.line) for f in found}
+    assert located == {
+        ("placeholder", "marches.marche[0].montant", 27),
+        ("siret-checksum", "marches.marche[0].titulaires.titulaire[1].id", 37),
+    }
+    lines = XML.splitlines()
+    assert all(f"<{f.path.rsplit('.', 1)[-1]}>" in lines[f.line - 1] for f in found)
