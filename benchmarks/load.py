@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import httpx
+from datasette_dashboards import replace_opts_in_query
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -122,7 +123,10 @@ class Mix:
 
 def pages(sample: dict) -> dict[str, list[str]]:
     """The popular pages: each table as it opens, its extra facets, searches, canned queries, charts."""
-    tables = [f"/decp/{t}" for t in FACETS] + ["/decp/marches?annee_fiable=2025", "/decp/marches?_sort_desc=montant"]
+    tables = [f"/decp/{t}" for t in FACETS] + [
+        "/decp/marches?annee_fiable=2025",
+        "/decp/marches?_sort_desc=montant_fiable",
+    ]
     facets = [f"/decp/marches?_facet={f}" for f in EXTRA_FACETS]
     facets += ["/decp/marches?procedure=" + urllib.parse.quote("Appel d'offres ouvert") + "&_facet=ccag"]
     searches = ["/decp/marches?_search=" + urllib.parse.quote(s) for s in SEARCHES]
@@ -133,7 +137,9 @@ def pages(sample: dict) -> dict[str, list[str]]:
             params["siret"] = sample["titulaires"][0] if "titulaire" in name else sample["acheteurs"][0]
         canned.append(f"/decp/{name}?" + urllib.parse.urlencode(params))
     charts = build_metadata()["plugins"]["datasette-dashboards"]["indicateurs"]["charts"]
-    graphs = ["/decp.json?" + urllib.parse.urlencode({"sql": c["query"]}) for c in charts.values()]
+    graphs = [  # as the dashboard sends them, no filter chosen
+        "/decp.json?" + urllib.parse.urlencode({"sql": replace_opts_in_query(c["query"], {})}) for c in charts.values()
+    ]
     return {
         "page de table": tables,
         "facette": facets,

@@ -32,6 +32,7 @@ import concurrent.futures
 import contextvars
 import ctypes
 import ctypes.util
+import itertools
 import json
 import os
 import signal
@@ -62,6 +63,7 @@ class ResultTooLarge(sqlite3.DatabaseError):
 
 
 ARBITRARY = contextvars.ContextVar("marches_arbitrary_sql", default=False)  # set while serving arbitrary SQL
+VISITOR_ERROR = contextvars.ContextVar("marches_visitor_error")  # {"yes": True} once handle_exception said so
 
 
 # -- SQLite limits ---------------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ def handle_exception(datasette, request, exception):
                 message = Markup(message)
             if status == 500:  # raised on purpose for a bad parameter (« Cannot sort table by … »): the visitor's error
                 status = 400
+                VISITOR_ERROR.get({})["yes"] = True  # whichever error handler answers, the status is 400
         else:
             status, message = 500, str(exception)
         if status >= 500:
@@ -169,7 +172,9 @@ def asgi_wrapper(datasette):
             if trusted is None:
                 trusted = _dashboard_queries(datasette)
                 gate = asyncio.Semaphore(slots)
-            send = _scrubbing(send, hidden) if hidden else send
+            state: dict = {}
+            VISITOR_ERROR.set(state)
+            send = _visitor_errors(_scrubbing(send, hidden) if hidden else send, state)
             params = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
             sql = params.get("sql")
             if (sql and sql[0] not in trusted) or "_where" in params:
@@ -255,11 +260,36 @@ class _Cache:
 
 
 def _dashboard_queries(datasette) -> set[str]:
-    """The SQL of the dashboards' charts: light queries on pre-computed tables, never made to wait."""
+    """The SQL of the dashboards' charts: light queries on pre-computed tables, never made to wait.
+
+    datasette-dashboards keeps or drops each optional ``[[ … :filter … ]]`` part of a chart's query
+    depending on the filters chosen, then the browser sends the result: every combination counts.
+    """
+    from datasette_dashboards import replace_opts_in_query, sql_var_pattern
+
     config = datasette.plugin_config("datasette-dashboards") or {}
-    return {
-        chart["query"] for board in config.values() for chart in board.get("charts", {}).values() if "query" in chart
-    }
+    queries = set()
+    for board in config.values():
+        for chart in board.get("charts", {}).values():
+            query = chart.get("query")
+            if not query:
+                continue
+            filters = sorted(set(sql_var_pattern.findall(query)))
+            for chosen in itertools.product((False, True), repeat=len(filters)):
+                options = {name: "x" for name, keep in zip(filters, chosen, strict=True) if keep}
+                queries.add(replace_opts_in_query(query, options))
+    return queries
+
+
+def _visitor_errors(send, state: dict):
+    """A 500 answered for an error of the request itself (see handle_exception) goes out as 400."""
+
+    async def corrected(message):
+        if message["type"] == "http.response.start" and message.get("status") == 500 and state.get("yes"):
+            message = {**message, "status": 400}
+        await send(message)
+
+    return corrected
 
 
 def _scrubbing(send, hidden: list[bytes]):

@@ -331,3 +331,26 @@ def test_arbitrary_sql_runs_in_threads_of_its_own():
             serve_plugin.ARBITRARY.reset(token)
     finally:
         dispatcher.shutdown()
+
+
+def test_a_bad_parameter_is_the_visitors_error_whoever_renders_the_page(server):
+    for path in ("/decp/marches?_sort_desc=nimporte", "/decp/marches.json?_sort_desc=nimporte"):
+        assert _get(server.url + path)[0] == 400, path
+
+
+def test_the_dashboards_queries_are_trusted_with_any_filters_chosen():
+    from datasette_dashboards import replace_opts_in_query
+
+    from marches.site import build_metadata
+
+    metadata = build_metadata()
+
+    class FakeDatasette:
+        def plugin_config(self, name):
+            return metadata["plugins"][name]
+
+    trusted = serve_plugin._dashboard_queries(FakeDatasette())
+    for chart in metadata["plugins"]["datasette-dashboards"]["indicateurs"]["charts"].values():
+        assert replace_opts_in_query(chart["query"], {}) in trusted
+        assert replace_opts_in_query(chart["query"], {"annee": "2025", "procedure": "x"}) in trusted
+    assert "select * from marches" not in trusted
