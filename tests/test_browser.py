@@ -92,9 +92,15 @@ def site(built):
     else:
         server.kill()
         pytest.fail("the server did not start")
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield url
+    finally:  # marches serve stops Datasette and removes its folder on SIGTERM
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def _shot(page, captures: Path, name: str) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, _waiting, cli
 from marches.cli.data import generate
+from marches.errors import printable
 from marches.site_validation import MIB, Settings
 
 DEMO_DEFECT_RATE = 0.05
@@ -36,6 +37,12 @@ DEMO_DEFECT_RATE = 0.05
     help="Écarter les enregistrements qui enfreignent les Table Schemas "
     "au lieu de les garder en quarantaine (ils restent comptés et listés dans « enregistrements »).",
 )
+@click.option(
+    "--skip-unreadable",
+    is_flag=True,
+    help="Continuer sans les fichiers illisibles (JSON tronqué, fichier vide…) au lieu de s'arrêter : "
+    "chacun est écarté en entier et listé avec son erreur dans les métadonnées du paquet.",
+)
 @click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
@@ -46,6 +53,7 @@ def package_command(
     out: Path,
     update: bool,
     drop_invalid: bool,
+    skip_unreadable: bool,
     parquet: bool,
     title: str | None,
     as_of,
@@ -57,13 +65,16 @@ def package_command(
 
     Chaque enregistrement lu est dans le paquet : dans les tables principales (conforme ou
     signalé), en quarantaine tel que publié (s'il enfreint les Table Schemas), ou parmi les
-    doublons (copie écartée d'un contrat publié plusieurs fois). Le paquet passe
-    « frictionless validate », clés étrangères comprises.
+    doublons (copie écartée d'un contrat publié plusieurs fois, dont les modifications sont
+    reprises par la copie retenue). Le paquet passe « frictionless validate », clés étrangères
+    comprises. Deux exécutions sur le même paquet ne se mélangent pas : la seconde attend la
+    fin de la première.
 
     \b
     Exemples :
       marches package decp-2024.json decp-2025.xml -o datapackages/national
       marches package nouveau.json -o datapackages/national --update
+      marches package exports/*.json -o datapackages/national --skip-unreadable
     """
     from marches import cpv as nomenclature
     from marches.package import STATUTS, package
@@ -76,13 +87,17 @@ def package_command(
             update=update,
             drop_invalid=drop_invalid,
             parquet=parquet,
+            skip_unreadable=skip_unreadable,
             config=_config(config_file, as_of),
             cpv=nomenclature.resolve(cpv_file),
             title=title,
             progress=progress,
+            on_wait=_waiting(out, quiet),
         )
     finally:
         progress.close()
+    for path, error in summary.sources_unreadable:  # shown even with --quiet: data was left out
+        click.secho(f"Attention : {printable(path)} écarté, illisible : {printable(error)}", fg="yellow", err=True)
     if quiet:
         return
     for path, reason in summary.sources_skipped:
@@ -117,7 +132,8 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
 
     Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
     insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
-    d'indicateurs pré-calculées.
+    d'indicateurs pré-calculées. Un contrat présent dans plusieurs paquets n'est publié
+    qu'une fois. Chaque paquet est vérifié (empreintes SHA-256) avant d'être lu.
 
     \b
     Exemple :
@@ -126,7 +142,7 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
     from marches import cpv as nomenclature
     from marches.publish import publish as run
 
-    summary = run(list(packages), out, nomenclature.resolve(cpv_file))
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file), on_wait=_waiting(out, quiet))
     if not quiet:
         click.echo(
             f"Base {out} : {summary.rows.get('marches', 0)} marché(s), {summary.rows.get('concessions', 0)} "
@@ -136,6 +152,12 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
         if summary.skipped:
             click.echo(
                 f"  {summary.skipped} ligne(s) déjà présentes (même source dans deux paquets) ignorées.", err=True
+            )
+        if summary.duplicates:
+            click.echo(
+                f"  {summary.duplicates} contrat(s) retenu(s) dans plusieurs paquets : une seule copie publiée, avec "
+                "les modifications de toutes ; les autres sont dans « doublons ».",
+                err=True,
             )
 
 
@@ -183,6 +205,7 @@ def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet:
     help="Validations menées en même temps (chacune dans son processus) ; deux fois plus peuvent attendre, "
     "les suivantes sont invitées à réessayer.",
 )
+@_fatal_errors
 def serve(
     database: Path,
     host: str,
@@ -194,8 +217,12 @@ def serve(
     validation_time_limit: float,
     validation_workers: int,
 ) -> None:
-    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée, avec la page de
-    validation des fichiers (/-/valider).
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée et en taille, avec
+    la page de validation des fichiers (/-/valider).
+
+    Le serveur sert un instantané de la base pris au démarrage : republier la base pendant
+    qu'il tourne ne change pas ce qu'il montre ; redémarrez-le pour servir la nouvelle base.
+    Ctrl-C, SIGTERM ou SIGHUP l'arrêtent proprement (Datasette compris).
 
     \b
     Exemples :
@@ -203,26 +230,41 @@ def serve(
       marches serve decp.db --validation-max-mb 20 --validation-workers 4
       marches serve decp.db --no-validation
     """
-    import subprocess
+    from marches.serve import serve as run
 
-    from marches.site import datasette_command, environment
+    def started(service) -> None:
+        click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+        if not service.snapshot:
+            click.echo(
+                "Attention : instantané de la base impossible (dossier en lecture seule ?) : ne republiez pas "
+                "la base tant que ce serveur tourne.",
+                err=True,
+            )
 
-    click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+    def stopping(signum: int) -> None:
+        click.echo("Arrêt de la plateforme…", err=True)
+
     limits = Settings(
         max_bytes=round(validation_max_mb * MIB), time_limit=validation_time_limit, workers=validation_workers
     )
-    command = datasette_command(
-        database.resolve(),
+    code = run(
+        database,
         host,
         port,
-        allow_robots,
-        sql_time_limit_ms,
+        allow_robots=allow_robots,
+        sql_time_limit_ms=sql_time_limit_ms,
         validation=limits.to_config() if validation else None,
+        on_start=started,
+        on_signal=stopping,
     )
-    try:
-        sys.exit(subprocess.call(command, env=environment()))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    if code != 0:  # Datasette stopped by itself: its own (English) message is above
+        click.secho(
+            f"Erreur : Datasette s'est arrêté (code {code}) ; si le message ci-dessus parle d'adresse déjà "
+            f"utilisée, le port {port} est pris : choisissez-en un autre avec --port.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @cli.command(hidden=True)
@@ -294,6 +336,7 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         out=out / "datapackages" / "demo",
         update=False,
         drop_invalid=False,
+        skip_unreadable=False,
         parquet=False,
         title="démonstration",
         as_of=None,
