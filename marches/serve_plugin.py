@@ -5,7 +5,8 @@
   per request); this one renders the same error page and logs one line, a traceback only for
   real failures (status 500). Datasette's own errors about a request (a sort on an unknown
   column…) come with status 500: they are the visitor's, answered 400.
-* Read-only: any method other than GET and HEAD is answered 405, never 500.
+* Read-only: any method other than GET and HEAD is answered 405, never 500 — but the files sent to the
+  validation page (POST /-/valider), which its own plugin checks (CSRF, size, time) and never stores.
 * No local path is shown: the paths of the served folder and of the database's folder are
   removed from every response (``/-/databases.json``, ``pragma_database_list``, messages).
 * SQLite limits: no value longer than ``MAX_VALUE_BYTES`` can be built (``randomblob(900000000)``
@@ -18,7 +19,8 @@
   make the event loop wait for the GIL whenever they hold it and the processor is busy.)
 * Pages are kept in memory once computed (``CACHE_BYTES`` in all, least recently used first
   out): the database is an immutable snapshot, so a page never changes while the server runs.
-  Only complete 200 answers to GET requests without cookies or credentials, and no arbitrary SQL.
+  Only complete 200 answers to GET requests without cookies or credentials, that set no cookie, and no
+  arbitrary SQL.
 
 ``python -m marches.serve_plugin serve …`` runs ``datasette serve …`` with this plugin in place of
 Datasette's default error handler; ``marches serve`` starts it so. Settings come from the
@@ -167,7 +169,7 @@ def asgi_wrapper(datasette):
             nonlocal gate, trusted
             if scope["type"] != "http":
                 return await app(scope, receive, send)
-            if scope["method"] not in READ_METHODS:
+            if scope["method"] not in READ_METHODS and not _upload(scope):
                 return await _refuse(send, scope, 405, "Méthode non autorisée : ce site est en lecture seule.")
             if trusted is None:
                 trusted = _dashboard_queries(datasette)
@@ -184,6 +186,11 @@ def asgi_wrapper(datasette):
         return service
 
     return wrap
+
+
+def _upload(scope) -> bool:
+    """The one request that writes: files sent to the validation page (checked and bounded by its own plugin)."""
+    return scope["method"] == "POST" and scope.get("path", "").endswith("/-/valider")
 
 
 async def _arbitrary(app, scope, receive, send, gate: asyncio.Semaphore) -> None:
@@ -245,8 +252,10 @@ class _Cache:
         try:
             await app(scope, receive, recording)
             body = b"".join(chunks)
-            if complete and start.get("status") == 200 and len(body) <= CACHE_PAGE_BYTES:
-                kept = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"set-cookie", b"date")]
+            personal = any(k.lower() == b"set-cookie" for k, _ in start.get("headers", []))
+            # a page that sets a cookie is someone's (a form's CSRF token is in its HTML): never shared
+            if complete and start.get("status") == 200 and not personal and len(body) <= CACHE_PAGE_BYTES:
+                kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"date"]
                 self._keep(key, {**start, "headers": kept}, body)
         finally:
             self.computing.pop(key).set()
