@@ -218,7 +218,8 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "flat-key",
         "error",
         "Clé « à plat » (par ex. « acheteur.id »)",
-        "Le format attend des objets imbriqués ; la clé est lue comme l'objet imbriqué.",
+        "Le format attend des objets imbriqués ; la clé est lue comme l'objet imbriqué. Une clé à points à côté "
+        "de l'objet, ou là où le format n'a pas d'objet de ce nom, est un simple champ supplémentaire.",
     ),
     FindingType(
         "nested-list",
@@ -239,14 +240,17 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "Liste vide",
         "Le format demande au moins un élément dans cette liste (minItems) ; une liste sans élément s'omet "
         "quand elle est facultative.",
+        consumes=True,
     ),
     FindingType(
         "duplicate-item",
         "error",
         "Élément répété dans une liste",
         "Chaque titulaire, modification, acte ou valeur ne figure qu'une fois dans sa liste (uniqueItems des "
-        "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé.",
+        "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé, sans "
+        "être jugé une seconde fois.",
         "rule",
+        consumes=True,
     ),
     FindingType(
         "duplicate-key",

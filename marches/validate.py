@@ -36,7 +36,7 @@ from marches.normalize import line_of
 from marches.readers import Input
 from marches.readers.base import RawRecord, Source
 from marches.report import Report, catalogue
-from marches.rules import Config, Rule, RuleContext, rules_for
+from marches.rules import Config, Rule, RuleContext, rules_for, with_published
 from marches.tables import to_cell
 from marches.validation import structure
 
@@ -348,8 +348,11 @@ class Validator:
         locations: pl.DataFrame,
     ) -> None:
         """Rules of a cell's own value first, then rules comparing cells; each sees only sound cells."""
+        tables = load_tables()
         clean = {
-            name: _hide(frame, defective[name]).with_columns(_generations(raw[name], locations).alias("_generation"))
+            name: with_published(
+                _hide(frame, defective[name]), raw[name], [c for c, t in tables[name].types.items() if t == "number"]
+            ).with_columns(_generations(raw[name], locations).alias("_generation"))
             for name, frame in typed.items()
         }
         usable = [
@@ -462,8 +465,10 @@ class Validator:
                     f"{item_path}.{structure.published_name(column)}" if item_path else structure.published_name(column)
                 )
             consumed = self.consumed.get(record_key)
-            if consumed and any(within(path, place) for place in consumed):
-                continue
+            if consumed and any(
+                within(path, place) or (code == "required" and within(place, path)) for place in consumed
+            ):
+                continue  # already said: the place (or, for a missing value, what was published in it) is unusable
             value = cells[column][i] if column in cells else None
             line = row_line = _int(columns["source_line"][i])
             if record_key in self.lines and columns["source_path"][i]:
@@ -512,8 +517,8 @@ def _value(r: Rule, typed_value: Any, text: str | None) -> str:
         return text if text is not None else "null"
     if "value" in r.display:
         return r.display["value"](typed_value)
-    if isinstance(typed_value, int | float) and not isinstance(typed_value, bool) and abs(typed_value) >= 1e21:
-        return text or str(typed_value)  # « 123456789012345678901234567890 », not a power of ten
+    if isinstance(typed_value, float) and text is not None and (exact := french.published_number(text)):
+        return exact  # the published digits, not their rounding to a double (« 99 999 999 999 999 999 999 »)
     return _display(typed_value)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from marches.cpv import Nomenclature
 from marches.model import ROOT_TABLES, load_tables
-from marches.rules import Config, Rule, RuleContext, all_rules
+from marches.rules import Config, Rule, RuleContext, all_rules, with_published
 from marches.rules.nomenclature import EXAMPLE_CPV
 from marches.tables import to_cell
 from marches.validate import _complete, _messages
@@ -134,7 +134,8 @@ def _raw(table: str, rows: list[dict]) -> pl.DataFrame:
 def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
     """The rule's verdict on each row of its example, and its messages, as the validator writes them."""
     rows = example.get("@rows") or [{k: v for k, v in example.items() if not k.startswith("@")}]
-    frames = {rule.table: _frame(rule.table, rows)}
+    numbers = [c for c, t in load_tables()[rule.table].types.items() if t == "number"]
+    frames = {rule.table: with_published(_frame(rule.table, rows), _raw(rule.table, rows), numbers)}
     for key, value in example.items():
         if key.startswith("@") and key != "@rows":
             table, column = key[1:].split(".")

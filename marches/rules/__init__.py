@@ -138,6 +138,20 @@ def rules_for(table: str) -> list[Rule]:
     return [r for r in all_rules() if r.table == table]
 
 
+PUBLISHED = ":publié"  # suffix of the column holding a number as published, next to its typed value
+
+
+def published(column: str) -> str:
+    """The column of ``column``'s published text in the frames rules see (``"montant:publié"``)."""
+    return column + PUBLISHED
+
+
+def with_published(typed: pl.DataFrame, raw: pl.DataFrame, numbers: list[str]) -> pl.DataFrame:
+    """``typed`` with the published text of its number columns: a double rounds what it cannot hold
+    (« 99999999999999999999 » becomes 1e20), and rules on digits (placeholders) read the digits."""
+    return typed.with_columns(raw.get_column(c).alias(published(c)) for c in numbers if c in raw.columns)
+
+
 def all_rules() -> list[Rule]:
     """Every rule, in order of priority (whatever the order the rule modules were imported in)."""
     _load()

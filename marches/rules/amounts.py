@@ -7,7 +7,7 @@ import polars as pl
 
 from marches import french
 from marches.regulation import PUBLICATION_THRESHOLDS
-from marches.rules import rule
+from marches.rules import published, rule
 
 PLACEHOLDER_REASON = (
     "Des montants de remplissage (999 999 999, 123 456 789…) faussent toutes les sommes : "
@@ -22,7 +22,10 @@ IMPLAUSIBLE_REASON = (
 def _placeholder(column: str):
     def ok(c) -> pl.Expr:
         value = pl.col(column)
-        digits = value.round(0).cast(pl.Decimal(38, 0), strict=False).cast(pl.String)
+        as_published = pl.col(published(column)).str.extract(r"^\s*-?0*(\d+)(?:\.\d*)?\s*$", 1)
+        digits = pl.when(value.is_not_null()).then(
+            pl.coalesce(as_published, value.round(0).cast(pl.Decimal(38, 0), strict=False).cast(pl.String))
+        )
         repeated = pl.any_horizontal([digits.str.contains(str(d) * c.amount_repeated_digits) for d in range(1, 10)])
         return ~(digits.str.starts_with("123456789") | (repeated & (value >= c.amount_placeholder_floor)))
 
@@ -47,7 +50,12 @@ for table, column, label in AMOUNTS:
         reason=PLACEHOLDER_REASON,
         ok=_placeholder(column),
         valid=({column: 85000.0}, {column: 999999.0}, {column: 1_111_111.0}),
-        invalid=({column: 999999999.0}, {column: 123456789.0}, {column: 7_777_777_777.0}),
+        invalid=(
+            {column: 999999999.0},
+            {column: 123456789.0},
+            {column: 7_777_777_777.0},
+            {column: "99999999999999999999"},  # beyond a double: read on the published digits
+        ),
     )
     rule(
         code="amount-implausible",
@@ -67,11 +75,11 @@ for table, column, label in AMOUNTS:
         severity="error",
         table=table,
         field=column,
-        title="Montant nul",
-        message=f"{label} de {{value}} € : un contrat publié a un montant. Publiez le montant HT "
-        "(pour un accord-cadre sans maximum, le montant estimé).",
-        reason="Le format 2019 admettait 0 € ; un montant nul n'est pas une donnée et fausse les moyennes. "
-        "Le format 2022 exige au moins 1 €.",
+        title="Montant nul ou inférieur à 1 €",
+        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez le "
+        "montant HT (pour un accord-cadre sans maximum, le montant estimé).",
+        reason="Le format 2019 admettait 0 € et les centimes ; un montant nul ou de quelques centimes n'est pas "
+        "une donnée et fausse les moyennes. Le format 2022 exige au moins 1 €.",
         ok=lambda c, col=column: pl.col(col) >= 1,
         valid=({column: 1.0}, {column: 85000.0}),
         invalid=({column: 0.0}, {column: 0.5}),
