@@ -14,6 +14,7 @@ the keys of every record, independently of the order of the files.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,7 @@ from marches.validation import structure
 
 BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
+TABLE_BATCH_RECORDS = 250_000  # CSV tables: each batch re-reads the tables, filtered on its record keys
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
@@ -92,6 +94,8 @@ class Validator:
     # record_key -> published paths the reading found unusable: nothing else is said about them
     consumed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
+    # CSV tables validated in batches: table -> row of the batch's frame -> row in its file
+    file_rows: dict[str, pl.Series] = field(default_factory=dict)
     # when a set: filled with the records whose rows break the Table Schemas common to both generations
     blocking: set[str] | None = None
     workers: int = 0  # worker processes for large files (0 or 1: all in this process)
@@ -138,21 +142,24 @@ class Validator:
         self.current_file = source.name
         try:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
-                batches = _raw_batches(opened, size, self.progress)
+                records = _read(opened, self.progress)
                 if self.workers > 1 and source.size >= PARALLEL_FROM:
-                    self._in_workers(batches)
-                else:
-                    for raws in batches:
-                        self._process(raws)
+                    self._in_workers(_raw_batches(records, size))
+                else:  # each record flattened as it is read: a batch never holds its records whole
+                    while self._process(itertools.islice(records, size)):
                         gcpause.between_batches()
         finally:
             self.current_file = None
 
-    def _process(self, raws: list[RawRecord]) -> None:
-        """One batch of raw records: reading findings, then the structure and the rules of its tables."""
+    def _process(self, raws: Iterable[RawRecord]) -> int:
+        """One batch of raw records: reading findings, then the structure and the rules of its tables.
+
+        Returns the number of records (0: nothing was validated)."""
         models = load_tables()
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        count = 0
         for raw in raws:
+            count += 1
             record = flatten(raw)
             self.report.records[record.kind] += 1
             self.report.extend(record.findings)
@@ -161,8 +168,11 @@ class Validator:
                 self.lines[record.record_key] = record.lines
             for name, table_rows in record.rows.items():
                 rows[name].extend(table_rows)
-        raws.clear()
-        self._batch(_frames(rows, models))
+        if isinstance(raws, list):
+            raws.clear()
+        if count:
+            self._batch(_frames(rows, models))
+        return count
 
     def _in_workers(self, batches: Iterator[list[RawRecord]]) -> None:
         """The batches validated by worker processes, their results merged in batch order.
@@ -202,30 +212,46 @@ class Validator:
             self._executor = None
 
     def _tables(self, opened: Input) -> None:
-        """The project's own CSV tables, read column-wise by polars (no record-by-record pass)."""
+        """The project's own CSV tables, read column-wise by polars (no record-by-record pass).
+
+        Large tables are validated in batches of ``TABLE_BATCH_RECORDS`` records, so that memory does
+        not grow with the tables: a batch holds a set of record keys and every row of every table
+        carrying one of them (a record, its children and any repeated key stay together, so the
+        primary and foreign keys are judged exactly as on the whole tables); rows whose key no root
+        table has (orphans) go with the last batch. Each finding keeps its line in its own table."""
         directory, models = opened.source.path, load_tables()
-        frames = {}
+        scans: dict[str, pl.LazyFrame] = {}
         for name in TABLES:
             path = directory / f"{name}.csv"
             if not path.is_file():
                 continue
             try:
-                frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+                columns = pl.read_csv(path, infer_schema=False, encoding="utf8", n_rows=0).columns
             except pl.exceptions.PolarsError as exc:
                 raise InputError(str(path), f"CSV illisible : {exc}") from exc
-            unknown = [c for c in frame.columns if c not in models[name].types]
+            unknown = [c for c in columns if c not in models[name].types]
             if unknown:
                 raise InputError(str(path), f"colonnes inconnues du schéma {name} : {', '.join(unknown)}", line=1)
-            frames[name] = frame
+            scans[name] = pl.scan_csv(path, infer_schema=False, encoding="utf8").with_row_index("_file_row")
+        keys = {name: _collect(directory, name, scan.select("record_key")) for name, scan in scans.items()}
         for root in ROOTS:
-            if root in frames:
-                opened.source.records += frames[root].height
-                self.report.records["marche" if root == "marches" else "concession"] += frames[root].height
+            if root in keys:
+                opened.source.records += keys[root].height
+                self.report.records["marche" if root == "marches" else "concession"] += keys[root].height
         self.table_dir = directory.name if self.point_at_tables else None
         try:
-            self._batch(frames)
+            for chunk in _key_chunks(keys, TABLE_BATCH_RECORDS):
+                frames = {}
+                for name, scan in scans.items():
+                    part = scan if chunk is None else scan.filter(chunk)
+                    frame = _collect(directory, name, part)
+                    self.file_rows[name] = frame.get_column("_file_row")
+                    frames[name] = frame.drop("_file_row")
+                self._batch(frames)
+                gcpause.between_batches()
         finally:
             self.table_dir = None
+            self.file_rows.clear()
 
     # -- one batch -----------------------------------------------------------------------------------
 
@@ -456,6 +482,7 @@ class Validator:
         columns = located.to_dict(as_series=False)
         cells = {c: raw.get_column(c).gather(index).to_list() for c in set(fields) if c in raw.columns}
         csv_file = f"{self.table_dir}/{table}.csv" if self.table_dir is not None and not global_scope else None
+        file_rows = self.file_rows[table].gather(index).to_list() if csv_file and table in self.file_rows else rows
         for i, column in enumerate(fields):
             record_key = columns["record_key"][i]
             item_path = columns["_item_path"][i] or columns["source_path"][i] or ""
@@ -485,7 +512,7 @@ class Validator:
                     uid=columns["uid"][i],
                     id=columns["id"][i],
                     path=path or None,
-                    line=rows[i] + 2 if csv_file else line,
+                    line=file_rows[i] + 2 if csv_file else line,
                     table=table,
                     field=column,
                     value=None if value is None else str(value),
@@ -554,22 +581,47 @@ def _complete(frame: pl.DataFrame, model: Table) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(pl.String) for c in model.field_names])
 
 
+def _collect(directory: Path, name: str, frame: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(str(directory / f"{name}.csv"), f"CSV illisible : {exc}") from exc
+
+
+def _key_chunks(keys: dict[str, pl.DataFrame], size: int) -> Iterator[pl.Expr | None]:
+    """Which rows each batch holds: ``size`` records at a time, in the order of the root tables (None:
+    the tables are small enough for one batch). Keys only child tables have (orphans) and rows without
+    a key go with the last batch."""
+    roots = [keys[root].get_column("record_key") for root in ROOTS if root in keys]
+    if sum(len(r) for r in roots) <= size:
+        yield None
+        return
+    children = [k.get_column("record_key") for name, k in keys.items() if name not in ROOTS]
+    ordered = pl.concat([*roots, *children]).drop_nulls().unique(maintain_order=True)
+    known = pl.concat(roots).drop_nulls().n_unique()
+    for start in range(0, max(known, 1), size):
+        if start + size < known:
+            yield pl.col("record_key").is_in(ordered.slice(start, size).implode())
+        else:
+            yield pl.col("record_key").is_in(ordered.slice(start).implode()) | pl.col("record_key").is_null()
+
+
 PARALLEL_FROM = 16 << 20  # below this size, starting worker processes costs more than it saves
 
 
-def _raw_batches(opened: Input, size: int, progress) -> Iterator[list[RawRecord]]:
-    """The records of a file, ``size`` at a time, in reading order."""
-    batch: list[RawRecord] = []
+def _read(opened: Input, progress) -> Iterator[RawRecord]:
+    """The records of a file in reading order, the progress told every 500 records and at the end."""
     for count, raw in enumerate(opened.records, start=1):
-        batch.append(raw)
         if count % 500 == 0 and progress:
             progress(opened.source)
-        if len(batch) == size:
-            yield batch
-            batch = []
+        yield raw
     if progress:
         progress(opened.source)
-    if batch:
+
+
+def _raw_batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    """The records, ``size`` at a time (the batches given to worker processes)."""
+    while batch := list(itertools.islice(records, size)):
         yield batch
 
 

@@ -126,6 +126,39 @@ def test_table_findings_point_at_the_csv_line(tmp_path):
     assert finding.path == "marches.marche[0].montant"
 
 
+def test_tables_validated_in_batches_give_the_findings_of_one_batch(tmp_path, monkeypatch):
+    """Large tables are read in batches of records: every finding, with its CSV line, is the one the whole
+    tables give, including keys repeated across the file, child rows without a parent and empty keys."""
+    import marches.validate as validation
+
+    source, tables = tmp_path / "d.json", tmp_path / "tables"
+    generate(source, "json-2022", contracts=600, seed=13, concession_share=0.1, defect_rate=0.3)
+    assert run("convert", str(source), "-o", str(tables), "-q").exit_code == 0
+    marches = (tables / "marches.csv").read_text(encoding="utf-8").splitlines()
+    marches.append(marches[3])  # the first batch's record repeated at the end of the file: primary key
+    (tables / "marches.csv").write_text("\n".join(marches) + "\n", encoding="utf-8")
+    holders = (tables / "marches_titulaires.csv").read_text(encoding="utf-8").splitlines()
+    header = holders[0].split(",")
+    orphan = holders[1].split(",")
+    orphan[header.index("record_key")] = "inconnu-1"
+    keyless = holders[2].split(",")
+    keyless[header.index("record_key")] = ""
+    holders[5:5] = [",".join(orphan), ",".join(keyless)]
+    (tables / "marches_titulaires.csv").write_text("\n".join(holders) + "\n", encoding="utf-8")
+
+    def findings() -> list[tuple]:
+        found = []
+        validate([tables], CONFIG, None, Report(sink=found.append))
+        return sorted((f.code, f.file, f.line, f.record_key or "", f.field or "", f.message) for f in found)
+
+    whole = findings()
+    monkeypatch.setattr(validation, "TABLE_BATCH_RECORDS", 70)
+    batched = findings()
+    assert batched == whole
+    codes = {code for code, *_ in whole}
+    assert {"primary-key", "foreign-key"} <= codes and len(whole) > 100
+
+
 def test_cli_exit_codes(tmp_path):
     clean = tmp_path / "clean.json"
     generate(clean, contracts=50, seed=3)
