@@ -44,6 +44,11 @@ BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
+ROOT_OF = {t: "marches" for t in MARCHE_TABLES[1:]} | {t: "concessions" for t in CONCESSION_TABLES[1:]}
+TABLES_NOTICE = (
+    "{directory} : tables CSV de marches. Les défauts de forme du fichier publié (null, nombres en texte, "
+    "listes mal enveloppées…) ne s'y voient plus ; validez aussi le fichier publié lui-même."
+)
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
 CPV_NOTICE = (
     "Nomenclature CPV non installée : seul le format des codes CPV est vérifié. "
@@ -222,10 +227,73 @@ class Validator:
                 opened.source.records += frames[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += frames[root].height
         self.table_dir = directory.name if self.point_at_tables else None
+        self.report.notices.append(TABLES_NOTICE.format(directory=directory.name))
+        if self.table_dir is not None:
+            self._table_lists(frames)
         try:
             self._batch(frames)
         finally:
             self.table_dir = None
+
+    def _table_lists(self, frames: dict[str, pl.DataFrame]) -> None:
+        """What the tables still carry of the format's list rules (schemas 1.5.0 and 2.0.3): every
+        marché has a titulaire and every concession a concessionnaire (minItems), and no item is
+        repeated in its list (uniqueItems); each finding on its line of the table."""
+        for root, child, name in (
+            ("marches", "marches_titulaires", "titulaires"),
+            ("concessions", "concessions_concessionnaires", "concessionnaires"),
+        ):
+            if root not in frames:
+                continue
+            present = frames[child].get_column("record_key") if child in frames else pl.Series([], dtype=pl.String)
+            alone = frames[root].with_row_index("_row").filter(~pl.col("record_key").is_in(present.implode()))
+            for row in alone.select("_row", "record_key", "uid", "id").iter_rows():
+                self._table_finding(
+                    "required",
+                    root,
+                    row,
+                    name,
+                    f"« {name} » est obligatoire et absent : aucune ligne de {child}.csv pour ce contrat "
+                    "(au moins un élément).",
+                )
+        for table, frame in frames.items():
+            if table not in ROOT_OF:
+                continue
+            keys = [c for c in frame.columns if c not in ("source_path", "position")]
+            copies = frame.with_row_index("_row").filter(~pl.struct(keys).is_first_distinct())
+            if not copies.height:
+                continue
+            root = ROOT_OF[table]
+            if root in frames:
+                copies = copies.join(frames[root].select("record_key", "uid", "id"), on="record_key", how="left")
+            else:
+                copies = copies.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("uid", "id"))
+            for row in copies.select("_row", "record_key", "uid", "id").iter_rows():
+                self._table_finding(
+                    "duplicate-item",
+                    table,
+                    row,
+                    None,
+                    f"Ligne répétée dans {table}.csv : le même élément figure deux fois dans sa liste. Retirez la copie.",
+                )
+
+    def _table_finding(self, code: str, table: str, row: tuple, field_name: str | None, message: str) -> None:
+        index, record_key, uid, id_ = row
+        self.report.add(
+            Finding(
+                code=code,
+                severity=catalogue()[code].severity,
+                message=message,
+                file=f"{self.table_dir}/{table}.csv",
+                record_key=record_key,
+                uid=uid,
+                id=id_,
+                path=field_name,
+                line=index + 2,
+                table=table,
+                field=field_name,
+            )
+        )
 
     # -- one batch -----------------------------------------------------------------------------------
 
@@ -251,7 +319,14 @@ class Validator:
         self._rules(raw, typed, defective, locations)
         for root in ROOTS:
             if root in raw:
-                self.keys[root].append(raw[root].select(KEYS))
+                keys = raw[root].select(KEYS)
+                if self.table_dir is not None:  # a record read from a table is found on its line of that table
+                    keys = keys.with_columns(
+                        pl.lit(f"{self.table_dir}/{root}.csv").alias("source_file"),
+                        (pl.int_range(pl.len()) + 2).cast(pl.String).alias("source_line"),
+                        pl.lit(None, dtype=pl.String).alias("source_path"),
+                    )
+                self.keys[root].append(keys)
         self.lines.clear()
         self.consumed.clear()  # record keys are unique to their batch
 

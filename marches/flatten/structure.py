@@ -305,7 +305,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "null-value",
                 rel,
                 None,
-                f"« {rel} » vaut null au lieu d'un {spec.item} : élément ignoré ; retirez-le.",
+                f"« {rel} » vaut null au lieu d'un élément « {spec.item} » : ignoré ; retirez-le.",
             )
             continue
         if isinstance(item, list):
@@ -313,7 +313,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "nested-list",
                 rel,
                 None,
-                f"« {rel} » : une liste dans la liste au lieu d'un {spec.item} ; lue aplatie.",
+                f"« {rel} » : une liste dans la liste au lieu d'un élément « {spec.item} » ; lue aplatie.",
             )
             for k, x in enumerate(item):
                 suffix, value = _unwrap(ctx, x, spec.item, f"{rel}[{k}]", wrapped_format)
@@ -336,7 +336,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "null-value",
                 f"{rel}{suffix}",
                 None,
-                f"« {rel}{suffix} » vaut null au lieu d'un {spec.item} ; élément ignoré.",
+                f"« {rel}{suffix} » vaut null au lieu d'un élément « {spec.item} » ; ignoré.",
             )
         else:
             deviating += bool(suffix) != wrapped_format
