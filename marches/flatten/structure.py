@@ -419,7 +419,20 @@ def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_forma
     keys (which the 2.0.3 schema admits) go to extra_fields; in the 2019 format a single-key object is
     a wrapper only when it holds an object (``{"tarif": 9.1}`` is a tarif without its label).
     """
-    if not isinstance(item, dict) or wrapper not in item:
+    if not isinstance(item, dict):
+        return "", item
+    if wrapper not in item:
+        if wrapped_format and len(item) == 1:  # {"Titulaire": {…}}: the wrapper in the wrong case
+            key, inner = next(iter(item.items()))
+            if key.casefold() == wrapper.casefold() and isinstance(inner, dict):
+                ctx.note(
+                    "unknown-field",
+                    f"{rel}.{wrapper}",
+                    None,
+                    f"« {rel}.{key} » : le {_label(ctx)} écrit « {wrapper} » (majuscules et minuscules comptent) ; "
+                    f"lu comme « {wrapper} ».",
+                )
+                return f".{key}", inner
         return "", item
     if wrapped_format:
         for k in item.keys() - {wrapper}:
