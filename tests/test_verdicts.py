@@ -597,3 +597,10 @@ def test_a_duplicate_between_tables_and_a_file_points_at_the_table_line(tmp_path
         ("duplicate-uid-across-files", "tables/marches.csv", 2),
         ("duplicate-uid-across-files", str(source), None),
     }
+
+
+@pytest.mark.parametrize("code", ["3111000", "3111000-9"])
+def test_a_cpv_code_that_lost_its_leading_zero_says_so(tmp_path, code):
+    found = check_2022(tmp_path, m2022(codeCPV=code))
+    assert [f.code for f in found if f.severity == "error"] == ["pattern"]
+    assert f"« 0{code} »" in found[0].message
