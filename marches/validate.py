@@ -35,6 +35,8 @@ from marches.readers import Input
 from marches.readers.base import Source
 from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for
+from marches.sirene import NOTICE as SIRENE_NOTICE
+from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validation import structure
 
@@ -83,6 +85,7 @@ class Validator:
     cpv: Nomenclature | None
     report: Report
     progress: Callable[[Source], None] | None = None
+    sirene: Sirene | None = None  # the SIRENE register: its rules run only with it
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
@@ -309,7 +312,10 @@ class Validator:
             r
             for name in raw
             for r in rules_for(name)
-            if r.scope == "batch" and (self.cpv or not r.needs_cpv) and clean[r.table].height
+            if r.scope == "batch"
+            and (self.cpv or not r.needs_cpv)
+            and (self.sirene or not r.needs_sirene)
+            and clean[r.table].height
         ]
         for level in (1, 2):
             flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
@@ -329,7 +335,7 @@ class Validator:
         Returns the cells found, by table (row, field)."""
         if not rules:
             return {}
-        ctx = RuleContext(self.config, self.cpv, frames)
+        ctx = RuleContext(self.config, self.cpv, frames, self.sirene)
         prepared: dict[Any, pl.DataFrame] = {}
         inputs = []
         for r in rules:
@@ -522,9 +528,14 @@ def validate(
     cpv: Nomenclature | None = None,
     report: Report | None = None,
     progress: Callable[[Source], None] | None = None,
+    sirene: Sirene | None = None,
 ) -> Report:
-    """Validate DECP files (JSON, XML or marches tables) and return the report."""
+    """Validate DECP files (JSON, XML or marches tables) and return the report.
+
+    Without the SIRENE register, its rules do not run and the report says so once."""
     config = config or Config()
     report = report or Report(as_of=config.as_of)
     report.as_of = config.as_of
-    return Validator(config, cpv, report, progress).run(paths)
+    if sirene is None:
+        report.notices.append(SIRENE_NOTICE)
+    return Validator(config, cpv, report, progress, sirene=sirene).run(paths)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, cli
 
 
 @cli.command()
@@ -30,6 +30,7 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _validation_opti
 )
 @click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
 @_validation_options
+@_sirene_option
 @click.option(
     "--examples",
     type=click.IntRange(0, 1000),
@@ -57,6 +58,7 @@ def validate(
     as_of,
     config_file: Path | None,
     cpv_file: Path | None,
+    sirene_file: Path | None,
     examples: int,
     json_report: Path | None,
     summary: Path | None,
@@ -66,7 +68,8 @@ def validate(
 
     Lit JSON, XML (formats 2019 et 2022) ou les tables CSV de marches ; vérifie les Table
     Schemas (types, obligatoires, listes fermées, formats, bornes, clés) puis les règles
-    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence). Chaque constat est
+    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence ; avec le répertoire
+    SIRENE : SIRET inconnus, établissements fermés, acheteurs privés). Chaque constat est
     localisé (fichier, enregistrement, chemin JSON ou ligne XML) et expliqué en français.
 
     Codes de sortie : 0 conforme (avertissements permis), 1 erreurs (ou avertissements avec
@@ -79,10 +82,12 @@ def validate(
       marches validate tables/ --strict --as-of 2026-01-01 --format github
     """
     from marches import cpv as nomenclature
+    from marches import sirene as register
     from marches.report import SINKS, Report, render_text
     from marches.validate import validate as run
 
     config = _config(config_file, as_of)
+    store = register.resolve(sirene_file)
     handle = output.open("w", encoding="utf-8", newline="") if output else None
     stream = handle or sys.stdout
     sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
@@ -92,7 +97,7 @@ def validate(
     report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
     progress = _Progress(quiet)
     try:
-        run(list(files), config, nomenclature.resolve(cpv_file), report, progress)
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, store)
     finally:
         progress.close()
     for sink in sinks:
