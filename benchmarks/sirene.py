@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--readme", type=Path)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="marches-sirene-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     files, store, decp = work / "stock", work / "sirene.sqlite", work / "decp.json"
     values = {
         "files": str(files),
@@ -94,7 +95,7 @@ def main() -> None:
     results["validate-with"] = run("validate", with_store=True, **values)
     info = machine()
     lines = [
-        f"Machine : {info['cpu']}, {info['cores']} cœurs ; mesuré le {dt.date.today().isoformat()}. "
+        f"Machine : {info['cpu'].strip()}, {info['cores']} cœurs ; mesuré le {dt.date.today().isoformat()}. "
         f"Fichiers : {args.etablissements:,} établissements ; ".replace(",", "\u202f")
         + " ; ".join(f"{name} {fr(size / 1e6, 0)} Mo" for name, size in sizes.items())
         + f" ; répertoire installé : {fr(store.stat().st_size / 1e6, 0)} Mo.",

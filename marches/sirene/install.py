@@ -186,10 +186,15 @@ def _shown(private: pl.Expr, expr: pl.Expr) -> pl.Expr:
     return pl.when(private).then(None).otherwise(expr)
 
 
-def etablissements(batch: pl.DataFrame) -> pl.DataFrame:
-    private = pl.col("statutDiffusionEtablissement").is_in(PRIVATE).fill_null(False)
+def etablissements(batch: pl.DataFrame, private_units: pl.Series) -> pl.DataFrame:
+    """The establishments' columns kept. An establishment of a legal unit under partial diffusion is
+    private too (an entrepreneur's sign often is their name): its name and place are never written."""
+    siret = pl.col("siret").str.strip_chars()
+    own = pl.col("statutDiffusionEtablissement").is_in(PRIVATE).fill_null(False)
+    of_unit = (siret.cast(pl.Int64, strict=False) // 100000).is_in(private_units.implode()).fill_null(False)
+    private = own | of_unit
     return batch.select(
-        pl.col("siret").str.strip_chars().cast(pl.Int64, strict=False).alias("siret"),
+        siret.cast(pl.Int64, strict=False).alias("siret"),
         _value("etatAdministratifEtablissement").alias("etat"),
         _value("dateDebut").str.slice(0, 10).alias("date_debut"),
         _value("dateCreationEtablissement").str.slice(0, 10).alias("date_creation"),
@@ -201,10 +206,10 @@ def etablissements(batch: pl.DataFrame) -> pl.DataFrame:
         _value("trancheEffectifsEtablissement").alias("tranche_effectifs"),
         _shown(private, _value("codePostalEtablissement")).alias("code_postal"),
         _shown(private, _value("codeCommuneEtablissement")).alias("code_commune"),
-        _value("statutDiffusionEtablissement").alias("diffusion"),
+        pl.when(~own & of_unit).then(pl.lit("P")).otherwise(_value("statutDiffusionEtablissement")).alias("diffusion"),
         _shown(private, _value("libelleCommuneEtablissement")).alias("_commune"),
         _value("dateDernierTraitementEtablissement").str.slice(0, 10).alias("_traite"),
-        pl.col("siret").str.strip_chars().str.contains(r"^\d{14}$").fill_null(False).alias("_ok"),
+        siret.str.contains(r"^\d{14}$").fill_null(False).alias("_ok"),
     )
 
 
@@ -231,7 +236,6 @@ def unites_legales(batch: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-TRANSFORMS = {"etablissements": etablissements, "unites_legales": unites_legales}
 STORED = {
     "etablissements": (
         "siret",
@@ -248,15 +252,6 @@ STORED = {
     ),
     "unites_legales": ("siren", "nom", "sigle", "categorie_juridique", "categorie_entreprise", "etat", "diffusion"),
 }
-
-# A legal unit under partial diffusion hides its establishments' names and places too (an
-# entrepreneur's sign often is their name). Each such SIREN is a range of SIRETs (SIREN × 10⁵ + NIC).
-PROPAGATE = f"""
-UPDATE etablissements SET enseigne = NULL, code_postal = NULL, code_commune = NULL, diffusion = u.diffusion
-FROM unites_legales u
-WHERE u.diffusion IN ({", ".join(f"'{p}'" for p in PRIVATE)})
-  AND etablissements.siret BETWEEN u.siren * 100000 AND u.siren * 100000 + 99999
-"""
 
 
 def install(
@@ -284,15 +279,19 @@ def install(
         tmp.unlink(missing_ok=True)
         conn = sqlite3.connect(tmp)
         try:
-            conn.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")
+            # secure_delete: a replaced row leaves none of its bytes in the file
+            conn.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; "
+                "PRAGMA secure_delete = ON;"
+            )
             conn.executescript(SCHEMA)
             communes: dict[str, str] = {}
             dates: list[str] = []
+            private: list[pl.Series] = []  # SIRENs under partial diffusion: read first, they hide establishments
             for kind in ("unites_legales", "etablissements"):
                 for path in kinds[kind]:
-                    rows = _load(conn, kind, path, summary, communes, dates, progress)
+                    rows = _load(conn, kind, path, summary, communes, dates, private, progress)
                     summary.files.append({"fichier": path.name, "type": KINDS[kind][0], "lignes": rows})
-            conn.execute(PROPAGATE)
             conn.executemany("INSERT OR REPLACE INTO communes VALUES (?, ?)", sorted(communes.items()))
             summary.date_stock = max(dates) if dates else None
             meta = {
@@ -317,12 +316,13 @@ def install(
     return summary
 
 
-def _load(conn, kind, path, summary, communes, dates, progress) -> int:
+def _load(conn, kind, path, summary, communes, dates, private, progress) -> int:
     columns = STORED[kind]
     insert = f"INSERT OR REPLACE INTO {kind} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     read = 0
+    private_units = pl.concat(private) if private else pl.Series([], dtype=pl.Int64)
     for batch in batches(path, KINDS[kind][1]):
-        frame = TRANSFORMS[kind](batch)
+        frame = etablissements(batch, private_units) if kind == "etablissements" else unites_legales(batch)
         good = frame.filter(pl.col("_ok"))
         summary.rejected[kind] += frame.height - good.height
         summary.rows[kind] += good.height
@@ -333,6 +333,8 @@ def _load(conn, kind, path, summary, communes, dates, progress) -> int:
         if kind == "etablissements":
             pairs = good.select("code_commune", "_commune").drop_nulls().unique("code_commune")
             communes.update(pairs.iter_rows())
+        else:
+            private.append(good.filter(pl.col("diffusion").is_in(PRIVATE)).get_column("siren"))
         conn.executemany(insert, good.select(columns).iter_rows())
         read += frame.height
         if progress:
