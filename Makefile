@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench bench-site metadata readme
+.PHONY: run test lint install clean bench bench-site bench-sirene metadata readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 # The platform at national scale (build ~15 min): results in benchmarks/site-results.md and the README.
 bench-site: $(STAMP)
 	$(BIN)/python benchmarks/site.py --readme README.md
+
+# SIRENE at national scale (40 M establishments, ~25 min): results in benchmarks/sirene-results.md and the README.
+bench-sirene: $(STAMP)
+	$(BIN)/python benchmarks/sirene.py --readme README.md
 
 # metadata.yml is generated from marches/site.py (a test checks they agree)
 metadata: $(STAMP)

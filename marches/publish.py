@@ -27,6 +27,8 @@ from marches.cpv import Nomenclature
 from marches.enrich import DERIVED, FOREIGN_KEYS, SUMMARIES
 from marches.errors import InputError, OutputError
 from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
+from marches.sirene import Sirene
+from marches.sirene import platform as sirene_platform
 from marches.validation.structure import typed_frame
 
 SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "date": str, "array": str}
@@ -55,6 +57,7 @@ INDEXES = {
         ["generation"],
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
+        ["categorie_entreprise"],
         ["acheteur_id", "date_fiable"],
         ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
         ["annee_fiable", "procedure"],
@@ -86,8 +89,8 @@ INDEXES = {
     "quarantaine": [["ordre"]],
 }
 FTS = {
-    "marches": ["objet", "acheteur_nom", "lieu"],
-    "concessions": ["objet", "autoriteConcedante_nom", "lieu"],
+    "marches": ["objet", "noms", "lieu"],
+    "concessions": ["objet", "noms", "lieu"],
     "marches_titulaires": ["id", "denominationSociale"],
 }
 
@@ -101,9 +104,14 @@ class PublishSummary:
 
 
 def publish(
-    packages: Iterable[Path], out: Path, cpv: Nomenclature | None = None, progress: Callable[[str], None] | None = None
+    packages: Iterable[Path],
+    out: Path,
+    cpv: Nomenclature | None = None,
+    progress: Callable[[str], None] | None = None,
+    sirene: Sirene | None = None,
 ) -> PublishSummary:
-    """Build the SQLite database ``out`` from one or more data packages, atomically."""
+    """Build the SQLite database ``out`` from one or more data packages, atomically (names, places and
+    categories of the buyers and titulaires from the SIRENE register when given)."""
     out = Path(out)
     packages = [_package_dir(Path(p)) for p in packages]
     summary = PublishSummary(out, packages=[str(p) for p in packages])
@@ -130,9 +138,11 @@ def publish(
         for table, indexes in INDEXES.items():
             for columns in indexes:
                 db[table].create_index(columns, if_not_exists=True)
+        enrich.entities(db)
+        sirene_platform.enrich(db, sirene)
+        enrich.derive(db, _as_of(packages), stages=(3,))
         for table, columns in FTS.items():
             db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
-        enrich.entities(db)
         _packages_table(db, packages)
         _views(db)
         enrich.summaries(db)

@@ -35,15 +35,26 @@ async def _rows(db, sql: str, params: Any = ()) -> list[dict]:
     return [dict(r) for r in result.rows]
 
 
+async def _row(db, sql: str, params: Any = ()) -> dict | None:
+    rows = await _rows(db, sql, params)
+    return rows[0] if rows else None
+
+
 async def fiche(db, table: str, key: str) -> dict[str, Any]:
     """Everything a contract, buyer or titulaire page shows besides its own row."""
     if table == "marches":
         return {
             "titulaires": await _rows(
                 db,
-                "SELECT t.position, t.typeIdentifiant, t.id, coalesce(t.denominationSociale, e.denominationSociale) "
-                "AS denominationSociale, e.nombre_marches FROM marches_titulaires t LEFT JOIN titulaires e "
-                "ON e.titulaire_id = t.id WHERE t.record_key = ? ORDER BY t.position",
+                "SELECT t.position, t.typeIdentifiant, t.id, coalesce(e.denominationSociale, t.denominationSociale) "
+                "AS denominationSociale, e.nombre_marches, e.commune, e.categorie_entreprise FROM marches_titulaires t "
+                "LEFT JOIN titulaires e ON e.titulaire_id = t.id WHERE t.record_key = ? ORDER BY t.position",
+                [key],
+            ),
+            "acheteur": await _row(
+                db,
+                "SELECT a.nom, a.commune, a.departement FROM acheteurs a JOIN marches m ON m.acheteur_id = a.acheteur_id "
+                "WHERE m.record_key = ?",
                 [key],
             ),
             "modifications": await _rows(
@@ -171,19 +182,20 @@ async def search(db, text: str) -> dict[str, Any]:
     )
     out["acheteurs"] = await _rows(
         db,
-        "SELECT acheteur_id AS id, nom, nombre_marches, montant_total FROM acheteurs "
+        "SELECT acheteur_id AS id, nom, commune, nombre_marches, montant_total FROM acheteurs "
         "WHERE acheteur_id LIKE ? OR nom LIKE ? ORDER BY nombre_marches DESC LIMIT ?",
         [f"{text}%", f"%{text}%", SEARCH_LIMIT],
     )
     out["titulaires"] = await _rows(
         db,
-        "SELECT titulaire_id AS id, denominationSociale AS nom, nombre_marches, montant_total FROM titulaires "
+        "SELECT titulaire_id AS id, denominationSociale AS nom, commune, nombre_marches, montant_total FROM titulaires "
         "WHERE titulaire_id LIKE ? OR denominationSociale LIKE ? ORDER BY nombre_marches DESC LIMIT ?",
         [f"{text}%", f"%{text}%", SEARCH_LIMIT],
     )
     out["marches"] = await _rows(
         db,
-        f"SELECT {CONTRACT_COLUMNS}, m.lieu FROM marches m WHERE m.rowid IN "
+        f"SELECT {CONTRACT_COLUMNS}, m.lieu, (SELECT nom FROM acheteurs a WHERE a.acheteur_id = m.acheteur_id) "
+        "AS acheteur_nom_sirene FROM marches m WHERE m.rowid IN "
         "(SELECT rowid FROM marches_fts WHERE marches_fts MATCH ?) ORDER BY m.date_fiable DESC LIMIT ?",
         [fts, SEARCH_LIMIT + 1],
     )

@@ -85,7 +85,7 @@ NAF_COMPANIES = ("43.21A", "41.20A", "71.12B", "81.21Z", "62.01Z", "49.41A", "56
 NAF_PUBLIC = ("84.11Z", "84.12Z", "85.20Z", "86.10Z", "84.13Z")
 BUYER_CATEGORIES = ("7210", "7210", "7210", "7346", "7220", "7230", "7361", "7383", "4140", "7120")
 COMPANY_CATEGORIES = ("5710", "5710", "5499", "5499", "5599", "5498", "6540", "9220")
-FIRST_NAMES = ("Camille", "Léa", "Hugo", "Chloé", "Louis", "Inès", "Jules", "Manon")
+FIRST_NAMES = ("Camille", "Léa", "Maëlys", "Chloé", "Gaspard", "Inès", "Timothée", "Manon")  # in no other vocabulary
 TRANCHES = ("NN", "00", "01", "02", "03", "11", "12", "21", "22", "31", "32", "41")
 PRIVATE_SHARE, CLOSED_SHARE, UNKNOWN_SHARE, PRIVATE_BUYER_SHARE = 0.03, 0.02, 0.01, 0.03
 FILLER_START = 10_000_000  # filler SIREN bases (8 digits before the key), spread by FILLER_STEP
@@ -125,15 +125,17 @@ def _known_rows(seed: int, contracts: int, fmt: str, mask_private: bool):
     truth = SireneTruth(set(), {}, set(), set(), {})
     etablissements, unites = [], {}
     for role, population in (("acheteur", factory.buyers), ("titulaire", factory.holders)):
-        for siret, name in population:
-            if rng.random() < UNKNOWN_SHARE:
+        for index, (siret, name) in enumerate(population):
+            # the most frequent buyers and titulaires (Zipf: the head of the list) are ordinary ones
+            rare = index >= len(population) // 10
+            if rare and rng.random() < UNKNOWN_SHARE:
                 truth.unknown.add(siret)
                 continue
             siren = siret[:9]
             commune = rng.choice(COMMUNES)
-            private = role == "titulaire" and rng.random() < PRIVATE_SHARE
-            closed = rng.random() < CLOSED_SHARE
-            public = role == "acheteur" and rng.random() >= PRIVATE_BUYER_SHARE
+            private = rare and role == "titulaire" and rng.random() < PRIVATE_SHARE
+            closed = rare and rng.random() < CLOSED_SHARE
+            public = role == "acheteur" and not (rare and rng.random() < PRIVATE_BUYER_SHARE)
             category = rng.choice(BUYER_CATEGORIES if public else ("1000",) if private else COMPANY_CATEGORIES)
             if role == "acheteur" and not public:
                 truth.not_public_buyers.add(siret)
