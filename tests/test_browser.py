@@ -11,11 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -30,6 +26,7 @@ from marches.publish import publish
 from marches.rules import Config
 from marches.sirene import Sirene
 from marches.sirene.install import install
+from tests.conftest import served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium absent (.ci/run installs it)")
@@ -72,12 +69,6 @@ ENGLISH = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("browser")
@@ -93,25 +84,8 @@ def built(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def site(built):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "marches.cli", "serve", str(built), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("the server did not start")
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    with served(built) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

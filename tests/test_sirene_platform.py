@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import date
 
@@ -23,6 +19,7 @@ from marches.publish import publish
 from marches.rules import Config
 from marches.sirene import Sirene
 from marches.sirene.install import install
+from tests.conftest import served
 
 SEED, CONTRACTS = 11, 1200
 
@@ -136,29 +133,8 @@ def test_partial_diffusion_names_nowhere_in_the_database(built):
 
 @pytest.fixture(scope="module")
 def site(built):
-    database, _, _ = built
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    import os
-    import signal
-
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=10)
+    with served(built[0]) as url:
+        yield url
 
 
 def _get(url: str) -> str:

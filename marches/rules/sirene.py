@@ -43,7 +43,7 @@ NOWHERE = "83295648600019"  # a valid SIRET whose SIREN is absent too
 _LOOKED_UP = ("sirene_connu", "siren_connu", "etat", "date_debut", "nom", "commune", "categorie_juridique")
 
 
-def _date_of(table: str, column: str, parent: str | None, keys: tuple[str, ...] = ("record_key",), own=None):
+def _date_of(column: str, parent: str | None, keys: tuple[str, ...] = ("record_key",), own=None):
     """How a row finds the date its establishment is compared with: its own column or its parent's."""
 
     def attach(frame: pl.DataFrame, ctx) -> pl.DataFrame:
@@ -154,15 +154,13 @@ def _closed_examples(table, base, id_column, date_column, closed: bool) -> tuple
     )
 
 
-_sirene_rules(
-    "marches", "acheteur_id", None, "de l'acheteur", _date_of("marches", "dateNotification", None), "dateNotification"
-)
+_sirene_rules("marches", "acheteur_id", None, "de l'acheteur", _date_of("dateNotification", None), "dateNotification")
 _sirene_rules(
     "concessions",
     "autoriteConcedante_id",
     None,
     "de l'autorité concédante",
-    _date_of("concessions", "dateSignature", None),
+    _date_of("dateSignature", None),
     "dateSignature",
 )
 _sirene_rules(
@@ -170,7 +168,7 @@ _sirene_rules(
     "id",
     "typeIdentifiant",
     "du titulaire",
-    _date_of("marches_titulaires", "dateNotification", "marches"),
+    _date_of("dateNotification", "marches"),
     "dateNotification",
 )
 _sirene_rules(
@@ -179,7 +177,6 @@ _sirene_rules(
     "typeIdentifiant",
     "du titulaire désigné par la modification",
     _date_of(
-        "marches_modifications_titulaires",
         "dateNotificationModification",
         "marches_modifications",
         ("record_key", "position"),
@@ -192,7 +189,7 @@ _sirene_rules(
     "sousTraitant_id",
     "sousTraitant_typeIdentifiant",
     "du sous-traitant",
-    _date_of("marches_actes_sous_traitance", "dateNotification", None),
+    _date_of("dateNotification", None),
     "dateNotification",
 )
 _sirene_rules(
@@ -200,7 +197,7 @@ _sirene_rules(
     "id",
     "typeIdentifiant",
     "du concessionnaire",
-    _date_of("concessions_concessionnaires", "dateSignature", "concessions"),
+    _date_of("dateSignature", "concessions"),
     "dateSignature",
 )
 
