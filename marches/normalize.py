@@ -270,7 +270,7 @@ def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str, check
     if value is None:
         return None
     if type(value) is str:
-        if value.startswith(LITERAL) or value.strip().lower() in PLACEHOLDERS:
+        if len(value) < 64 and (value.startswith(LITERAL) or value.strip().lower() in PLACEHOLDERS):
             _placeholder(ctx, value, rel, table, field)
             return None
         if check_damage and ("\ufffd" in value or "Ã" in value or "â€" in value or "Â" in value):

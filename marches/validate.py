@@ -14,8 +14,10 @@ the keys of every record, independently of the order of the files.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import multiprocessing
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from marches import french
+from marches import french, gcpause
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
 from marches.errors import InputError
@@ -32,7 +34,7 @@ from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, TECHNICAL_COLUMNS, Table, load_tables
 from marches.normalize import line_of
 from marches.readers import Input
-from marches.readers.base import Source
+from marches.readers.base import RawRecord, Source
 from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for
 from marches.sirene import NOTICE as SIRENE_NOTICE
@@ -95,6 +97,8 @@ class Validator:
     lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
     # when a set: filled with the records whose rows break the Table Schemas common to both generations
     blocking: set[str] | None = None
+    workers: int = 0  # worker processes for large files (0 or 1: all in this process)
+    _executor: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -109,12 +113,7 @@ class Validator:
             if source.shape == "csv":
                 self._tables(opened)
             else:
-                self.current_file = source.name
-                try:
-                    for batch in self._batches(opened):
-                        self._batch(batch)
-                finally:
-                    self.current_file = None
+                self._file(opened)
             self.report.extend(source.findings)
             self.report.sources.append(
                 {
@@ -125,6 +124,7 @@ class Validator:
                     "records": source.records,
                 }
             )
+        self.close()
         self._global_rules()
         return self.report
 
@@ -134,12 +134,28 @@ class Validator:
             if f.record_key and f.path and FINDINGS.get(f.code) is not None and FINDINGS[f.code].consumes:
                 self.consumed[f.record_key].append(f.path)
 
-    def _batches(self, opened: Input) -> Iterator[dict[str, pl.DataFrame]]:
-        """Flattened records gathered into text tables, a batch at a time; reading findings reported."""
+    def _file(self, opened: Input) -> None:
+        """A JSON or XML file, batch by batch: in this process, or in worker processes for large files."""
+        source = opened.source
+        size = BATCH_RECORDS_XML if source.shape == "xml" else BATCH_RECORDS
+        self.current_file = source.name
+        try:
+            with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
+                batches = _raw_batches(opened, size, self.progress)
+                if self.workers > 1 and source.size >= PARALLEL_FROM:
+                    self._in_workers(batches)
+                else:
+                    for raws in batches:
+                        self._process(raws)
+                        gcpause.between_batches()
+        finally:
+            self.current_file = None
+
+    def _process(self, raws: list[RawRecord]) -> None:
+        """One batch of raw records: reading findings, then the structure and the rules of its tables."""
         models = load_tables()
-        size = BATCH_RECORDS_XML if opened.source.shape == "xml" else BATCH_RECORDS
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
-        for count, raw in enumerate(opened.records, start=1):
+        for raw in raws:
             record = flatten(raw)
             self.report.records[record.kind] += 1
             self.report.extend(record.findings)
@@ -148,15 +164,45 @@ class Validator:
                 self.lines[record.record_key] = record.lines
             for name, table_rows in record.rows.items():
                 rows[name].extend(table_rows)
-            if count % 500 == 0 and self.progress:
-                self.progress(opened.source)
-            if count % size == 0:
-                yield _frames(rows, models)
-                rows = {name: [] for name in TABLES}
-        if self.progress:
-            self.progress(opened.source)
-        if any(rows.values()):
-            yield _frames(rows, models)
+        raws.clear()
+        self._batch(_frames(rows, models))
+
+    def _in_workers(self, batches: Iterator[list[RawRecord]]) -> None:
+        """The batches validated by worker processes, their results merged in batch order.
+
+        Every batch is processed exactly as ``_process`` would here (same batches, same order of
+        findings), so the report is byte for byte the one of a single process."""
+        pool = self._pool()
+        pending: deque = deque()
+        for raws in batches:
+            pending.append(pool.submit(_work, _portable(raws), self.current_file))
+            while len(pending) > self.workers:  # bounded: a batch or two per worker in flight
+                self._merge(pending.popleft().result())
+        while pending:
+            self._merge(pending.popleft().result())
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),  # polars' threads do not survive a fork
+                initializer=_start_worker,
+                initargs=(self.config, self.cpv, self.sirene.path if self.sirene else None),
+            )
+        return self._executor
+
+    def _merge(self, result: tuple) -> None:
+        findings, records, keys = result
+        self.report.extend(findings)
+        self.report.records.update(records)
+        for root, frame in keys.items():
+            self.keys[root].append(frame)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     def _tables(self, opened: Input) -> None:
         """The project's own CSV tables, read column-wise by polars (no record-by-record pass)."""
@@ -210,6 +256,7 @@ class Validator:
             if root in raw:
                 self.keys[root].append(raw[root].select(KEYS))
         self.lines.clear()
+        self.consumed.clear()  # record keys are unique to their batch
 
     def _structure(
         self, name: str, frame: pl.DataFrame, model: Table, locations: pl.DataFrame, parents: dict[str, pl.DataFrame]
@@ -508,17 +555,69 @@ def _complete(frame: pl.DataFrame, model: Table) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(pl.String) for c in model.field_names])
 
 
+PARALLEL_FROM = 16 << 20  # below this size, starting worker processes costs more than it saves
+
+
+def _raw_batches(opened: Input, size: int, progress) -> Iterator[list[RawRecord]]:
+    """The records of a file, ``size`` at a time, in reading order."""
+    batch: list[RawRecord] = []
+    for count, raw in enumerate(opened.records, start=1):
+        batch.append(raw)
+        if count % 500 == 0 and progress:
+            progress(opened.source)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if progress:
+        progress(opened.source)
+    if batch:
+        yield batch
+
+
+def _portable(raws: list[RawRecord]) -> list[RawRecord]:
+    """The records with a plain copy of their source (what flattening needs: path, name, hash)."""
+    if not raws:
+        return raws
+    source = raws[0].source
+    plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
+    for raw in raws:
+        raw.source = plain
+        raw.text = None  # the XML as published is for packaging, not for validation
+    return raws
+
+
+_WORKER: Validator | None = None
+
+
+def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None) -> None:
+    global _WORKER
+    gcpause.paused().__enter__()  # the whole life of a worker is reading batches
+    # each worker opens the SIRENE store itself (a connection does not cross processes)
+    _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
+
+
+def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
+    """In a worker process: one batch, processed as in the main process; its findings, counts and keys."""
+    findings: list[Finding] = []
+    worker = _WORKER
+    worker.report = Report(examples_per_rule=0, sink=findings.append)
+    worker.current_file = current_file
+    worker.keys = {"marches": [], "concessions": []}
+    worker.consumed.clear()
+    worker._process(raws)
+    gcpause.between_batches()
+    keys = {root: pl.concat(parts) for root, parts in worker.keys.items() if parts}
+    return findings, worker.report.records, keys
+
+
 def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:
+    """The rows of each table as a text frame (the CSV form of every value), built by polars."""
     frames = {}
     for name, table_rows in rows.items():
         if not table_rows and name not in ROOTS:
             continue
-        columns = {}
-        for column in models[name].field_names:
-            columns[column] = [
-                None if (v := r.get(column)) is None else v if type(v) is str else to_cell(v) for r in table_rows
-            ]
-        frames[name] = pl.DataFrame(columns, schema=dict.fromkeys(models[name].field_names, pl.String))
+        cells = [{k: v if type(v) is str else to_cell(v) for k, v in r.items() if v is not None} for r in table_rows]
+        frames[name] = pl.from_dicts(cells, schema=dict.fromkeys(models[name].field_names, pl.String))
     return frames
 
 
@@ -528,14 +627,17 @@ def validate(
     cpv: Nomenclature | None = None,
     report: Report | None = None,
     progress: Callable[[Source], None] | None = None,
+    workers: int = 0,
     sirene: Sirene | None = None,
 ) -> Report:
     """Validate DECP files (JSON, XML or marches tables) and return the report.
 
-    Without the SIRENE register, its rules do not run and the report says so once."""
+    ``workers`` > 1 validates the batches of large files in that many processes; the report is the
+    same, finding for finding, as with one process. Without the SIRENE register, its rules do not run
+    and the report says so once."""
     config = config or Config()
     report = report or Report(as_of=config.as_of)
     report.as_of = config.as_of
     if sirene is None:
         report.notices.append(SIRENE_NOTICE)
-    return Validator(config, cpv, report, progress, sirene=sirene).run(paths)
+    return Validator(config, cpv, report, progress, sirene=sirene, workers=workers).run(paths)

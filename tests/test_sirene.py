@@ -249,3 +249,19 @@ def test_without_the_register_a_notice_and_no_sirene_rule(decp):
     findings, report = _findings(decp, None)
     assert NOTICE in report.notices
     assert not {f.code for f in findings} & {"siret-unknown", "siret-closed", "buyer-not-public"}
+
+
+def test_worker_processes_open_the_register_themselves(decp, store, monkeypatch):
+    """With worker processes, each opens the store: the same findings, in the same order, as in one process."""
+    import marches.validate as validation
+
+    monkeypatch.setattr(validation, "BATCH_RECORDS", 400)
+    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    runs = []
+    for workers in (0, 2):
+        collected = []
+        report = Report(examples_per_rule=0, sink=collected.append, as_of=date(2026, 11, 22))
+        validation.validate([decp], Config(as_of=date(2026, 11, 22)), None, report, workers=workers, sirene=store)
+        runs.append([(f.code, f.record_key, f.path, f.message) for f in collected])
+    assert runs[0] == runs[1]
+    assert {"siret-unknown", "siret-closed"} <= {code for code, *_ in runs[0]}

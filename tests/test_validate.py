@@ -253,3 +253,26 @@ def test_cpv_nomenclature_reads_the_official_file_formats(tmp_path, kind):
     assert len(loaded) == 9454 and loaded.check_digits["45000000"] == "7"
     if kind == "xlsx":
         assert loaded.labels["45000000"] == "libellé 45000000"  # French labels preferred
+
+
+def test_worker_processes_give_the_same_report_byte_for_byte(tmp_path, monkeypatch):
+    """Batches validated in two worker processes: the same findings, in the same order, as in one process."""
+    import marches.validate as validation
+    from marches.report import JsonSink
+
+    path = tmp_path / "d.json"
+    generate(path, "json-2022", contracts=1200, seed=11, concession_share=0.1, defect_rate=0.3)
+    monkeypatch.setattr(validation, "BATCH_RECORDS", 250)  # several batches, spread over the workers
+    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    outputs = []
+    for workers in (0, 2):
+        out = tmp_path / f"report-{workers}.json"
+        with out.open("w", encoding="utf-8") as fh:
+            sink = JsonSink(fh)
+            report = Report(sink=sink)
+            validation.validate([path], CONFIG, None, report, workers=workers)
+            sink.close(report, strict=False)
+        document = json.loads(out.read_text(encoding="utf-8"))
+        document.pop("generated_at")
+        outputs.append(json.dumps(document, ensure_ascii=False))
+    assert outputs[0] == outputs[1] and '"findings": []' not in outputs[0]

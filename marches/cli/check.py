@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,13 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Ajouter le résumé texte, en Markdown, à ce fichier (par exemple $GITHUB_STEP_SUMMARY).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=lambda: min(os.cpu_count() or 1, 4),
+    show_default="le nombre de processeurs, 4 au plus",
+    help="Processus de validation pour les gros fichiers (0 ou 1 : un seul) ; le rapport est le même.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
 @_fatal_errors
 def validate(
@@ -62,6 +70,7 @@ def validate(
     examples: int,
     json_report: Path | None,
     summary: Path | None,
+    workers: int,
     quiet: bool,
 ) -> None:
     """Valider des fichiers DECP avant publication : structure et règles métier.
@@ -97,7 +106,7 @@ def validate(
     report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
     progress = _Progress(quiet)
     try:
-        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, store)
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, workers=workers, sirene=store)
     finally:
         progress.close()
     for sink in sinks:

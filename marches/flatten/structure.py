@@ -372,11 +372,14 @@ def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_forma
     return "", item
 
 
+_DRAFT_NAME = {new: old for old, new in DRAFT_2022_NAMES.items()}
+
+
 def value_list(ctx: RecordContext, published: dict, key: str, table: str) -> list[tuple[str, Any]]:
     """The values of a 2022 closed list, each with its path: ``{"technique": [...]}`` in JSON, repeated
     elements in XML; a bare list (schema 2.0.0) or a single value is read with a finding."""
     wrapper = VALUE_LISTS[key]
-    draft = next((old for old, new in DRAFT_2022_NAMES.items() if new == key), None)
+    draft = _DRAFT_NAME.get(key)
     if key in published:
         container, path = published[key], key
     elif draft is not None and draft in published:
@@ -515,6 +518,14 @@ def _flat_values(ctx: RecordContext, values: list[tuple[str, Any]], path: str, t
 
 def closed_list(ctx: RecordContext, d: dict, key: str, table: str, spec: Enum) -> list[str] | None:
     """A 2022 closed-list column (``techniques``…), also read under its 2.0.0 singular name."""
+    container = d.get(key)
+    if type(container) is dict and len(container) == 1:  # fast path: the format's own shape, official values
+        inner = container.get(VALUE_LISTS[key])
+        if type(inner) is str and ctx.xml and inner in spec.allowed:
+            return [inner]
+        if isinstance(inner, list) and (ctx.xml or type(inner) is list) and inner:
+            if all(type(v) is str and v in spec.allowed for v in inner) and len(inner) == len(set(inner)):
+                return list(inner)
     return n.enum_list(ctx, value_list(ctx, d, key, table), key, table, key, spec)
 
 

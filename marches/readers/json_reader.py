@@ -13,6 +13,7 @@ record is still read and the value reported.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -111,9 +112,7 @@ class _LiteralFilter(io.RawIOBase):
 
 _LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}")
 # an escape, a quote, a literal (1), or a number with an exponent of three digits or more (2)
-_LITERAL_SCAN = re.compile(
-    rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.S
-)
+_LITERAL_SCAN = re.compile(rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})', re.S)
 MAX_DEPTH = 64  # a DECP file nests at most a dozen levels; deeper is refused before parsing (memory)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # a high surrogate escape without its low half, or a low one without its high half
@@ -141,8 +140,9 @@ class _Scan:
     def __call__(self, chunk: bytes) -> None:
         if self.escaped:
             chunk, self.escaped = chunk[1:], False
-        self.literals = self.literals or bool(_LITERAL_TOKEN.search(chunk))
-        if _SURROGATE.search(chunk):
+        # a huge exponent (1e400) is found by the parser itself, which then reads again with the filter
+        self.literals = self.literals or b"NaN" in chunk or b"Infinity" in chunk
+        if b"\\u" in chunk and _SURROGATE.search(chunk):
             self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
         self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
         marks = chunk.translate(self._BRACKETS, self._DELETE)
@@ -309,7 +309,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     source.records = reading.position
 
 
-SURVEY_LIMIT = 64 << 20
+SURVEY_LIMIT = 16 << 20  # a buyer's file; national files are surveyed only when something calls for it
 
 
 class _Reading:
@@ -448,6 +448,9 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
                     stack.append([0, None] if event == "start_array" else [None, {}])
             return survey
         except ijson.JSONError as exc:
+            if "floating point" in str(exc) and not source.scan.literals:
+                source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                continue
             if "overflow" in str(exc) and parse is ijson.basic_parse:  # yajl holds 64 bits: the Python backend
                 parse = ijson.get_backend("python").basic_parse
                 continue
@@ -540,9 +543,13 @@ def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
             except ijson.JSONError as exc:
                 if "overflow" not in str(exc):
                     raise
+                stream.close()
+                if "floating point" in str(exc) and not source.scan.literals:
+                    source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                    yield from itertools.islice(_items(source, prefix, skip, already), yielded, None)
+                    return
                 # yajl cannot hold integers beyond 64 bits: finish this list with the pure-Python backend
                 python = ijson.get_backend("python")
-                stream.close()
                 again, counting = _open(source, skip)
                 with again:
                     for i, value in enumerate(python.items(again, prefix, use_float=True)):
