@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=100_000)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--readme", type=Path)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the files, store and timings of a previous run; time validation again"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="marches-sirene-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -87,13 +90,18 @@ def main() -> None:
         "seed": SEED,
     }
     results = {}
-    run("generate-decp", **values)
-    results["generate-sirene"] = run("generate-sirene", **values)
+    if args.reuse and store.is_file():
+        previous = json.loads((HERE / "sirene-results.json").read_text(encoding="utf-8"))["results"]
+        results = {k: previous[k] for k in ("generate-sirene", "install")}
+    else:
+        run("generate-decp", **values)
+        results["generate-sirene"] = run("generate-sirene", **values)
+        results["install"] = run("install", **values)
     sizes = {p.name: p.stat().st_size for p in sorted(files.glob("*.zip"))}
-    results["install"] = run("install", **values)
     results["validate-without"] = run("validate", with_store=False, **values)
     results["validate-with"] = run("validate", with_store=True, **values)
     info = machine()
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").is_file() else []
     lines = [
         f"Machine : {info['cpu'].strip()}, {info['cores']} cœurs ; mesuré le {dt.date.today().isoformat()}. "
         f"Fichiers : {args.etablissements:,} établissements ; ".replace(",", "\u202f")
@@ -111,6 +119,8 @@ def main() -> None:
         )
     lines.append("")
     lines.append(f"Validation : {args.contracts:,} contrats générés (graine {SEED}).".replace(",", "\u202f"))
+    if load:
+        lines.append(f"Charge de la machine à la fin de la mesure (1, 5, 15 min) : {', '.join(load)}.")
     text = "\n".join(lines)
     print(text)
     (HERE / "sirene-results.md").write_text(text + "\n", encoding="utf-8")
