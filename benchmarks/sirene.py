@@ -104,7 +104,7 @@ def main() -> None:
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").is_file() else []
     lines = [
         f"Machine : {info['cpu'].strip()}, {info['cores']} cœurs ; mesuré le {dt.date.today().isoformat()}. "
-        f"Fichiers : {args.etablissements:,} établissements ; ".replace(",", "\u202f")
+        f"Fichiers : {fr(args.etablissements, 0)} établissements ; "
         + " ; ".join(f"{name} {fr(size / 1e6, 0)} Mo" for name, size in sizes.items())
         + f" ; répertoire installé : {fr(store.stat().st_size / 1e6, 0)} Mo.",
         "",
