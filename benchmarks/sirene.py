@@ -75,7 +75,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     parser.add_argument("--readme", type=Path)
     parser.add_argument(
-        "--reuse", action="store_true", help="keep the files, store and timings of a previous run; time validation again"
+        "--reuse",
+        action="store_true",
+        help="keep the files, store and timings of a previous run; time validation again",
     )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="marches-sirene-bench-"))

@@ -197,7 +197,7 @@ def main() -> None:
             0
         ]["titulaire_id"]
         name = json.loads(_get(base + f"/decp/titulaires/{big_holder}.json?_shape=array")[2])[0]["denominationSociale"]
-        word = urllib.parse.quote(max((name or "martin").split(), key=len))
+        word = urllib.parse.quote(name or "martin")  # a company searched by its name
         results = []
         for page in pages:
             page = page.replace("__NAME__", word)

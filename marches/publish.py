@@ -57,7 +57,10 @@ INDEXES = {
         ["generation"],
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
-        ["categorie_entreprise"],
+        ["categorie_entreprise", "date_fiable"],  # contracts of a company category: sorted, counted, faceted
+        ["categorie_entreprise", "annee_fiable"],
+        ["categorie_entreprise", "procedure"],
+        ["categorie_entreprise", "division_cpv"],
         ["acheteur_id", "date_fiable"],
         ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
         ["annee_fiable", "procedure"],
