@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench bench-site bench-sirene metadata readme
+.PHONY: run test lint install clean bench bench-site bench-serve bench-sirene metadata readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bench: $(STAMP)
 # The platform at national scale (build ~15 min): results in benchmarks/site-results.md and the README.
 bench-site: $(STAMP)
 	$(BIN)/python benchmarks/site.py --readme README.md
+
+# The platform under load (20 clients, 60 s) on the database bench-site built: results in
+# benchmarks/load-results.md and the README.
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/load.py --readme README.md
 
 # SIRENE at national scale (40 M establishments, ~25 min): results in benchmarks/sirene-results.md and the README.
 bench-sirene: $(STAMP)

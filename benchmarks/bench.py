@@ -51,6 +51,15 @@ COMPARED = {
 }
 
 
+def replace_section(readme: Path, start: str, end: str, table: str) -> None:
+    """Put ``table`` between the ``start`` and ``end`` markers of the README (nothing if they are absent)."""
+    text = readme.read_text(encoding="utf-8")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{table}\n{end}{tail}", encoding="utf-8")
+
+
 def machine() -> dict:
     cpu = "?"
     try:
@@ -163,11 +172,7 @@ def main() -> None:
     (HERE / "results.md").write_text(table + "\n")
     print(table)
     if args.readme:
-        text = args.readme.read_text(encoding="utf-8")
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            args.readme.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
+        replace_section(args.readme, START, END, table)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,61 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
+# What the system says, in French: the messages users read (strerror is English)
+_OS_PROBLEMS = {
+    errno.ENOENT: "fichier ou dossier introuvable",
+    errno.EACCES: "accès refusé (droits insuffisants)",
+    errno.EPERM: "opération non permise",
+    errno.EEXIST: "existe déjà",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.EISDIR: "c'est un dossier",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota de disque dépassé",
+    errno.EROFS: "système de fichiers en lecture seule",
+    errno.EILSEQ: "nom de fichier invalide pour ce système de fichiers",
+    errno.ELOOP: "trop de liens symboliques",
+    errno.EMFILE: "trop de fichiers ouverts",
+    errno.ENOTEMPTY: "dossier non vide",
+    errno.EBUSY: "ressource occupée",
+    errno.EXDEV: "déplacement impossible entre deux systèmes de fichiers",
+    errno.EIO: "erreur d'entrée-sortie du disque",
+    errno.EINVAL: "argument invalide",
+}
+
+
+def display_path(path: Path | str | bytes) -> str:
+    """A path as people can read it: bytes that are not UTF-8 are shown as \\xNN, never a crash."""
+    return printable(os.fsdecode(path) if isinstance(path, bytes) else str(path))
+
+
+def printable(text: str) -> str:
+    """Text that can always be written in UTF-8: lone surrogates become escapes.
+
+    Python keeps the undecodable bytes of file names as surrogates U+DC80-U+DCFF: shown as the
+    byte (\\xff); any other lone surrogate as \\udNNN.
+    """
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join(
+        (f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else f"\\u{ord(c):04x}")
+        if "\ud800" <= c <= "\udfff"
+        else c
+        for c in text
+    )
+
+
+def os_problem(exc: OSError, with_file: bool = True) -> str:
+    """The French description of a system error, with its file name when there is one."""
+    problem = _OS_PROBLEMS.get(exc.errno or 0) or printable(exc.strerror or str(exc))
+    if with_file and exc.filename is not None:
+        return f"{display_path(exc.filename)} : {problem}"
+    return problem
+
 
 class MarchesError(Exception):
     """Base class of every fatal error raised by marches."""
@@ -35,6 +90,10 @@ class InputError(MarchesError):
         self.records_read = records_read
         self.hint = hint
         super().__init__(self.describe())
+
+    def describe_problem(self) -> str:
+        """The message without the file name (for lists that already name the file)."""
+        return self.describe().removeprefix(f"{self.file} : ")
 
     def describe(self) -> str:
         where = []

@@ -3,18 +3,21 @@
 Tables are created explicitly from the Table Schemas (STRICT: SIRETs, codes and postal codes stay
 text), with primary keys, foreign keys, indexes on the columns people filter and facet on, FTS5
 with an accent-insensitive tokenizer, CPV labels when the nomenclature is installed, a flat
-contract × titulaire view and pre-aggregated summary tables for the dashboards. The database is
-built in a temporary file and renamed over the previous one: a running server never sees a
-half-built database.
+contract × titulaire view and pre-aggregated summary tables for the dashboards. A contract
+retained in several packages is published once, with every modification of its copies. The
+database is built in a temporary file and renamed over the previous one, one writer at a time,
+with its table counts inside: it is replaced whole, by one rename.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
-import subprocess
-import sys
+import sqlite3
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +26,13 @@ import polars as pl
 import sqlite_utils
 
 from marches import enrich
+from marches.atomic import Lock, fault, remove_leftovers, staging_path
 from marches.cpv import Nomenclature
 from marches.enrich import DERIVED, FOREIGN_KEYS, SUMMARIES
-from marches.errors import InputError, OutputError
+from marches.errors import InputError, OutputError, display_path, os_problem
 from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
+from marches.package.common import check_integrity, read_table
+from marches.package.contracts import MODIFICATIONS, across_packages, current_state, merge_modifications, reconstructed
 from marches.sirene import Sirene
 from marches.sirene import platform as sirene_platform
 from marches.validation.structure import typed_frame
@@ -41,10 +47,12 @@ INDEXES = {
         ["acheteur_id"],
         ["codeCPV"],
         ["cpv8"],
-        ["division_cpv"],
-        ["procedure"],
+        # a default facet (annee_fiable, procedure, division_cpv) clicked: the rows come in the page's
+        # order (date_fiable) straight from the index, instead of sorting hundreds of thousands of rows
+        ["division_cpv", "date_fiable"],
+        ["procedure", "date_fiable"],
         ["nature"],
-        ["annee_fiable"],
+        ["annee_fiable", "date_fiable"],
         ["date_fiable"],
         ["dateNotification"],
         ["departement"],
@@ -63,9 +71,12 @@ INDEXES = {
         ["categorie_entreprise", "division_cpv"],
         ["acheteur_id", "date_fiable"],
         ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
-        ["annee_fiable", "procedure"],
-        ["annee_fiable", "division_cpv"],
-        ["division_cpv", "procedure"],
+        # two facets clicked: the third is counted from a covering index (the most common pair, a year
+        # then a procedure, also gets its rows in order)
+        ["annee_fiable", "procedure", "division_cpv"],
+        ["annee_fiable", "division_cpv", "procedure"],
+        ["division_cpv", "procedure", "annee_fiable"],
+        ["annee_fiable", "procedure", "date_fiable"],
     ],
     "marches_titulaires": [["record_key"], ["id"], ["typeIdentifiant"]],
     "marches_modifications": [["record_key"]],
@@ -104,6 +115,10 @@ class PublishSummary:
     rows: dict[str, int] = field(default_factory=dict)
     packages: list[str] = field(default_factory=list)
     skipped: int = 0  # rows already present (the same source in two packages)
+    duplicates: int = 0  # contracts retained in several packages: copies set aside (in « doublons »)
+
+
+INSPECT_TABLE = "_inspect"  # Datasette's inspect data (row counts), inside the database it describes
 
 
 def publish(
@@ -111,64 +126,203 @@ def publish(
     out: Path,
     cpv: Nomenclature | None = None,
     progress: Callable[[str], None] | None = None,
+    on_wait: Callable[[int | None], None] | None = None,
     sirene: Sirene | None = None,
 ) -> PublishSummary:
-    """Build the SQLite database ``out`` from one or more data packages, atomically (names, places and
-    categories of the buyers and titulaires from the SIRENE register when given)."""
-    out = Path(out)
-    packages = [_package_dir(Path(p)) for p in packages]
-    summary = PublishSummary(out, packages=[str(p) for p in packages])
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite_utils.Database(tmp)
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        models = load_tables()
-        enrich.create_reference_tables(db)
-        for name in PUBLISHED:
-            _create(db, models[name])
-        for directory in packages:
-            for name in PUBLISHED:
-                if progress:
-                    progress(f"{directory.name} : {name}")
-                inserted, skipped = _insert(db, directory, models[name])
-                summary.rows[name] = summary.rows.get(name, 0) + inserted
-                summary.skipped += skipped
-        _cpv_labels(db, cpv)
-        enrich.derive(db, _as_of(packages))
-        for table, indexes in INDEXES.items():
-            for columns in indexes:
-                db[table].create_index(columns, if_not_exists=True)
-        enrich.entities(db)
-        sirene_platform.enrich(db, sirene)
-        enrich.derive(db, _as_of(packages), stages=(3,))
-        for table, columns in FTS.items():
-            db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
-        _packages_table(db, packages)
-        _views(db)
-        enrich.summaries(db)
-        db.execute("ANALYZE")
-        db.conn.commit()
-        db.vacuum()
-        db.close()
-        _counts(tmp, out.with_name(out.stem + ".counts.json"))
-        os.replace(tmp, out)
-    except sqlite_utils.db.AlterError as exc:
-        raise OutputError(f"Base {out} : {exc}") from exc
-    except OSError as exc:
-        raise OutputError(f"Impossible d'écrire {out} : {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Build the SQLite database ``out`` from one or more data packages, atomically; names, places and
+    categories of the buyers and titulaires come from the SIRENE register when given.
+
+    One writer at a time on ``out`` (a second run waits, ``on_wait`` is told); each package is
+    locked for reading and checked against the SHA-256 its descriptor records. A contract
+    retained in several packages is published once (see ``marches.package.contracts``). The
+    table counts Datasette needs in immutable mode are stored inside the database, so the
+    database and its counts are replaced together, by one rename.
+    """
+    out = Path(os.path.abspath(out))
+    directories = [_package_dir(Path(p)) for p in packages]
+    summary = PublishSummary(out, packages=[str(p) for p in directories])
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(Lock(out, on_wait=on_wait))
+        for directory in directories:
+            locks.enter_context(Lock(directory, shared=True, on_wait=on_wait))
+        remove_leftovers(out)
+        for directory in directories:
+            _checked(directory)
+        tmp = staging_path(out)
+        try:
+            _build(tmp, directories, cpv, progress, summary, sirene)
+            fault("built")
+            os.replace(tmp, out)
+        except sqlite_utils.db.AlterError as exc:
+            raise OutputError(f"Base {display_path(out)} : {exc}") from exc
+        except OSError as exc:
+            raise OutputError(f"Impossible d'écrire {display_path(out)} : {os_problem(exc)}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        out.with_name(out.stem + ".counts.json").unlink(missing_ok=True)  # written by earlier versions
     return summary
+
+
+def _build(
+    tmp: Path,
+    directories: list[Path],
+    cpv: Nomenclature | None,
+    progress,
+    summary: PublishSummary,
+    sirene: Sirene | None,
+) -> None:
+    db = sqlite_utils.Database(tmp)
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    models = load_tables()
+    enrich.create_reference_tables(db)
+    for name in PUBLISHED:
+        _create(db, models[name])
+    plan = _Plan.of(directories)
+    summary.duplicates = plan.copies.height
+    for index, directory in enumerate(directories):
+        for name in PUBLISHED:
+            if progress:
+                progress(f"{directory.name} : {name}")
+            inserted, skipped = _insert(db, models[name], plan.rows(index, directory, name), directory)
+            summary.rows[name] = summary.rows.get(name, 0) + inserted
+            summary.skipped += skipped
+    for name, frame in plan.merged.items():  # the modifications of contracts published in several packages
+        inserted, _ = _insert(db, models[name], frame, directories[0])
+        summary.rows[name] = summary.rows.get(name, 0) + inserted
+    plan.set_aside(db)
+    _cpv_labels(db, cpv)
+    enrich.derive(db, _as_of(directories))
+    for table, indexes in INDEXES.items():
+        for columns in indexes:
+            db[table].create_index(columns, if_not_exists=True)
+    enrich.entities(db)
+    sirene_platform.enrich(db, sirene)
+    enrich.derive(db, _as_of(directories), stages=(3,))
+    for table, columns in FTS.items():
+        db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
+    _packages_table(db, directories)
+    _views(db)
+    enrich.summaries(db)
+    db.execute("ANALYZE")
+    db.conn.commit()
+    _store_counts(db)
+    db.vacuum()
+    db.close()
+
+
+def _checked(directory: Path) -> None:
+    try:
+        descriptor = json.loads((directory / "datapackage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(display_path(directory), f"datapackage.json illisible : {exc}") from exc
+    check_integrity(directory, descriptor)
+
+
+@dataclass
+class _Plan:
+    """Contracts retained in several packages: one copy published, the others set aside with provenance.
+
+    Their modifications are merged into the copy kept (none is lost) and its current state
+    computed again; each copy set aside becomes a ``doublon`` in ``enregistrements`` and has its
+    content in ``doublons``.
+    """
+
+    directories: list[Path]
+    copies: pl.DataFrame  # paquet, record_key, kind, uid, retenu_record_key, rang
+    merged: dict[str, pl.DataFrame] = field(default_factory=dict)  # modification tables of the kept copies
+
+    @classmethod
+    def of(cls, directories: list[Path]) -> _Plan:
+        empty = pl.DataFrame(
+            schema={
+                "paquet": pl.Int32,
+                "record_key": pl.String,
+                "kind": pl.String,
+                "uid": pl.String,
+                "retenu_record_key": pl.String,
+                "rang": pl.Int64,
+            }
+        )
+        if len(directories) < 2:
+            return cls(directories, empty)
+        retained = [read_table(d, "enregistrements").filter(pl.col("retenu") == "true") for d in directories]
+        plan = cls(directories, across_packages(retained))
+        if plan.copies.height:
+            plan._merge()
+        return plan
+
+    @property
+    def kept(self) -> pl.Series:
+        return self.copies["retenu_record_key"].unique()
+
+    def _involved(self) -> pl.Series:
+        return pl.concat([self.kept, self.copies["record_key"]]).unique()
+
+    def _merge(self) -> None:
+        involved = self._involved().implode()
+        tables = {}
+        for name, holders, _ in MODIFICATIONS.values():
+            for table in (name, holders) if holders else (name,):
+                parts = [read_table(d, table).filter(pl.col("record_key").is_in(involved)) for d in self.directories]
+                tables[table] = pl.concat(parts, how="vertical_relaxed").unique(maintain_order=True)
+        self.merged = {
+            name: frame.filter(pl.col("record_key").is_in(self.kept.implode()))
+            for name, frame in merge_modifications(tables, self.copies).items()
+        }
+
+    def rows(self, index: int, directory: Path, name: str) -> pl.DataFrame | None:
+        """The rows of one table of one package to insert, the copies set aside left out."""
+        path = directory / f"{name}.csv"
+        if not path.is_file():
+            return None
+        frame = read_table(directory, name)
+        if self.copies.height == 0 or name not in TABLES:
+            return frame
+        aside = self.copies.filter(pl.col("paquet") == index)["record_key"].implode()
+        frame = frame.filter(~pl.col("record_key").is_in(aside))
+        if name in self.merged:  # inserted once merged, from every package
+            return frame.filter(~pl.col("record_key").is_in(self.kept.implode()))
+        root = name in ("marches", "concessions")
+        changed = frame.filter(pl.col("record_key").is_in(self.kept.implode())) if root else None
+        if changed is None or changed.height == 0:
+            return frame
+        tables = dict(self.merged)
+        if name == "marches":
+            tables["marches_titulaires"] = read_table(directory, "marches_titulaires").filter(
+                pl.col("record_key").is_in(changed["record_key"].implode())
+            )
+        updated = current_state(name, changed, tables).select(frame.columns)
+        return pl.concat([frame.filter(~pl.col("record_key").is_in(self.kept.implode())), updated])
+
+    def set_aside(self, db: sqlite_utils.Database) -> None:
+        """The copies set aside: ``doublon`` in enregistrements, their content in doublons."""
+        if self.copies.height == 0:
+            return
+        rows = []
+        for index, directory in enumerate(self.directories):
+            copies = self.copies.filter(pl.col("paquet") == index)
+            if copies.height:
+                keys = copies["record_key"].implode()
+                tables = {name: read_table(directory, name).filter(pl.col("record_key").is_in(keys)) for name in TABLES}
+                rows += reconstructed(tables, copies)
+        with db.conn:
+            db.conn.executemany(
+                "UPDATE enregistrements SET statut = 'doublon', retenu = 0 WHERE record_key = ?",
+                [(r["record_key"],) for r in rows],
+            )
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO doublons (record_key, uid, retenu_record_key, publie, format_publie) "
+                "VALUES (:record_key, :uid, :retenu_record_key, :publie, :format_publie)",
+                rows,
+            )
 
 
 def _package_dir(path: Path) -> Path:
     directory = path.parent if path.name == "datapackage.json" else path
     if not (directory / "datapackage.json").is_file():
-        raise InputError(str(path), "pas de datapackage.json : ce n'est pas un paquet de « marches package »")
-    return directory
+        raise InputError(display_path(path), "pas de datapackage.json : ce n'est pas un paquet de « marches package »")
+    return Path(os.path.abspath(directory))
 
 
 def _create(db: sqlite_utils.Database, model: Table) -> None:
@@ -193,17 +347,14 @@ def _create(db: sqlite_utils.Database, model: Table) -> None:
     )
 
 
-def _insert(db: sqlite_utils.Database, directory: Path, model: Table) -> tuple[int, int]:
-    path = directory / f"{model.name}.csv"
-    if not path.is_file():
+def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None, origin: Path) -> tuple[int, int]:
+    """Insert rows read as text, typed by their Table Schema; returns (inserted, already present)."""
+    if raw is None or raw.height == 0:
         return 0, 0
-    raw = pl.read_csv(path, infer_schema=False)
-    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in model.field_names if c not in raw.columns]
-    raw = raw.with_columns(missing).select(model.field_names)
     typed, errors = typed_frame(raw, model)
     if errors.height:
         raise InputError(
-            str(path),
+            display_path(origin / f"{model.name}.csv"),
             f"{errors.height} cellule(s) ne respectent pas leur type (par ex. "
             f"{errors.row(0)[1]} = « {errors.row(0)[2]} ») : ce paquet n'est pas valide",
         )
@@ -292,19 +443,31 @@ def _views(db: sqlite_utils.Database) -> None:
     )
 
 
-def _counts(database: Path, target: Path) -> None:
-    """Datasette's inspect file: table counts known in advance, for immutable mode."""
-    result = subprocess.run(
-        [sys.executable, "-m", "datasette", "inspect", str(database)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise OutputError(f"datasette inspect a échoué : {result.stderr[-500:]}")
-    data = json.loads(result.stdout)
-    renamed = {Path(target.name.removesuffix(".counts.json")).name: next(iter(data.values()))}
-    renamed[next(iter(renamed))]["file"] = target.name.removesuffix(".counts.json") + ".db"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(renamed, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, target)
+def _store_counts(db: sqlite_utils.Database) -> None:
+    """Datasette's inspect data (row counts, an identifier of this build), stored in the database itself.
+
+    Counting 1.5 million rows at each start of a server is slow; a separate file could disagree
+    with the database after a crash between two renames. ``marches serve`` writes the inspect
+    file Datasette reads from this table (adding the file's name and size).
+    """
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    tables = {name: {"count": db.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]} for name in names}
+    tables[INSPECT_TABLE] = {"count": 1}
+    build = hashlib.sha256(uuid.uuid4().bytes + json.dumps(tables).encode()).hexdigest()
+    db[INSPECT_TABLE].insert({"donnees": json.dumps({"hash": build, "tables": tables})})
+    db.conn.commit()
 
 
-__all__ = ["DERIVED", "FTS", "INDEXES", "SUMMARIES", "PublishSummary", "publish"]
+def stored_inspection(database: Path) -> dict | None:
+    """The inspect data ``publish`` stored in ``database`` (None for a database of an earlier version)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        (text,) = connection.execute(f'SELECT donnees FROM "{INSPECT_TABLE}"').fetchone()
+        return json.loads(text)
+    except (sqlite3.Error, TypeError, ValueError):
+        return None
+    finally:
+        connection.close()
+
+
+__all__ = ["DERIVED", "FTS", "INDEXES", "INSPECT_TABLE", "SUMMARIES", "PublishSummary", "publish", "stored_inspection"]

@@ -20,6 +20,7 @@ from marches.findings import FINDINGS, STRUCTURE_FINDINGS, Finding
 
 REPORT_VERSION = "2.0"
 SEVERITIES = ("error", "warning", "info")
+CSV_DELIMITER = ";"  # what French Excel expects; « , » with --csv-separator
 SEVERITY_LABELS = {"error": "Erreurs", "warning": "Avertissements", "info": "Informations"}
 CSV_COLUMNS = (
     "code",
@@ -107,7 +108,7 @@ class Report:
             "findings": {s: self.severities[s] for s in SEVERITIES},
             "rules": {
                 code: {
-                    "severity": rules[code].severity if code in rules else "error",
+                    "severity": severity_of(code, rules),
                     "kind": rules[code].kind if code in rules else "format",
                     "title": rules[code].title if code in rules else code,
                     "count": count,
@@ -134,21 +135,47 @@ def _n(number: int) -> str:
     return f"{number:,}".replace(",", "\u202f")
 
 
+def severity_of(code: str, rules: dict[str, RuleInfo]) -> str:
+    return rules[code].severity if code in rules else "error"
+
+
+def rule_groups(report: Report) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(severity, [(code, count), ...]) for each severity that has findings, rules most frequent first."""
+    rules = catalogue()
+    groups = []
+    for severity in SEVERITIES:
+        codes = [(c, n) for c, n in report.counts.most_common() if severity_of(c, rules) == severity]
+        if codes:
+            groups.append((severity, codes))
+    return groups
+
+
+def verdict(report: Report, strict: bool) -> tuple[bool, str]:
+    """Whether the files pass, and the French line that says so: « Verdict : NON CONFORME — 8 erreur(s)… »."""
+    counts = (
+        f"{_n(report.errors)} erreur(s), {_n(report.warnings)} avertissement(s), "
+        f"{_n(report.severities['info'])} information(s)"
+    )
+    if report.passed(strict):
+        return True, f"Verdict : CONFORME — {counts}."
+    reason = " (--strict : les avertissements comptent)" if report.errors == 0 else ""
+    return False, f"Verdict : NON CONFORME — {counts}{reason}."
+
+
 def render_text(report: Report, strict: bool, style: Callable[..., str]) -> str:
-    """The French summary: sources, then findings grouped by severity and rule, then the verdict."""
+    """The French summary: the verdict first, the sources, the findings grouped by severity and rule, and the
+    verdict again at the end (the last line a terminal shows)."""
     rules = catalogue()
     total = sum(report.records.values())
+    passed, verdict_line = verdict(report, strict)
+    verdict_line = style(verdict_line, fg="green" if passed else "red", bold=True)
     lines = [
+        verdict_line,
         f"Validation de {len(report.sources)} fichier(s) : {_n(total)} enregistrement(s) "
-        f"({_n(report.records['marche'])} marché(s), {_n(report.records['concession'])} concession(s))."
+        f"({_n(report.records['marche'])} marché(s), {_n(report.records['concession'])} concession(s)).",
     ]
     lines += [f"Note : {notice}" for notice in report.notices]
-    for severity in SEVERITIES:
-        codes = [
-            (c, n) for c, n in report.counts.most_common() if (rules[c].severity if c in rules else "error") == severity
-        ]
-        if not codes:
-            continue
+    for severity, codes in rule_groups(report):
         colour = {"error": "red", "warning": "yellow", "info": "blue"}[severity]
         lines.append("")
         lines.append(
@@ -165,16 +192,8 @@ def render_text(report: Report, strict: bool, style: Callable[..., str]) -> str:
                 lines.append(f"      {_where(f)} : {f.message}")
             if count > len(report.examples.get(code, [])):
                 lines.append(f"      … et {_n(count - len(report.examples.get(code, [])))} autre(s)")
-    lines.append("")
-    verdict = (
-        f"{_n(report.errors)} erreur(s), {_n(report.warnings)} avertissement(s), "
-        f"{_n(report.severities['info'])} information(s)"
-    )
-    if report.passed(strict):
-        lines.append(style(f"Verdict : CONFORME — {verdict}.", fg="green", bold=True))
-    else:
-        reason = " (--strict : les avertissements comptent)" if report.errors == 0 else ""
-        lines.append(style(f"Verdict : NON CONFORME — {verdict}{reason}.", fg="red", bold=True))
+    if report.counts:
+        lines += ["", verdict_line]
     return "\n".join(lines)
 
 
@@ -205,10 +224,13 @@ class JsonSink:
 
 
 class CsvSink:
-    """One row per finding."""
+    """One row per finding, for French Excel by default: a UTF-8 byte order mark (without it Excel reads the
+    accents as Windows-1252) and « ; » between columns (the list separator of French Windows settings)."""
 
-    def __init__(self, out: IO[str]):
-        self.writer = csv.writer(out, lineterminator="\n")
+    def __init__(self, out: IO[str], delimiter: str = CSV_DELIMITER, bom: bool = True):
+        if bom:
+            out.write("\ufeff")
+        self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
         self.writer.writerow(CSV_COLUMNS)
 
     def __call__(self, finding: Finding) -> None:

@@ -1,5 +1,5 @@
 """The Datasette site: metadata (French titles, every column described from the Table Schemas, facets,
-sort orders, labels), canned queries and dashboards; and how ``marches serve`` runs Datasette safely.
+sort orders, labels), canned queries and dashboards. How ``marches serve`` runs Datasette: ``marches.serve``.
 
 ``metadata.yml`` at the top of the repository is ``build_metadata()`` written out (``make metadata``);
 a test fails if they drift apart.
@@ -7,21 +7,20 @@ a test fails if they drift apart.
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from marches import site_labels
 from marches.enrich import DERIVED, LABEL_COLUMNS, REFERENCE
 from marches.model import PACKAGE_TABLES, TABLES, load_tables
+from marches.publish import INSPECT_TABLE
+from marches.site_validation import Settings
 
 DATABASE = "decp"
 ASSETS = Path(__file__).parent / "site_assets"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+VALIDATION_DEFAULTS = Settings().to_config()  # the validation page's limits (marches serve options)
 XLSX_MAX_ROWS = 100_000  # an Excel export beyond that is better taken from the data package
 FACETS = {
     "marches": ["annee_fiable", "procedure", "division_cpv"],  # each facet costs ~0.2 s on 1.5 M rows
@@ -479,8 +478,12 @@ def _table_entry(name: str, title: str, description: str, columns: dict[str, str
 
 
 def build_metadata(
-    database: str = DATABASE, allow_robots: bool = False, paquet_url: str | None = None
+    database: str = DATABASE,
+    allow_robots: bool = False,
+    paquet_url: str | None = None,
+    validation: dict[str, Any] | None = VALIDATION_DEFAULTS,
 ) -> dict[str, Any]:
+    """The site's metadata; ``validation`` holds the limits of the validation page, None turns it off."""
     tables: dict[str, Any] = {}
     for name in TABLES + PACKAGE_TABLES:
         model = load_tables()[name]
@@ -500,6 +503,11 @@ def build_metadata(
         "description": "Une ligne par marché et par titulaire (un titulaire cité deux fois dans un marché y est "
         "une fois), pour les tableurs : exportez-la en CSV ou en Excel.",
     }
+    tables[INSPECT_TABLE] = {  # what marches serve gives Datasette as its inspect file: not for visitors
+        "hidden": True,
+        "title": "Comptes de lignes",
+        "description": "Comptes de lignes de chaque table, calculés par « marches publish » pour le mode immuable.",
+    }
     robots = {"literal": "User-agent: *\nAllow: /"} if allow_robots else {"disallow": ["/"]}
     return {
         "title": "Données essentielles de la commande publique",
@@ -516,7 +524,11 @@ def build_metadata(
             "datasette-dashboards": dashboard(database),
             "datasette-block-robots": robots,
             "datasette-xlsx": {"max_rows": XLSX_MAX_ROWS},
-            "marches": {"paquet_url": paquet_url, "tableau_de_bord": "/-/dashboards/indicateurs"},
+            "marches": {
+                "paquet_url": paquet_url,
+                "tableau_de_bord": "/-/dashboards/indicateurs",
+                "validation": validation,
+            },
         },
     }
 
@@ -528,7 +540,7 @@ def metadata_yaml() -> str:
     return header + yaml.safe_dump(build_metadata(), allow_unicode=True, sort_keys=False, width=120)
 
 
-def _package_directory(database: Path) -> Path | None:
+def package_directory(database: Path) -> Path | None:
     """The data package the database was built from, when it is one package still on this machine."""
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
@@ -536,71 +548,3 @@ def _package_directory(database: Path) -> Path | None:
     except sqlite3.Error:
         return None
     return paths[0] if len(paths) == 1 and (paths[0] / "datapackage.json").is_file() else None
-
-
-def datasette_command(
-    database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int, package_url: str | None = None
-) -> list[str]:
-    """The Datasette command line of ``marches serve``: immutable, read-only, time-limited.
-
-    The data package is linked from the site: ``package_url``, or else the package the database was
-    built from, served under /paquet/.
-    """
-    package = None if package_url else _package_directory(database)
-    if package:
-        package_url = "/paquet/datapackage.json"
-    metadata = Path(tempfile.mkdtemp(prefix="marches-serve-")) / "metadata.json"
-    metadata.write_text(
-        json.dumps(build_metadata(database.stem, allow_robots, package_url), ensure_ascii=False), encoding="utf-8"
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "datasette",
-        "serve",
-        "--immutable",
-        str(database),
-        "--metadata",
-        str(metadata),
-        "--template-dir",
-        str(ASSETS / "templates"),
-        "--plugins-dir",
-        str(ASSETS / "plugins"),
-        "--static",
-        f"marches-static:{ASSETS / 'static'}",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--setting",
-        "sql_time_limit_ms",
-        str(sql_time_limit_ms),
-        "--setting",
-        "facet_time_limit_ms",
-        "3000",
-        "--setting",
-        "facet_suggest_time_limit_ms",
-        "200",
-        "--setting",
-        "suggest_facets",
-        "off",
-        "--setting",
-        "default_facet_size",
-        "15",
-        "--setting",
-        "max_returned_rows",
-        "2000",
-        "--setting",
-        "allow_download",
-        "off",
-    ]
-    if package:
-        command += ["--static", f"paquet:{package}"]
-    counts = database.with_name(database.stem + ".counts.json")
-    if counts.is_file():
-        command += ["--inspect-file", str(counts)]
-    return command
-
-
-def environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from marches.errors import OutputError
+from marches.errors import OutputError, display_path, os_problem
 from marches.model import TABLES, load_tables, schema_dir
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -37,10 +35,24 @@ def to_cell(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return json_text(value)
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text of a published value, whatever it holds.
+
+    orjson is fast but refuses integers beyond 64 bits and lone surrogates, both of which real
+    files contain; the standard library writes them (the surrogates as \\uNNNN escapes).
+    """
     try:
         return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits, which orjson refuses
-        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"), default=str)
+        return text
 
 
 def from_cell(text: str, type_: str, name: str = "") -> Any:
@@ -66,25 +78,24 @@ def from_cell(text: str, type_: str, name: str = "") -> Any:
 
 
 class TableWriter:
-    """Writes the CSV tables of the model into a directory, atomically.
+    """Writes the CSV tables of the model, with their schemas and a ``datapackage.json``, into a new directory.
 
-    Rows go to a temporary directory beside the target; ``commit`` moves every file into place,
-    so an interrupted conversion never leaves a mix of old and new tables.
+    The directory is private to the writer (a staging directory the caller puts in place once
+    ``commit`` returns, see ``marches.atomic``), so a reader never sees tables half written.
     """
 
     def __init__(self, directory: Path, tables: tuple[str, ...] = TABLES):
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".marches-", dir=self.directory))
         except OSError as exc:
-            raise OutputError(f"Impossible d'écrire dans {self.directory} : {exc.strerror}") from exc
+            raise OutputError(f"Impossible d'écrire dans {display_path(self.directory)} : {os_problem(exc)}") from exc
         self.models = load_tables()
         self.tables = tables
         self.counts = dict.fromkeys(tables, 0)
         self._files, self._writers, self._fields = {}, {}, {}
         for name in tables:
-            fh = (self.tmp / f"{name}.csv").open("w", encoding="utf-8", newline="")
+            fh = (self.directory / f"{name}.csv").open("w", encoding="utf-8", newline="")
             self._files[name] = fh
             self._fields[name] = self.models[name].field_names
             writer = csv.writer(fh, lineterminator="\n")
@@ -101,13 +112,30 @@ class TableWriter:
         )
         self.counts[table] += len(rows)
 
+    def mark(self) -> dict[str, tuple[int, int]]:
+        """Where every table stands now: ``rollback`` comes back here (to drop one file's rows)."""
+        marks = {}
+        for name, fh in self._files.items():
+            fh.flush()
+            marks[name] = (fh.tell(), self.counts[name])
+        return marks
+
+    def rollback(self, marks: dict[str, tuple[int, int]]) -> None:
+        """Forget every row written since ``mark``."""
+        for name, (offset, count) in marks.items():
+            fh = self._files[name]
+            fh.flush()
+            fh.seek(offset)
+            fh.truncate()
+            self.counts[name] = count
+
     def commit(self) -> None:
         for fh in self._files.values():
             fh.close()
         source_schemas = schema_dir()
         resources = []
         for name in self.tables:
-            shutil.copyfile(source_schemas / f"{name}.json", self.tmp / f"{name}.schema.json")
+            shutil.copyfile(source_schemas / f"{name}.json", self.directory / f"{name}.schema.json")
             resources.append(
                 {
                     "name": name,
@@ -124,18 +152,14 @@ class TableWriter:
             "title": "Tables DECP produites par marches convert",
             "resources": resources,
         }
-        (self.tmp / "datapackage.json").write_text(
+        (self.directory / "datapackage.json").write_text(
             json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
-        try:
-            for item in sorted(self.tmp.iterdir()):
-                os.replace(item, self.directory / item.name)
-        except OSError as exc:
-            raise OutputError(f"Impossible d'écrire dans {self.directory} : {exc.strerror}") from exc
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def files(self) -> set[str]:
+        """The names of every file ``commit`` writes."""
+        return {"datapackage.json"} | {f"{n}.csv" for n in self.tables} | {f"{n}.schema.json" for n in self.tables}
 
     def abort(self) -> None:
         for fh in self._files.values():
             fh.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ LISTS = {  # column -> (container key, item key)
     "considerationsSociales": ("considerationsSociales", "considerationSociale"),
     "considerationsEnvironnementales": ("considerationsEnvironnementales", "considerationEnvironnementale"),
 }
-TECHNICAL = TECHNICAL_COLUMNS | {"nature_2019", "formePrix_2019"}
+TECHNICAL = TECHNICAL_COLUMNS | {"nature_2019", "formePrix_2019", "source_record_key"}
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:

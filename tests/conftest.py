@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,14 +34,18 @@ def example_params():
     return [pytest.param(p, id=f"{p.parent.parent.name}/{p.name}") for p in found]
 
 
-@contextlib.contextmanager
-def served(database: Path):
-    """``marches serve`` on a free port for the duration of the block; yields the site's URL."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(database: Path, *options: str):
+    """``marches serve`` on a free port for the duration of the block; yields the site's URL."""
+    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port)],
+        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # serve runs Datasette as a child: both are stopped together
@@ -59,3 +64,35 @@ def served(database: Path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
+
+
+# -- a real browser (Debian chromium driven by Playwright), for the site's tests --------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory) -> Path:
+    directory = Path(os.environ.get("MARCHES_CAPTURES") or tmp_path_factory.getbasetemp() / "captures")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()

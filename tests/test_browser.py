@@ -8,9 +8,7 @@ artefacts to look at when a page changes.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sqlite3
 import urllib.request
 from datetime import date
@@ -26,20 +24,9 @@ from marches.publish import publish
 from marches.rules import Config
 from marches.sirene import Sirene
 from marches.sirene.install import install
-from tests.conftest import served
+from tests.conftest import CHROMIUM, served
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium absent (.ci/run installs it)")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Datasette's own English, which no page may show (whole words, case-sensitive)
 ENGLISH = [
     "Search",
@@ -86,23 +73,6 @@ def built(tmp_path_factory) -> Path:
 def site(built):
     with served(built) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def captures(tmp_path_factory) -> Path:
-    directory = Path(os.environ.get("MARCHES_CAPTURES") or tmp_path_factory.getbasetemp() / "captures")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _shot(page, captures: Path, name: str) -> None:

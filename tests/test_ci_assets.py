@@ -86,3 +86,58 @@ def test_pre_commit_hook_runs_its_entry_on_matching_files(tmp_path):
         [*entry, str(FIXTURES / "rapport" / "exemple.json")], capture_output=True, env=env, check=False
     )
     assert bad.returncode == 1
+
+
+def _tree(tmp_path: Path) -> Path:
+    """exports/decp-a.json (clean), exports/decp-b.json (errors), exports/2025/decp-c.xml, exports/notes.txt."""
+    exports = tmp_path / "exports"
+    (exports / "2025").mkdir(parents=True)
+    (exports / "decp-a.json").write_bytes((FIXTURES / "valid-2022.json").read_bytes())
+    (exports / "decp-b.json").write_bytes((FIXTURES / "rapport" / "exemple.json").read_bytes())
+    (exports / "2025" / "decp-c.xml").write_bytes((FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes())
+    (exports / "notes.txt").write_text("pas un fichier DECP", encoding="utf-8")
+    return exports
+
+
+def _run_action(tmp_path: Path, files: str) -> tuple[subprocess.CompletedProcess, dict]:
+    result = subprocess.run(
+        ["bash", str(ROOT / "ci" / "github-action.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=_env(tmp_path, MARCHES_FILES=files, MARCHES_AS_OF="2026-11-22"),
+    )
+    report_path = tmp_path / "marches-rapport.json"
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    return result, report
+
+
+def _validated(report: dict) -> list[str]:
+    return sorted(Path(s["file"]).name for s in report["sources"])
+
+
+def test_action_expands_the_pattern_it_is_given_quoted(tmp_path):
+    _tree(tmp_path)
+    result, report = _run_action(tmp_path, "exports/decp-*.json")
+    assert result.returncode == 1, result.stderr  # decp-b.json has errors
+    assert _validated(report) == ["decp-a.json", "decp-b.json"]
+    result, report = _run_action(tmp_path, "exports/**/*.xml exports/decp-a.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _validated(report) == ["decp-a.json", "decp-c.xml"]
+
+
+def test_action_validates_the_json_and_xml_files_of_a_folder(tmp_path):
+    _tree(tmp_path)
+    result, report = _run_action(tmp_path, "exports")
+    assert result.returncode == 1, result.stderr
+    assert _validated(report) == ["decp-a.json", "decp-b.json", "decp-c.xml"], "at any depth, not notes.txt"
+
+
+def test_action_says_when_a_pattern_or_folder_gives_nothing(tmp_path):
+    _tree(tmp_path)
+    result, _ = _run_action(tmp_path, "exports/*.csv")
+    assert result.returncode == 3 and "::error title=marches::aucun fichier ne correspond au motif" in result.stdout
+    (tmp_path / "vide").mkdir()
+    result, _ = _run_action(tmp_path, "vide")
+    assert result.returncode == 3 and "ne contient aucun fichier JSON ou XML" in result.stdout

@@ -1,13 +1,18 @@
-"""CLI conventions: every command is documented in the README and has help text."""
+"""CLI conventions: every command documented, help text, and fatal errors in French with exit codes, never a traceback."""
 
 from __future__ import annotations
 
+import csv
 import difflib
+import json
+import os
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from marches.cli import cli
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 
 def test_every_command_is_documented_in_the_readme():
@@ -45,6 +50,101 @@ def test_every_finding_code_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code in catalogue():
         assert f"| `{code}` |" in readme, code
+
+
+def _valid(path: Path) -> Path:
+    path.write_bytes((FIXTURES / "valid-2022.json").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("command", ["validate", "convert", "package"])
+def test_a_file_name_that_is_not_utf8_is_refused_clearly(tmp_path, command):
+    name = tmp_path / os.fsdecode(b"export-\xff.json")
+    _valid(name)
+    args = [command, str(name)] + ([] if command == "validate" else ["-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert "export-\\xff.json : nom de fichier illisible" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "convert", "package"])
+def test_a_file_name_too_long_is_an_input_error(tmp_path, command):
+    name = tmp_path / ("a" * 300 + ".json")
+    args = [command, str(name)] + ([] if command == "validate" else ["-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3 and "nom de fichier trop long" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["convert", "package", "publish"])
+def test_an_output_that_cannot_be_created_is_an_io_error(tmp_path, command):
+    source = _valid(tmp_path / "decp.json")
+    blocker = tmp_path / "un-fichier"
+    blocker.write_text("")
+    if command == "publish":
+        package_dir = tmp_path / "paquet"
+        assert CliRunner().invoke(cli, ["package", str(source), "-o", str(package_dir), "-q"]).exit_code == 0
+        args = [command, str(package_dir), "-o", str(blocker / "decp.db")]
+    else:
+        args = [command, str(source), "-o", str(blocker / "sortie")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert "(ce n'est pas un dossier)" in result.stderr and "Traceback" not in result.output
+
+
+def test_losing_the_race_to_create_the_output_folder(tmp_path, monkeypatch):
+    """Another process creates a file where the output folder was to be: a clear error, exit 3."""
+    source = _valid(tmp_path / "decp.json")
+    real_mkdir = Path.mkdir
+
+    def racing_mkdir(self, *args, **kwargs):
+        if self.name == "sortie":
+            self.write_text("created by another process")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing_mkdir)
+    result = CliRunner().invoke(cli, ["package", str(source), "-o", str(tmp_path / "sortie" / "paquet")])
+    assert result.exit_code == 3, result.output
+    assert "un fichier porte déjà ce nom (ce n'est pas un dossier)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def _huge_numbers(path: Path) -> Path:
+    """An amount beyond 64 bits and numeric ids of 23 digits, as some exports write them."""
+    text = (FIXTURES / "valid-2022.json").read_text(encoding="utf-8")
+    text = text.replace('"montant": 85000', '"montant": 99999999999999999999')
+    text = text.replace('"id": "2024-0042"', '"id": 12345678901234567890123')
+    text = text.replace('"id": "38012986643097"', '"id": 38012986643097123456789')
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_integers_beyond_64_bits_never_crash_a_command(tmp_path):
+    source = _huge_numbers(tmp_path / "enormes.json")
+    runner = CliRunner()
+    for args in (
+        ["validate", str(source), "--as-of", "2026-11-22", "--format", "json"],
+        ["convert", str(source), "-o", str(tmp_path / "tables")],
+        ["validate", str(tmp_path / "tables"), "--as-of", "2026-11-22"],
+        ["package", str(source), "-o", str(tmp_path / "paquet"), "--as-of", "2026-11-22"],
+        ["publish", str(tmp_path / "paquet"), "-o", str(tmp_path / "decp.db")],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code in (0, 1), (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+
+
+def test_an_amount_beyond_64_bits_is_packaged_and_flagged(tmp_path):
+    source = tmp_path / "montant.json"
+    text = (FIXTURES / "valid-2022.json").read_text(encoding="utf-8")
+    source.write_text(text.replace('"montant": 85000', '"montant": 99999999999999999999'), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["package", str(source), "-o", str(tmp_path / "p"), "--as-of", "2026-11-22"])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "p" / "enregistrements.csv").open(encoding="utf-8") as fh:
+        (record,) = csv.DictReader(fh)
+    assert record["statut"] == "signalé" and "amount-implausible" in json.loads(record["constats"])
+    with (tmp_path / "p" / "marches.csv").open(encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["montant"] == "99999999999999999999", "the published value is kept exactly"
 
 
 def test_readme_sections_are_the_ones_the_code_writes():

@@ -14,7 +14,7 @@ from marches.errors import InputError
 from marches.generate import generate
 from marches.model import TABLES
 from marches.package import package
-from marches.publish import FTS, INDEXES, SUMMARIES, publish
+from marches.publish import FTS, INDEXES, SUMMARIES, publish, stored_inspection
 from marches.rules import Config
 from tests.conftest import FIXTURES, SHARED
 
@@ -149,13 +149,14 @@ def test_cpv_labels_when_the_nomenclature_is_installed(built):
     assert labelled > 0.8 * db.execute("SELECT count(*) FROM marches").fetchone()[0]
 
 
-def test_counts_file_for_immutable_mode(built):
+def test_counts_for_immutable_mode_are_inside_the_database(built):
     database, _ = built
-    counts = json.loads(database.with_name("decp.counts.json").read_text())
+    inspection = stored_inspection(database)
     assert (
-        counts["decp"]["tables"]["marches"]["count"]
+        inspection["tables"]["marches"]["count"]
         == connect(database).execute("SELECT count(*) FROM marches").fetchone()[0]
     )
+    assert not database.with_name("decp.counts.json").exists(), "one file: replaced whole by one rename"
 
 
 def test_a_failed_build_leaves_the_previous_database(tmp_path, built):
@@ -166,7 +167,7 @@ def test_a_failed_build_leaves_the_previous_database(tmp_path, built):
     with pytest.raises(InputError):
         publish([pkg, tmp_path / "pas-un-paquet"], target)
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".decp")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".decp")] == [".decp.db.lock"]
 
 
 def test_a_titulaire_named_twice_counts_the_contract_once(built):

@@ -139,14 +139,15 @@ def test_cli_exit_codes(tmp_path):
     assert run("validate", str(FIXTURES / "malformed" / "truncated.json")).exit_code == 3
 
 
-def test_text_report_is_french_grouped_and_ends_with_a_verdict():
+def test_text_report_is_french_grouped_and_starts_with_the_verdict():
     result = run("validate", str(FIXTURES / "defects" / "nc-placeholder.json"), "--as-of", "2026-11-22")
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Validation de 1 fichier(s) : 1 enregistrement(s)")
+    assert lines[0].startswith("Verdict : NON CONFORME — 2 erreur(s)")
+    assert lines[1].startswith("Validation de 1 fichier(s) : 1 enregistrement(s)")
     assert any(line.startswith("Erreurs :") for line in lines)
     assert "placeholder — Valeur de remplissage" in result.stdout
     assert "marches.marche[0].montant" in result.stdout
-    assert lines[-1].startswith("Verdict : NON CONFORME")
+    assert lines[-1] == lines[0], "the verdict closes the report too: the last line a terminal shows"
     assert "\x1b[" not in result.stdout  # no colour when not on a terminal
     assert "Nomenclature CPV non installée" in result.stdout
 
@@ -180,9 +181,17 @@ def test_json_report_matches_its_schema_and_the_golden_file(tmp_path):
 def test_csv_and_github_formats(tmp_path):
     source = str(FIXTURES / "rapport" / "exemple.json")
     as_json = json.loads(run("validate", source, "--as-of", "2026-11-22", "-f", "json").stdout)
-    rows = list(csv.DictReader(run("validate", source, "--as-of", "2026-11-22", "-f", "csv").stdout.splitlines()))
-    assert len(rows) == len(as_json["findings"]) > 5
-    assert {r["code"] for r in rows} == {f["code"] for f in as_json["findings"]}
+    out = tmp_path / "rapport.csv"
+    run("validate", source, "--as-of", "2026-11-22", "-f", "csv", "-o", str(out))
+    excel = out.read_bytes()
+    assert excel.startswith(b"\xef\xbb\xbfcode;severity;message;file;"), "French Excel: a BOM, then « ; »"
+    rows = list(csv.DictReader(excel.decode("utf-8-sig").splitlines(), delimiter=";"))
+    expected = [{k: "" if v is None else str(v) for k, v in f.items()} for f in as_json["findings"]]
+    assert rows == expected and len(rows) > 5
+    assert any(";" in r["message"] for r in rows), "a message with « ; » stays in its column"
+    comma = run("validate", source, "--as-of", "2026-11-22", "-f", "csv", "--csv-separator", ",").stdout
+    assert comma.startswith("\ufeffcode,severity,")
+    assert list(csv.DictReader(comma.removeprefix("\ufeff").splitlines())) == expected
     github = run("validate", source, "--as-of", "2026-11-22", "-f", "github").stdout.splitlines()
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in github)
     assert sum(line.startswith("::error ") for line in github) == as_json["summary"]["findings"]["error"]

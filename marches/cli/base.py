@@ -9,23 +9,35 @@ from pathlib import Path
 import click
 
 from marches import __version__
-from marches.errors import MarchesError
+from marches.errors import MarchesError, os_problem, printable
 
 PROGRESS_MIN_BYTES = 5 << 20  # below this a file reads in a blink: no bar
 
 
+EXIT_IO = 3  # input or output failure (README: exit codes)
+
+
 def _fatal_errors(command):
-    """Turn MarchesError into a French message and its exit code; a traceback only with --debug."""
+    """Turn fatal errors into a French message and an exit code; a traceback only with --debug.
+
+    MarchesError carries its own message and code; any other system error (a name too long, a
+    folder created by another process at the same moment, a full disk) is an input/output
+    failure: exit 3.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except MarchesError as exc:
+        except (MarchesError, OSError) as exc:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
-            click.secho(f"Erreur : {exc}", fg="red", err=True)
-            sys.exit(exc.exit_code)
+            if isinstance(exc, MarchesError):
+                message, code = str(exc), exc.exit_code
+            else:
+                message, code = f"entrée-sortie impossible : {os_problem(exc)}", EXIT_IO
+            click.secho(f"Erreur : {printable(message)}", fg="red", err=True)
+            sys.exit(code)
 
     return wrapper
 
@@ -67,6 +79,21 @@ class _Progress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+def _waiting(target: Path, quiet: bool):
+    """What to say while another process writes the same output (the lock is awaited)."""
+
+    def on_wait(pid: int | None) -> None:
+        if not quiet:
+            who = f" (pid {pid})" if pid else ""
+            click.echo(
+                f"{printable(str(target))} est en cours d'écriture par un autre processus marches{who} : "
+                "attente de la fin de son travail…",
+                err=True,
+            )
+
+    return on_wait
 
 
 def _validation_options(command):

@@ -17,11 +17,20 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, 
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "csv", "github"]),
+    type=click.Choice(["text", "json", "csv", "html", "github"]),
     default="text",
     show_default=True,
     help="text : résumé en français ; json : rapport complet versionné ; csv : un constat "
-    "par ligne ; github : annotations GitHub Actions.",
+    "par ligne, pour Excel ; html : rapport autonome à partager (s'ouvre sans réseau) ; github : "
+    "annotations GitHub Actions.",
+)
+@click.option(
+    "--csv-separator",
+    type=click.Choice([";", ","]),
+    default=";",
+    show_default=True,
+    help="Séparateur du rapport CSV : « ; » pour Excel en français, « , » pour les autres outils. "
+    "Le fichier commence toujours par un BOM UTF-8 (Excel lit alors les accents).",
 )
 @click.option(
     "-o",
@@ -34,10 +43,9 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, 
 @_sirene_option
 @click.option(
     "--examples",
-    type=click.IntRange(0, 1000),
-    default=5,
-    show_default=True,
-    help="Nombre d'exemples affichés par règle dans le résumé texte.",
+    type=click.IntRange(0, 100_000),
+    help="Nombre de constats montrés par règle : dans le résumé texte (5 par défaut) ou le rapport HTML "
+    "(500 par défaut) ; les rapports JSON et CSV les donnent tous.",
 )
 @click.option(
     "--json-report",
@@ -61,13 +69,14 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, 
 def validate(
     files: tuple[Path, ...],
     fmt: str,
+    csv_separator: str,
     output: Path | None,
     strict: bool,
     as_of,
     config_file: Path | None,
     cpv_file: Path | None,
     sirene_file: Path | None,
-    examples: int,
+    examples: int | None,
     json_report: Path | None,
     summary: Path | None,
     workers: int,
@@ -88,18 +97,25 @@ def validate(
     Exemples :
       marches validate export.json
       marches validate decp.xml --format json -o rapport.json
+      marches validate export.json --format html -o rapport.html
       marches validate tables/ --strict --as-of 2026-01-01 --format github
     """
     from marches import cpv as nomenclature
     from marches import sirene as register
     from marches.report import SINKS, Report, render_text
+    from marches.report_html import HTML_FINDINGS_PER_RULE, render_html, report_view
     from marches.validate import validate as run
 
     config = _config(config_file, as_of)
     store = register.resolve(sirene_file)
+    if examples is None:
+        examples = HTML_FINDINGS_PER_RULE if fmt == "html" else 5
     handle = output.open("w", encoding="utf-8", newline="") if output else None
     stream = handle or sys.stdout
-    sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
+    if fmt == "csv":
+        sinks = [SINKS["csv"](stream, delimiter=csv_separator)]
+    else:
+        sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
     json_handle = json_report.open("w", encoding="utf-8") if json_report else None
     if json_handle:
         sinks.append(SINKS["json"](json_handle))
@@ -114,6 +130,8 @@ def validate(
     if fmt == "github":
         for notice in report.notices:
             stream.write(f"::notice title=marches::{notice}\n")
+    if fmt == "html":
+        stream.write(render_html(report_view(report, strict)))
     if fmt == "text":
         text = render_text(report, strict, click.style)
         if handle:

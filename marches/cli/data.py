@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _fatal_errors, _is_terminal, _Progress, cli
+from marches.cli.base import _fatal_errors, _is_terminal, _Progress, _waiting, cli
 from marches.findings import READER_FINDINGS
 
 
@@ -45,7 +45,8 @@ def _print_summary(summary, out: Path) -> None:
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Dossier où écrire les tables CSV (créé s'il n'existe pas ; les tables existantes sont remplacées).",
+    help="Dossier où écrire les tables CSV (créé s'il n'existe pas ; remplacé d'un seul coup par les nouvelles "
+    "tables, les autres fichiers qu'il contient sont gardés).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
@@ -64,7 +65,7 @@ def convert(files: tuple[Path, ...], out: Path, quiet: bool) -> None:
 
     progress = _Progress(quiet)
     try:
-        summary = run(list(files), out, progress)
+        summary = run(list(files), out, progress, on_wait=_waiting(out, quiet))
     finally:
         progress.close()
     if not quiet:

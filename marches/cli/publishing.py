@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, _waiting, cli
 from marches.cli.data import generate
+from marches.errors import printable
+from marches.site_validation import MIB, Settings
 
 DEMO_DEFECT_RATE = 0.05
 PUBLISH_NOTICE = (
@@ -39,6 +41,12 @@ PUBLISH_NOTICE = (
     help="Écarter les enregistrements qui enfreignent les Table Schemas "
     "au lieu de les garder en quarantaine (ils restent comptés et listés dans « enregistrements »).",
 )
+@click.option(
+    "--skip-unreadable",
+    is_flag=True,
+    help="Continuer sans les fichiers illisibles (JSON tronqué, fichier vide…) au lieu de s'arrêter : "
+    "chacun est écarté en entier et listé avec son erreur dans les métadonnées du paquet.",
+)
 @click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
@@ -49,6 +57,7 @@ def package_command(
     out: Path,
     update: bool,
     drop_invalid: bool,
+    skip_unreadable: bool,
     parquet: bool,
     title: str | None,
     as_of,
@@ -60,13 +69,16 @@ def package_command(
 
     Chaque enregistrement lu est dans le paquet : dans les tables principales (conforme ou
     signalé), en quarantaine tel que publié (s'il enfreint les Table Schemas), ou parmi les
-    doublons (copie écartée d'un contrat publié plusieurs fois). Le paquet passe
-    « frictionless validate », clés étrangères comprises.
+    doublons (copie écartée d'un contrat publié plusieurs fois, dont les modifications sont
+    reprises par la copie retenue). Le paquet passe « frictionless validate », clés étrangères
+    comprises. Deux exécutions sur le même paquet ne se mélangent pas : la seconde attend la
+    fin de la première.
 
     \b
     Exemples :
       marches package decp-2024.json decp-2025.xml -o datapackages/national
       marches package nouveau.json -o datapackages/national --update
+      marches package exports/*.json -o datapackages/national --skip-unreadable
     """
     from marches import cpv as nomenclature
     from marches.package import STATUTS, package
@@ -79,13 +91,17 @@ def package_command(
             update=update,
             drop_invalid=drop_invalid,
             parquet=parquet,
+            skip_unreadable=skip_unreadable,
             config=_config(config_file, as_of),
             cpv=nomenclature.resolve(cpv_file),
             title=title,
             progress=progress,
+            on_wait=_waiting(out, quiet),
         )
     finally:
         progress.close()
+    for path, error in summary.sources_unreadable:  # shown even with --quiet: data was left out
+        click.secho(f"Attention : {printable(path)} écarté, illisible : {printable(error)}", fg="yellow", err=True)
     if quiet:
         return
     for path, reason in summary.sources_skipped:
@@ -123,8 +139,10 @@ def publish(
 
     Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
     insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
-    d'indicateurs pré-calculées. Avec le répertoire SIRENE (installé, ou --sirene) : noms,
-    communes, départements, activités et catégories des acheteurs et des titulaires.
+    d'indicateurs pré-calculées. Un contrat présent dans plusieurs paquets n'est publié
+    qu'une fois. Chaque paquet est vérifié (empreintes SHA-256) avant d'être lu. Avec le
+    répertoire SIRENE (installé, ou --sirene) : noms, communes, départements, activités et
+    catégories des acheteurs et des titulaires.
 
     \b
     Exemple :
@@ -135,7 +153,7 @@ def publish(
     from marches.publish import publish as run
 
     store = register.resolve(sirene_file)
-    summary = run(list(packages), out, nomenclature.resolve(cpv_file), sirene=store)
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file), on_wait=_waiting(out, quiet), sirene=store)
     if not quiet:
         if store is None:
             click.echo(f"Note : {PUBLISH_NOTICE}", err=True)
@@ -147,6 +165,12 @@ def publish(
         if summary.skipped:
             click.echo(
                 f"  {summary.skipped} ligne(s) déjà présentes (même source dans deux paquets) ignorées.", err=True
+            )
+        if summary.duplicates:
+            click.echo(
+                f"  {summary.duplicates} contrat(s) retenu(s) dans plusieurs paquets : une seule copie publiée, avec "
+                "les modifications de toutes ; les autres sont dans « doublons ».",
+                err=True,
             )
 
 
@@ -166,23 +190,94 @@ def publish(
     type=click.IntRange(100, 60000),
     help="Durée maximale d'une requête SQL.",
 )
-def serve(database: Path, host: str, port: int, allow_robots: bool, sql_time_limit_ms: int) -> None:
-    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée.
+@click.option(
+    "--validation/--no-validation",
+    default=True,
+    show_default=True,
+    help="Proposer la page de validation (/-/valider), où un acheteur dépose ses fichiers et lit le rapport.",
+)
+@click.option(
+    "--validation-max-mb",
+    default=Settings.max_bytes / MIB,
+    show_default=True,
+    type=click.FloatRange(0.01, 10_000),
+    help="Taille maximale d'un envoi sur la page de validation, en Mo (tous ses fichiers ensemble).",
+)
+@click.option(
+    "--validation-time-limit",
+    default=Settings.time_limit,
+    show_default=True,
+    type=click.FloatRange(5, 3600),
+    help="Durée maximale d'une validation sur la page, en secondes (au-delà, elle est arrêtée).",
+)
+@click.option(
+    "--validation-workers",
+    default=Settings.workers,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Validations menées en même temps (chacune dans son processus) ; deux fois plus peuvent attendre, "
+    "les suivantes sont invitées à réessayer.",
+)
+@_fatal_errors
+def serve(
+    database: Path,
+    host: str,
+    port: int,
+    allow_robots: bool,
+    sql_time_limit_ms: int,
+    validation: bool,
+    validation_max_mb: float,
+    validation_time_limit: float,
+    validation_workers: int,
+) -> None:
+    """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée et en taille, avec
+    la page de validation des fichiers (/-/valider).
+
+    Le serveur sert un instantané de la base pris au démarrage : republier la base pendant
+    qu'il tourne ne change pas ce qu'il montre ; redémarrez-le pour servir la nouvelle base.
+    Ctrl-C, SIGTERM ou SIGHUP l'arrêtent proprement (Datasette compris).
 
     \b
-    Exemple :
+    Exemples :
       marches serve decp.db --port 8001
+      marches serve decp.db --validation-max-mb 20 --validation-workers 4
+      marches serve decp.db --no-validation
     """
-    import subprocess
+    from marches.serve import serve as run
 
-    from marches.site import datasette_command, environment
+    def started(service) -> None:
+        click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
+        if not service.snapshot:
+            click.echo(
+                "Attention : instantané de la base impossible (dossier en lecture seule ?) : ne republiez pas "
+                "la base tant que ce serveur tourne.",
+                err=True,
+            )
 
-    click.echo(f"Plateforme : http://{host}:{port}/  (Ctrl-C pour arrêter)", err=True)
-    command = datasette_command(database.resolve(), host, port, allow_robots, sql_time_limit_ms)
-    try:
-        sys.exit(subprocess.call(command, env=environment()))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    def stopping(signum: int) -> None:
+        click.echo("Arrêt de la plateforme…", err=True)
+
+    limits = Settings(
+        max_bytes=round(validation_max_mb * MIB), time_limit=validation_time_limit, workers=validation_workers
+    )
+    code = run(
+        database,
+        host,
+        port,
+        allow_robots=allow_robots,
+        sql_time_limit_ms=sql_time_limit_ms,
+        validation=limits.to_config() if validation else None,
+        on_start=started,
+        on_signal=stopping,
+    )
+    if code != 0:  # Datasette stopped by itself: its own (English) message is above
+        click.secho(
+            f"Erreur : Datasette s'est arrêté (code {code}) ; si le message ci-dessus parle d'adresse déjà "
+            f"utilisée, le port {port} est pris : choisissez-en un autre avec --port.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @cli.command(hidden=True)
@@ -256,6 +351,7 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         out=out / "datapackages" / "demo",
         update=False,
         drop_invalid=False,
+        skip_unreadable=False,
         parquet=False,
         title="démonstration",
         as_of=None,
@@ -303,7 +399,7 @@ def _demo_validation(data: Path, report_path: Path, quiet: bool, store_path: Pat
         report = Report(examples_per_rule=2, sink=sink)
         progress = _Progress(quiet)
         try:
-            run([data], None, nomenclature.resolve(None), report, progress, Sirene(store_path))
+            run([data], None, nomenclature.resolve(None), report, progress, sirene=Sirene(store_path))
         finally:
             progress.close()
         sink.close(report, False)

@@ -523,9 +523,9 @@ def closed_list(ctx: RecordContext, d: dict, key: str, table: str, spec: Enum) -
         inner = container.get(VALUE_LISTS[key])
         if type(inner) is str and ctx.xml and inner in spec.allowed:
             return [inner]
-        if isinstance(inner, list) and (ctx.xml or type(inner) is list) and inner:
-            if all(type(v) is str and v in spec.allowed for v in inner) and len(inner) == len(set(inner)):
-                return list(inner)
+        official = isinstance(inner, list) and (ctx.xml or type(inner) is list) and inner
+        if official and all(type(v) is str and v in spec.allowed for v in inner) and len(inner) == len(set(inner)):
+            return list(inner)
     return n.enum_list(ctx, value_list(ctx, d, key, table), key, table, key, spec)
 
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from marches.errors import InputError, display_path
+from marches.model import load_tables
 
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
@@ -26,4 +33,55 @@ class PackageSummary:
     records: int = 0
     sources_added: list[str] = field(default_factory=list)
     sources_skipped: list[tuple[str, str]] = field(default_factory=list)
+    sources_unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, error), with skip_unreadable
     changed: bool = True
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, as Frictionless writes it in a resource's ``hash``."""
+    with path.open("rb") as fh:
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def check_integrity(directory: Path, descriptor: dict[str, Any]) -> None:
+    """Every table of a package is the one its descriptor describes (size and SHA-256), or InputError.
+
+    A table truncated by a full disk or edited by hand would otherwise be read as it is, and
+    the records it lost would vanish silently from the next update or publication.
+    """
+    hint = "Reconstruisez le paquet avec « marches package » (sans --update) à partir des fichiers d'origine"
+    for resource in descriptor.get("resources", []):
+        name, path = resource.get("name"), directory / str(resource.get("path", ""))
+        recorded = resource.get("hash")
+        if not recorded:
+            raise InputError(
+                display_path(directory),
+                f"la table « {name} » n'a pas d'empreinte SHA-256 dans datapackage.json (paquet écrit par une "
+                "version de marches antérieure, ou modifié) : son intégrité ne peut pas être vérifiée",
+                hint=hint,
+            )
+        try:
+            size = path.stat().st_size
+            actual = file_digest(path) if size == resource.get("bytes", size) else None
+        except OSError:
+            raise InputError(
+                display_path(directory), f"la table « {name} » ({path.name}) est absente", hint=hint
+            ) from None
+        if actual != recorded:
+            raise InputError(
+                display_path(directory),
+                f"la table « {name} » ({path.name}) ne correspond pas à l'empreinte SHA-256 enregistrée dans "
+                "datapackage.json : fichier tronqué ou modifié depuis l'empaquetage",
+                hint=hint,
+            )
+
+
+def read_table(directory: Path, name: str) -> pl.DataFrame:
+    """A table of a package (or of work tables) as text, with every column of its schema (empty if absent)."""
+    path = directory / f"{name}.csv"
+    fields = load_tables()[name].field_names
+    if not path.is_file():
+        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
+    frame = pl.read_csv(path, infer_schema=False)
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in frame.columns]
+    return frame.with_columns(missing).select(fields)

@@ -9,19 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
-from marches.errors import InputError
+from marches.errors import InputError, display_path, os_problem
 from marches.findings import Finding
 from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
-from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, PackageSummary
+from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, PackageSummary, check_integrity, read_table
 from marches.report import Report
 from marches.rules import Config
-from marches.tables import TableWriter
+from marches.tables import TableWriter, json_text
 from marches.validate import Validator
 from marches.validation.structure import typed_frame
 
@@ -38,10 +37,11 @@ class _Previous:
     def load(cls, directory: Path) -> _Previous:
         try:
             descriptor = json.loads((directory / "datapackage.json").read_text(encoding="utf-8"))
-            raw = _read_table(directory, "enregistrements")
+            check_integrity(directory, descriptor)
+            raw = read_table(directory, "enregistrements")
         except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             raise InputError(
-                str(directory), f"paquet existant illisible : {exc}", hint="Reconstruisez-le sans --update"
+                display_path(directory), f"paquet existant illisible : {exc}", hint="Reconstruisez-le sans --update"
             ) from exc
         records, _ = typed_frame(raw, load_tables()["enregistrements"])
         return cls(directory, descriptor, records)
@@ -55,17 +55,7 @@ class _Previous:
         return dict(zip(counts["statut"].to_list(), counts["len"].to_list(), strict=True))
 
     def table(self, name: str) -> pl.DataFrame:
-        return _read_table(self.directory, name)
-
-
-def _read_table(directory: Path, name: str) -> pl.DataFrame:
-    path = directory / f"{name}.csv"
-    fields = load_tables()[name].field_names
-    if not path.is_file():
-        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
-    frame = pl.read_csv(path, infer_schema=False)
-    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in frame.columns]
-    return frame.with_columns(missing).select(fields)
+        return read_table(self.directory, name)
 
 
 # -- reading the new inputs -----------------------------------------------------------------------------
@@ -82,15 +72,22 @@ class _New:
     blocking: set[str] = field(default_factory=set)  # records whose rows break the packaged tables' schemas
 
 
-def _read_inputs(paths, work: Path, previous: _Previous | None, summary: PackageSummary, progress) -> _New:
-    """Flatten the new inputs into work tables, keeping each record as published on the side."""
+def _read_inputs(
+    paths, work: Path, previous: _Previous | None, summary: PackageSummary, progress, skip_unreadable: bool = False
+) -> _New:
+    """Flatten the new inputs into work tables, keeping each record as published on the side.
+
+    With ``skip_unreadable``, a file that cannot be read (even after some of its records were)
+    leaves nothing behind and goes to ``summary.sources_unreadable`` with its error.
+    """
     new = _New(work)
     known = {s["sha256"] for s in previous.sources} if previous else set()
     order = int(previous.records["ordre"].max() or 0) + 1 if previous is not None and previous.records.height else 0
+    unreadable = summary.sources_unreadable if skip_unreadable else None
     writer = TableWriter(work)
     try:
         with (work / "published.jsonl").open("wb") as published:
-            for opened, path, skipped in open_inputs(paths):
+            for opened, path, skipped in open_inputs(paths, unreadable):
                 if opened is None:
                     summary.sources_skipped.append((path, skipped or ""))
                     continue
@@ -98,40 +95,62 @@ def _read_inputs(paths, work: Path, previous: _Previous | None, summary: Package
                 if source.sha256 in known:
                     summary.sources_skipped.append((path, "déjà dans le paquet (même SHA-256) : rien à ajouter"))
                     continue
-                generations: dict[str, int] = defaultdict(int)
-                for raw in opened.records:
-                    record = flatten(raw)
-                    for table, rows in record.rows.items():
-                        writer.write(table, rows)
-                    new.reader_findings.extend(record.findings)
-                    text, fmt = (raw.text, "xml") if raw.text is not None else (orjson.dumps(raw.data).decode(), "json")
-                    published.write(orjson.dumps([record.record_key, text, fmt]) + b"\n")
-                    new.order[record.record_key] = order
-                    order += 1
-                    generations[record.generation] += 1
-                    if progress and raw.position % 500 == 0:
-                        progress(source)
-                new.reader_findings.extend(source.findings)
-                new.sha_of[source.key_prefix] = source.sha256
-                new.name_of[source.key_prefix] = source.name
-                new.sources.append(
-                    {
-                        "title": Path(source.name).name,
-                        "path": Path(source.name).name,
-                        "sha256": source.sha256,
-                        "bytes": source.size,
-                        "format": source.shape,
-                        "records": source.records,
-                        "generations": dict(sorted(generations.items())),
-                        "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    }
-                )
+                tables_mark, published_mark, first = writer.mark(), published.tell(), order
+                try:
+                    order = _read_one(opened, writer, published, new, order, progress)
+                except (InputError, OSError) as exc:
+                    if unreadable is None:
+                        raise
+                    writer.rollback(tables_mark)
+                    published.seek(published_mark)
+                    published.truncate()
+                    for key in [k for k, v in new.order.items() if v >= first]:
+                        del new.order[key]
+                    new.reader_findings = [f for f in new.reader_findings if f.file != source.name]
+                    problem = exc.describe_problem() if isinstance(exc, InputError) else os_problem(exc)
+                    unreadable.append((path, problem))
+                    order = first
+                    continue
                 summary.sources_added.append(source.name)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
     return new
+
+
+def _read_one(opened, writer: TableWriter, published, new: _New, order: int, progress) -> int:
+    """One input file into the work tables; returns the next reading order."""
+    source = opened.source
+    generations: dict[str, int] = defaultdict(int)
+    for raw in opened.records:
+        record = flatten(raw)
+        for table, rows in record.rows.items():
+            writer.write(table, rows)
+        new.reader_findings.extend(record.findings)
+        text, fmt = (raw.text, "xml") if raw.text is not None else (json_text(raw.data), "json")
+        published.write(json_text([record.record_key, text, fmt]).encode() + b"\n")
+        new.order[record.record_key] = order
+        order += 1
+        generations[record.generation] += 1
+        if progress and raw.position % 500 == 0:
+            progress(source)
+    new.reader_findings.extend(source.findings)
+    new.sha_of[source.key_prefix] = source.sha256
+    new.name_of[source.key_prefix] = source.name
+    new.sources.append(
+        {
+            "title": Path(source.name).name,
+            "path": Path(source.name).name,
+            "sha256": source.sha256,
+            "bytes": source.size,
+            "format": source.shape,
+            "records": source.records,
+            "generations": dict(sorted(generations.items())),
+            "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    )
+    return order
 
 
 def _validate(new: _New, config: Config, cpv: Nomenclature | None) -> list[Finding]:
@@ -157,7 +176,7 @@ def _summaries(new: _New) -> pl.DataFrame:
     """One row per new record: provenance, and what deduplication weighs."""
     parts = []
     for kind, root in ROOTS.items():
-        frame = _read_table(new.work, root)
+        frame = read_table(new.work, root)
         if frame.height == 0:
             continue
         tables = MARCHE_TABLES if kind == "marche" else CONCESSION_TABLES
@@ -172,7 +191,7 @@ def _summaries(new: _New) -> pl.DataFrame:
             pl.lit(0, dtype=pl.Int64).alias("nombreModifications"),
         )
         for child in tables[1:]:
-            counts = _read_table(new.work, child).group_by("record_key").len(name="_n")
+            counts = read_table(new.work, child).group_by("record_key").len(name="_n")
             frame = frame.join(counts, on="record_key", how="left").with_columns(
                 (pl.col("completude") + pl.col("_n").fill_null(0)).alias("completude")
             )

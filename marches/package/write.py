@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
+import unicodedata
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,13 @@ from typing import Any
 import orjson
 import polars as pl
 
-from marches import __version__, unflatten
+from marches import __version__
 from marches.cpv import Nomenclature
 from marches.findings import Finding
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES, PACKAGE_TABLES, TABLES, load_tables, schema_dir
-from marches.package.common import COMPUTED, LICENCE, ROOTS, STATUTS
-from marches.package.state import _New, _Previous, _read_table
+from marches.model import PACKAGE_TABLES, TABLES, load_tables, schema_dir
+from marches.package.common import LICENCE, ROOTS, STATUTS, file_digest, read_table
+from marches.package.contracts import MODIFICATIONS, current_state, merge_modifications, reconstructed
+from marches.package.state import _New, _Previous
 from marches.report import CSV_COLUMNS
 from marches.rules import Config
 from marches.validation.structure import typed_frame
@@ -36,17 +39,25 @@ def _write(
     title: str,
     config: Config,
     cpv: Nomenclature | None,
+    unreadable: list[tuple[str, str]] = (),
 ) -> None:
     retained = records.filter("retenu").select("record_key")
+    # the copies set aside give their modifications to the retained copy: none is lost
+    copies = records.filter(pl.col("statut") == "doublon").select(
+        "record_key", "retenu_record_key", pl.col("ordre").alias("rang")
+    )
+    wanted = pl.concat([retained, copies.select("record_key")])
+    modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
     finals: dict[str, pl.DataFrame] = {}
     for name in TABLES:
-        parts = [_read_table(new.work, name)]
+        parts = [read_table(new.work, name)]
         if previous is not None:
             parts.insert(0, previous.table(name))
-        frame = pl.concat(parts, how="vertical_relaxed").join(
-            retained, on="record_key", how="semi", maintain_order="left"
+        keep = wanted if name in modification_tables else retained
+        finals[name] = pl.concat(parts, how="vertical_relaxed").join(
+            keep, on="record_key", how="semi", maintain_order="left"
         )
-        finals[name] = frame
+    finals.update(merge_modifications({t: finals[t] for t in modification_tables}, copies))
     for root in ROOTS.values():
         finals[root] = _current_state(root, finals, records)
     for name, frame in finals.items():
@@ -62,6 +73,17 @@ def _write(
     for name in TABLES + PACKAGE_TABLES:
         shutil.copyfile(schema_dir() / f"{name}.json", staging / "schemas" / f"{name}.json")
     descriptor = _descriptor(title, new, findings, records, previous, finals, drop_invalid, parquet, config, cpv)
+    for resource in descriptor["resources"]:  # what --update and publish check before trusting a table
+        path = staging / resource["path"]
+        resource["bytes"] = path.stat().st_size
+        resource["hash"] = file_digest(path)
+    if unreadable or (previous and previous.descriptor.get("x-marches", {}).get("unreadable")):
+        added = {Path(s["path"]).name for s in new.sources}
+        earlier = previous.descriptor.get("x-marches", {}).get("unreadable", []) if previous else []
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        descriptor["x-marches"]["unreadable"] = [e for e in earlier if Path(e["path"]).name not in added] + [
+            {"path": Path(path).name, "error": error, "date": now} for path, error in unreadable
+        ]
     (staging / "datapackage.json").write_text(
         json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
@@ -72,66 +94,12 @@ def _json_list(column: str) -> pl.Expr:
 
 
 def _current_state(root: str, finals: dict[str, pl.DataFrame], records: pl.DataFrame) -> pl.DataFrame:
-    """The contract after its modifications: amount (or value), duration, titulaires, number of modifications."""
-    frame = finals[root].drop(COMPUTED[root])
-    mods = finals[f"{root}_modifications"].with_columns(pl.col("position").cast(pl.Int64))
-    date = "dateNotificationModification" if root == "marches" else "dateSignatureModification"
-    mods = mods.sort(["record_key", date, "position"], nulls_last=False)
-    amount, current = ("montant", "montantActuel") if root == "marches" else ("valeurGlobale", "valeurGlobaleActuelle")
-    latest = mods.group_by("record_key", maintain_order=True).agg(
-        pl.len().alias("nombreModifications"),
-        pl.col(amount).drop_nulls().last().alias("_amount"),
-        pl.col("dureeMois").drop_nulls().last().alias("_duration"),
-    )
+    """The contract after its modifications, and the codes of the rules it breaks (``constats``)."""
+    frame = current_state(root, finals[root].drop("constats"), finals)
     flags = records.filter("retenu").select(
         "record_key", pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats")
     )
-    frame = frame.join(latest, on="record_key", how="left").join(flags, on="record_key", how="left")
-    frame = frame.with_columns(
-        pl.col("nombreModifications").fill_null(0).cast(pl.String),
-        pl.coalesce("_amount", amount).alias(current),
-        pl.coalesce("_duration", "dureeMois").alias("dureeMoisActuelle"),
-    ).drop("_amount", "_duration")
-    if root == "marches":
-        initial = (
-            finals["marches_titulaires"]
-            .sort("record_key", pl.col("position").cast(pl.Int64))
-            .group_by("record_key", maintain_order=True)
-            .agg(pl.col("id").alias("_initial"))
-        )
-        changed = finals["marches_modifications_titulaires"].join(
-            mods.select(
-                "record_key",
-                pl.col("position").alias("modification_position").cast(pl.String),
-                pl.col(date).alias("_date"),
-            ),
-            on=["record_key", "modification_position"],
-            how="left",
-        )
-        changed = changed.sort(
-            "record_key",
-            "_date",
-            pl.col("modification_position").cast(pl.Int64),
-            pl.col("position").cast(pl.Int64),
-            nulls_last=False,
-        )
-        last = changed.group_by("record_key", maintain_order=True).agg(
-            pl.col("modification_position").last().alias("_last")
-        )
-        latest_holders = (
-            changed.join(last, on="record_key")
-            .filter(pl.col("modification_position") == pl.col("_last"))
-            .group_by("record_key", maintain_order=True)
-            .agg(pl.col("id").alias("_changed"))
-        )
-        frame = frame.join(initial, on="record_key", how="left").join(latest_holders, on="record_key", how="left")
-        frame = (
-            frame.with_columns(pl.coalesce("_changed", "_initial").alias("_holders"))
-            .with_columns(
-                pl.when(pl.col("_holders").is_not_null()).then(_json_list("_holders")).alias("titulairesActuels")
-            )
-            .drop("_initial", "_changed", "_holders")
-        )
+    frame = frame.join(flags, on="record_key", how="left", maintain_order="left")
     return frame.select(load_tables()[root].field_names)
 
 
@@ -199,9 +167,8 @@ def _write_side_tables(
             & ~pl.col("record_key").is_in(list(new_keys))
             & ~pl.col("record_key").is_in(old_copies["record_key"].implode())
         )
-        copies = (
-            old_copies.to_dicts() + copies + [_reconstructed(previous, row) for row in demoted.iter_rows(named=True)]
-        )
+        tables = {name: previous.table(name) for name in TABLES} if demoted.height else {}
+        copies = old_copies.to_dicts() + copies + reconstructed(tables, demoted)
     copies_frame = pl.DataFrame(copies, schema=dict.fromkeys(models["doublons"].field_names, pl.String))
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
@@ -220,27 +187,6 @@ def _write_side_tables(
 
 def _cell(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _reconstructed(previous: _Previous, row: dict) -> dict:
-    """A copy retained before and outranked now: rebuilt from the package's tables in the 2022 JSON shape."""
-    key = row["record_key"]
-    tables = MARCHE_TABLES if row["kind"] == "marche" else CONCESSION_TABLES
-    models = load_tables()
-    rows = {}
-    for name in tables:
-        frame = previous.table(name).filter(pl.col("record_key") == key)
-        typed, _ = typed_frame(frame, models[name])
-        rows[name] = [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)} for r in typed.to_dicts()]
-    build = unflatten.marche if row["kind"] == "marche" else unflatten.concession
-    record = build(rows)
-    return {
-        "record_key": key,
-        "uid": row["uid"],
-        "retenu_record_key": row["retenu_record_key"],
-        "publie": json.dumps(record, ensure_ascii=False, default=str),
-        "format_publie": "json-reconstitué",
-    }
 
 
 def _descriptor(
@@ -328,5 +274,11 @@ def _descriptor(
 
 
 def _slug(text: str) -> str:
-    out = "".join(c.lower() if c.isalnum() else "-" for c in text).strip("-")
+    """A valid Frictionless name (lowercase ASCII letters, digits, '-', '_', '.'): « Démonstration » -> demonstration."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    out = re.sub(r"[^a-z0-9_.]+", "-", letters.lower()).strip("-.")
     return out or "decp"
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})

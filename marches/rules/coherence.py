@@ -46,8 +46,14 @@ rule(
 
 
 def _modification_order(date_column: str):
+    """Modifications in the order of their notification; on one date, in the order of their numbers.
+
+    The position in the published list carries no meaning (platforms list the latest first, or
+    sort by number): only the dates and the numbers must agree.
+    """
+
     def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-        ordered = frame.with_row_index("_row").sort(["record_key", date_column, "position"], nulls_last=True)
+        ordered = frame.with_row_index("_row").sort(["record_key", date_column, "id", "position"], nulls_last=True)
         ordered = ordered.with_columns(pl.col("id").cum_max().shift(1).over("record_key").alias("_previous_max"))
         return ordered.sort("_row").drop("_row")
 
@@ -79,6 +85,18 @@ for table, date_column in (
                     {"position": 1, "id": 2, date_column: "2024-06-01"},
                 ]
             },
+            {  # listed latest first
+                "@rows": [
+                    {"position": 0, "id": 2, date_column: "2024-06-01"},
+                    {"position": 1, "id": 1, date_column: "2024-01-01"},
+                ]
+            },
+            {  # two modifications notified the same day, listed in any order
+                "@rows": [
+                    {"position": 0, "id": 2, date_column: "2024-06-01"},
+                    {"position": 1, "id": 1, date_column: "2024-06-01"},
+                ]
+            },
         ),
         invalid=(
             {
@@ -90,6 +108,12 @@ for table, date_column in (
             {
                 "@rows": [
                     {"position": 0, "id": 1, date_column: "2024-01-01"},
+                    {"position": 1, "id": 1, date_column: "2024-06-01"},
+                ]
+            },
+            {  # the same number twice on one date
+                "@rows": [
+                    {"position": 0, "id": 1, date_column: "2024-06-01"},
                     {"position": 1, "id": 1, date_column: "2024-06-01"},
                 ]
             },

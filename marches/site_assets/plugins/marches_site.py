@@ -4,26 +4,33 @@
   lists as text, rule codes as their French titles; keys and identifiers as links to their page;
 - the data behind the pages of a contract, a buyer and a titulaire, the search and the about page;
 - French error pages (a refused database download points to the data package);
-- CSV for Excel: ``_bom=1`` starts a CSV export with a byte order mark.
+- CSV for Excel: ``_bom=1`` starts a CSV export with a byte order mark;
+- the validation page (``/-/valider``, unless ``marches serve --no-validation``): its routes, its CSRF
+  exemption and its links; the work is done by marches.site_validation.
 
 What pages look like is in the templates next to this folder; what columns are is in marches.site_labels.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
+import weakref
 
 import markupsafe
 from babel.numbers import format_decimal, format_percent
 from datasette import Response, hookimpl
 from datasette.utils import append_querystring, tilde_decode, tilde_encode
-from datasette.utils.asgi import Base400
+from datasette.utils.asgi import AsgiFileDownload, Base400
 from datasette.views.base import DatasetteError
+from itsdangerous import BadSignature
 
-from marches import site_labels, site_pages
+from marches import site_labels, site_pages, site_validation
 from marches.enrich import FOREIGN_KEYS
 from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES
+from marches.report_html import moment
 from marches.sirene import labels as sirene_labels
 
 LOCALE = "fr_FR"
@@ -196,6 +203,8 @@ def extra_template_vars(template, database, table, view_name, request, datasette
     async def inner():
         config = datasette.plugin_config("marches") or {}
         extra = {"paquet_url": config.get("paquet_url"), "tableau_de_bord": config.get("tableau_de_bord")}
+        if _validation(datasette) is not None:
+            extra["validation_url"] = datasette.urls.path("-/valider")
         if view_name == "row" and table in site_pages.FICHES and request is not None:
             key = tilde_decode(request.url_vars.get("pks", ""))
             extra["fiche"] = await site_pages.fiche(datasette.get_database(database), table, key)
@@ -211,12 +220,19 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 
 
 @hookimpl
-def register_routes():
-    return [
+def register_routes(datasette):
+    routes = [
         (r"^/-/contrat/(?P<key>[^/]+)$", contract_redirect),
         (r"^/-/recherche$", search_page),
         (r"^/-/a-propos$", about_page),
     ]
+    if _validation(datasette) is not None:
+        routes += [
+            (r"^/-/valider$", validation_page),
+            (r"^/-/valider/(?P<token>[A-Za-z0-9_-]+)$", validation_report),
+            (r"^/-/valider/(?P<token>[A-Za-z0-9_-]+)/rapport-validation\.(?P<ext>json|csv|html)$", validation_download),
+        ]
+    return routes
 
 
 def _database(datasette):
@@ -272,6 +288,13 @@ async def _error(datasette, request, status: int, message: str) -> Response:
 
 @hookimpl
 def handle_exception(datasette, request, exception):
+    if not isinstance(exception, Base400 | DatasetteError) and "/-/valider/" in request.path:
+        site_validation.log_failure(site_validation.where_it_failed(exception))  # never a path or a message
+
+        async def failed():
+            return await _validation_page(datasette, request, 500, erreur=site_validation.FAILED)
+
+        return failed
     if not isinstance(exception, Base400 | DatasetteError) or request.path.endswith(".json"):
         return None
     message = exception.message if isinstance(exception, DatasetteError) else exception.args[0]
@@ -292,10 +315,13 @@ def forbidden(datasette, request, message):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """``_bom=1`` on a CSV export: the byte order mark lets Excel read the UTF-8 accents."""
+    """``_bom=1`` on a CSV export: the byte order mark lets Excel read the UTF-8 accents. And when the server
+    stops (ASGI lifespan), the validation page's reports are deleted."""
 
     def wrap(app):
         async def with_bom(scope, receive, send):
+            if scope["type"] == "lifespan":
+                return await app(scope, _closing_validations(receive), send)
             if scope["type"] != "http" or b"_bom=1" not in scope.get("query_string", b""):
                 return await app(scope, receive, send)
             state = {"csv": False, "sent": False}
@@ -315,3 +341,146 @@ def asgi_wrapper(datasette):
         return with_bom
 
     return wrap
+
+
+# -- the validation page ------------------------------------------------------------------------------------
+
+_VALIDATIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex", "Cache-Control": "no-store"}
+DOWNLOADS = {
+    "json": "application/json; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+GONE = (
+    "Ce rapport n'est plus disponible : les rapports sont effacés après {keep}, ou plus tôt quand beaucoup d'autres "
+    "ont été faits depuis. Validez à nouveau vos fichiers."
+)
+
+
+def _validation(datasette) -> site_validation.Validations | None:
+    """The validation service of this site, or None when ``marches serve --no-validation`` turned it off."""
+    config = (datasette.plugin_config("marches") or {}).get("validation")
+    if not config:
+        return None
+    if datasette not in _VALIDATIONS:
+        _VALIDATIONS[datasette] = site_validation.Validations(site_validation.Settings.from_config(config))
+    return _VALIDATIONS[datasette]
+
+
+@hookimpl
+def skip_csrf(datasette, scope):
+    """The upload form's token is checked by marches.site_validation while the body streams (see there why)."""
+    if scope.get("method") == "POST" and scope.get("path", "").endswith("/-/valider"):
+        return _validation(datasette) is not None
+    return None
+
+
+@hookimpl
+def menu_links(datasette, actor):
+    if _validation(datasette) is not None:
+        return [{"href": datasette.urls.path("-/valider"), "label": "Valider un fichier"}]
+    return None
+
+
+def _closing_validations(receive):
+    async def inner():
+        message = await receive()
+        if message["type"] == "lifespan.shutdown":
+            for service in list(_VALIDATIONS.values()):
+                service.close()
+        return message
+
+    return inner
+
+
+def _csrf_cookie(datasette, request) -> str | None:
+    """Datasette's CSRF cookie when it carries Datasette's signature (the form field must equal it)."""
+    value = request.cookies.get("ds_csrftoken")
+    if not value:
+        return None
+    try:
+        datasette.unsign(value, "csrftoken")
+    except BadSignature:
+        return None
+    return value
+
+
+async def _validation_page(datasette, request, status: int = 200, headers: dict | None = None, **context) -> Response:
+    settings = _validation(datasette).settings
+    context = {
+        "database": _database(datasette).name,
+        "taille_max": settings.max_bytes,
+        "limite": settings.size_text,
+        "duree": settings.time_text,
+        "conservation": site_validation.duration_text(settings.keep_seconds),
+        **context,
+    }
+    html = await datasette.render_template("valider.html", context, request=request)
+    return Response.html(html, status=status, headers={**PRIVATE, **(headers or {})})
+
+
+async def validation_page(datasette, request, receive):
+    """GET: the form. POST: the upload validated, then the report's own address (303), or a French refusal."""
+    service = _validation(datasette)
+    if request.method != "POST":
+        return await _validation_page(datasette, request)
+    try:
+        async with service.admission(receive):
+            token, job = service.new_job()
+            try:
+                upload = await site_validation.read_upload(
+                    receive,
+                    request.headers.get("content-type", ""),
+                    request.headers.get("content-length"),
+                    _csrf_cookie(datasette, request),
+                    job / "fichiers",
+                    service.settings.max_bytes,
+                )
+                gone = asyncio.Event()
+                watcher = asyncio.ensure_future(site_validation.watch_disconnect(receive, gone))
+                try:
+                    await service.run(job, upload, gone)
+                finally:
+                    watcher.cancel()
+            except BaseException:
+                service.discard(job)
+                raise
+    except site_validation.Refused as refused:
+        retry = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+        return await _validation_page(datasette, request, refused.status, retry, erreur=refused.message)
+    except site_validation.Unreadable as unreadable:
+        return await _validation_page(datasette, request, 422, illisible=str(unreadable))
+    except site_validation.Disconnected:
+        return Response.text("", status=400)
+    except Exception as exc:
+        site_validation.log_failure(site_validation.where_it_failed(exc))
+        return await _validation_page(datasette, request, 500, erreur=site_validation.FAILED)
+    return Response.redirect(datasette.urls.path(f"-/valider/{token}"), status=303, headers=dict(PRIVATE))
+
+
+async def validation_report(datasette, request):
+    service = _validation(datasette)
+    token = request.url_vars["token"]
+    folder = service.report(token)
+    if folder is None:
+        keep = site_validation.duration_text(service.settings.keep_seconds)
+        return await _validation_page(datasette, request, 404, erreur=GONE.format(keep=keep))
+    view = json.loads((folder / "vue.json").read_text(encoding="utf-8"))
+    return await _validation_page(datasette, request, rapport=view, jeton=token, jusqu_a=moment(service.expires(token)))
+
+
+async def validation_download(datasette, request):
+    service = _validation(datasette)
+    token, ext = request.url_vars["token"], request.url_vars["ext"]
+    folder = service.report(token)
+    if folder is None or not (folder / site_validation.REPORT_FILES[ext]).is_file():
+        keep = site_validation.duration_text(service.settings.keep_seconds)
+        return await _validation_page(datasette, request, 404, erreur=GONE.format(keep=keep))
+    day = time.strftime("%Y-%m-%d", time.localtime(service.finished[token]))
+    return AsgiFileDownload(
+        folder / site_validation.REPORT_FILES[ext],
+        filename=f"rapport-validation-{day}.{ext}",
+        content_type=DOWNLOADS[ext],
+        headers=dict(PRIVATE),
+    )

@@ -1,0 +1,171 @@
+"""One contract from its copies: no published modification lost, modifications ordered by date then number."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+from marches.package import package
+from marches.publish import publish
+from marches.rules import Config
+from marches.validate import validate
+from tests.conftest import FIXTURES
+from tests.test_package import frictionless_errors
+
+CONFIG = Config(as_of=date(2026, 11, 22))
+
+
+def rows(directory: Path, table: str) -> list[dict]:
+    with (directory / f"{table}.csv").open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def contract(published: str = "2024-03-20", *modifications: dict, **changes) -> dict:
+    record = json.loads((FIXTURES / "valid-2022.json").read_text(encoding="utf-8"))["marches"]["marche"][0]
+    record.update(datePublicationDonnees=published, **changes)
+    if modifications:
+        record["modifications"] = [{"modification": m} for m in modifications]
+    return record
+
+
+def modification(number: int, notified: str, **values) -> dict:
+    return {
+        "id": number,
+        "dateNotificationModification": notified,
+        "datePublicationDonneesModification": notified,
+        **values,
+    }
+
+
+def write(path: Path, *records: dict) -> Path:
+    path.write_text(json.dumps({"marches": {"marche": list(records)}}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_the_kept_copy_takes_the_modification_only_an_other_copy_published(tmp_path):
+    with_change = write(
+        tmp_path / "plateforme-a.json",
+        contract("2024-03-20", modification(1, "2024-09-01", montant=120000, dureeMois=30)),
+    )
+    later_without = write(tmp_path / "plateforme-b.json", contract("2024-04-02"))
+    target = tmp_path / "p"
+    package([with_change, later_without], target, config=CONFIG)
+    (main,) = rows(target, "marches")
+    assert main["source_file"] == "plateforme-b.json", "the latest publication is kept"
+    assert (main["nombreModifications"], main["montantActuel"], main["dureeMoisActuelle"]) == ("1", "120000", "30")
+    (change,) = rows(target, "marches_modifications")
+    copy = {r["source_file"]: r["record_key"] for r in rows(target, "enregistrements")}["plateforme-a.json"]
+    assert change["record_key"] == main["record_key"] and change["source_record_key"] == copy
+    assert frictionless_errors(target) == []
+
+
+def test_modifications_published_by_several_copies_are_kept_once_with_their_provenance(tmp_path):
+    first = modification(1, "2024-06-01", montant=95000)
+    second = modification(2, "2024-09-01", dureeMois=30)
+    second["titulaires"] = [{"titulaire": {"typeIdentifiant": "SIRET", "id": "45213978500029"}}]
+    a = write(tmp_path / "a.json", contract("2024-03-20", first))
+    b = write(tmp_path / "b.json", contract("2024-10-02", first, second))
+    c = write(tmp_path / "c.json", contract("2024-11-02", modification(1, "2024-06-01", montant=96000)))
+    target = tmp_path / "p"
+    package([a, b, c], target, config=CONFIG)
+    keys = {r["source_file"]: r["record_key"] for r in rows(target, "enregistrements")}
+    (main,) = rows(target, "marches")
+    assert main["record_key"] == keys["c.json"]
+    changes = [
+        (r["id"], r["montant"], r["dureeMois"], r["source_record_key"]) for r in rows(target, "marches_modifications")
+    ]
+    assert changes == [
+        ("1", "96000", "", keys["c.json"]),  # the kept copy's own first
+        ("1", "95000", "", keys["a.json"]),  # same number, other content: both kept (nothing lost)
+        ("2", "", "30", keys["b.json"]),  # published once by b (a's copy of number 1 is the same as b's)
+    ]
+    (holder,) = rows(target, "marches_modifications_titulaires")
+    assert (holder["record_key"], holder["modification_position"], holder["id"]) == (
+        main["record_key"],
+        "2",
+        "45213978500029",
+    )
+    assert main["nombreModifications"] == "3" and main["dureeMoisActuelle"] == "30"
+    assert json.loads(main["titulairesActuels"]) == ["45213978500029"]
+    assert frictionless_errors(target) == []
+
+
+def test_modifications_of_one_date_are_ordered_by_their_number(tmp_path):
+    listed_backwards = contract(
+        "2024-03-20",
+        modification(2, "2024-06-01", montant=150000),
+        modification(1, "2024-06-01", montant=120000, dureeMois=30),
+    )
+    latest_first = contract(
+        "2024-03-20",
+        modification(2, "2024-09-01", montant=150000),
+        modification(1, "2024-06-01", montant=120000),
+        id="2024-0043",
+    )
+    source = write(tmp_path / "ordre.json", listed_backwards, latest_first)
+    report = validate([source], CONFIG)
+    assert "modification-order" not in report.counts, "no false finding: dates and numbers agree"
+    target = tmp_path / "p"
+    package([source], target, config=CONFIG)
+    for main in rows(target, "marches"):
+        assert main["montantActuel"] == "150000", main["id"]
+    assert rows(target, "marches")[0]["dureeMoisActuelle"] == "30"
+
+
+def test_an_update_keeps_every_modification_and_rebuilds_a_demoted_copy_as_it_was_published(tmp_path):
+    target = tmp_path / "p"
+    package(
+        [write(tmp_path / "v1.json", contract("2024-03-20", modification(1, "2024-06-01", montant=95000)))],
+        target,
+        config=CONFIG,
+    )
+    package(
+        [write(tmp_path / "v2.json", contract("2024-10-01", modification(2, "2024-09-01", montant=99000)))],
+        target,
+        update=True,
+        config=CONFIG,
+    )
+    (main,) = rows(target, "marches")
+    assert main["source_file"] == "v2.json" and main["montantActuel"] == "99000"
+    assert [r["id"] for r in rows(target, "marches_modifications")] == ["2", "1"]
+    (copy,) = rows(target, "doublons")
+    published = json.loads(copy["publie"])
+    assert [m["modification"]["id"] for m in published["modifications"]] == [1], "only its own modification"
+    assert "montantActuel" not in published and "nombreModifications" not in published
+    package([write(tmp_path / "v3.json", contract("2024-12-01"))], target, update=True, config=CONFIG)
+    (main,) = rows(target, "marches")
+    assert main["source_file"] == "v3.json" and main["nombreModifications"] == "2"
+    provenance = {r["id"]: r["source_record_key"] for r in rows(target, "marches_modifications")}
+    keys = {r["source_file"]: r["record_key"] for r in rows(target, "enregistrements")}
+    assert provenance == {"1": keys["v1.json"], "2": keys["v2.json"]}
+    assert frictionless_errors(target) == []
+
+
+def test_publish_of_packages_holding_the_same_contract_shows_it_once(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    package(
+        [write(tmp_path / "a.json", contract("2024-03-20", modification(1, "2024-06-01", montant=95000)))],
+        a,
+        config=CONFIG,
+    )
+    other = contract("2024-04-20", id="2024-0099")
+    package([write(tmp_path / "b.json", contract("2024-05-02"), other)], b, config=CONFIG)
+    database = tmp_path / "decp.db"
+    summary = publish([a, b], database)
+    assert summary.duplicates == 1
+    db = sqlite3.connect(database)
+    (kept,) = db.execute(
+        "SELECT record_key, source_file, nombreModifications, montantActuel FROM marches WHERE id = '2024-0042'"
+    )
+    assert kept[1:] == ("b.json", 1, 95000.0), "one row, with the modification of the copy set aside"
+    assert db.execute("SELECT count(*) FROM marches").fetchone()[0] == 2
+    (change,) = db.execute("SELECT record_key, source_record_key FROM marches_modifications")
+    aside = db.execute("SELECT record_key, statut, retenu FROM enregistrements WHERE source_file = 'a.json'").fetchone()
+    assert change == (kept[0], aside[0]) and aside[1:] == ("doublon", 0)
+    (copy,) = db.execute("SELECT retenu_record_key, format_publie, publie FROM doublons")
+    assert copy[0] == kept[0] and copy[1] == "json-reconstitué" and json.loads(copy[2])["montant"] == 85000
+    assert db.execute("SELECT sum(nombre) FROM stats_annee").fetchone()[0] == 2
