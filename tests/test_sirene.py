@@ -196,7 +196,7 @@ def test_cli_install_and_info(tmp_path, files, monkeypatch):
     assert "Répertoire SIRENE installé" in result.output and "stock du 02/11/2026" in result.output
     assert (tmp_path / "cache" / "sirene.sqlite").is_file()
     result = runner.invoke(cli, ["sirene", "info"])
-    assert "Stock du 02/11/2026" in result.output and "6000 établissement(s)" in result.output
+    assert "Stock du 02/11/2026" in result.output and "6\u202f000 établissements" in result.output
     result = runner.invoke(cli, ["sirene", "install", str(paths["etablissements"])])
     assert result.exit_code == 3 and "il manque le fichier StockUniteLegale" in result.output
 

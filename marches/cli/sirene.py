@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from marches.cli.base import _fatal_errors, _is_terminal, cli
+from marches.french import number, plural
 
 
 @cli.group()
@@ -47,7 +48,7 @@ def sirene_install(files: tuple[Path, ...], output: Path | None, quiet: bool) ->
     def progress(kind: str, rows: int) -> None:
         if not quiet and _is_terminal() and time.monotonic() - shown["at"] > 1:
             shown["at"] = time.monotonic()
-            click.echo(f"\r{kind} : {rows:,} lignes lues".replace(",", "\u202f"), nl=False, err=True)
+            click.echo(f"\r{kind} : {plural(rows, 'ligne')} lue{'s' if rows > 1 else ''}", nl=False, err=True)
 
     start = time.monotonic()
     summary = install(list(files), output, progress)
@@ -58,18 +59,24 @@ def sirene_install(files: tuple[Path, ...], output: Path | None, quiet: bool) ->
     rows, private = summary.rows, summary.private
     date = _date_fr(summary.date_stock)
     click.echo(
-        f"Répertoire SIRENE installé dans {summary.path} : {rows['etablissements']} établissement(s), "
-        f"{rows['unites_legales']} unité(s) légale(s), stock du {date} ({time.monotonic() - start:.0f} s).",
+        f"Répertoire SIRENE installé dans {summary.path} : {plural(rows['etablissements'], 'établissement')}, "
+        f"{plural(rows['unites_legales'], 'unité légale', 'unités légales')}, stock du {date} "
+        f"({time.monotonic() - start:.0f} s).",
         err=True,
     )
     click.echo(
-        f"  {private['etablissements']} établissement(s) et {private['unites_legales']} unité(s) légale(s) en "
-        "diffusion partielle : ni nom ni adresse gardés.",
+        f"  {plural(private['etablissements'], 'établissement')} et "
+        f"{plural(private['unites_legales'], 'unité légale', 'unités légales')} en diffusion partielle : "
+        "ni nom ni adresse gardés.",
         err=True,
     )
     for kind, count in summary.rejected.items():
         if count:
-            click.echo(f"  {count} ligne(s) sans identifiant valide ignorée(s) ({kind.replace('_', ' ')}).", err=True)
+            click.echo(
+                f"  {plural(count, 'ligne')} sans identifiant valide ignorée{'s' if count > 1 else ''} "
+                f"({kind.replace('_', ' ')}).",
+                err=True,
+            )
 
 
 @sirene.command("info")
@@ -92,11 +99,14 @@ def sirene_info(store: Path | None) -> None:
         )
         return
     info = resolved.info()
-    click.echo(f"Répertoire SIRENE installé : {info.path} ({info.octets / 1e6:.1f} Mo).")
+    click.echo(f"Répertoire SIRENE installé : {info.path} ({number(round(info.octets / 1e6, 1))} Mo).")
     click.echo(f"  Stock du {_date_fr(info.date_stock)}, installé le {_date_fr(info.installe_le)}.")
-    click.echo(f"  {info.etablissements} établissement(s), {info.unites_legales} unité(s) légale(s).")
+    click.echo(
+        f"  {plural(info.etablissements, 'établissement')}, "
+        f"{plural(info.unites_legales, 'unité légale', 'unités légales')}."
+    )
     for source in json.loads(info.fichiers or "[]"):
-        click.echo(f"  Source : {source['fichier']} ({source['type']}, {source['lignes']} lignes).")
+        click.echo(f"  Source : {source['fichier']} ({source['type']}, {plural(source['lignes'], 'ligne')}).")
 
 
 @sirene.command("generate")
@@ -151,8 +161,9 @@ def sirene_generate(out: Path, fmt: str, etablissements: int, seed: int, contrac
 
     paths, truth = generate_sirene(out, fmt, etablissements, seed, contracts)
     click.echo(
-        f"Fichiers SIRENE fictifs : {', '.join(str(p) for p in paths.values())} ({len(truth.unknown)} SIRET "
-        f"laissés inconnus, {len(truth.closed)} établissements fermés).",
+        f"Fichiers SIRENE fictifs : {', '.join(str(p) for p in paths.values())} ({plural(len(truth.unknown), 'SIRET', 'SIRET')} "
+        f"laissé{'s' if len(truth.unknown) > 1 else ''} inconnu{'s' if len(truth.unknown) > 1 else ''}, "
+        f"{plural(len(truth.closed), 'établissement')} fermé{'s' if len(truth.closed) > 1 else ''}).",
         err=True,
     )
 
