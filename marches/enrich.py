@@ -251,6 +251,8 @@ REFERENCE = {
     "departements": ({"code": str, "nom": str}, "code"),
     "gravites": ({"code": str, "libelle": str}, "code"),
     "regles": ({"code": str, "titre": str, "gravite": str, "raison": str}, "code"),
+    # the register the names and places come from (one row; empty when published without it)
+    "sirene": ({"date_stock": str, "installe_le": str, "etablissements": int, "unites_legales": int}, "date_stock"),
     "acheteurs": (
         {
             "acheteur_id": str,
@@ -362,8 +364,8 @@ ENTITIES = {
         ) GROUP BY id""",
 }
 ENTITY_INDEXES = {
-    "acheteurs": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_juridique"]],
-    "titulaires": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_entreprise"]],
+    "acheteurs": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_juridique"], ["commune"]],
+    "titulaires": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_entreprise"], ["commune"]],
     "relations": [["titulaire_id"], ["acheteur_id", "nombre_marches"], ["titulaire_id", "nombre_marches"]],
 }
 

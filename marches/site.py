@@ -114,6 +114,11 @@ EXTRA_TABLES = {
         "Nombre de marchés et dépense par année et catégorie d'entreprise (PME, ETI, grande entreprise) du premier "
         "titulaire, d'après le répertoire SIRENE.",
     ),
+    "sirene": (
+        "Répertoire SIRENE utilisé",
+        "Le stock du répertoire SIRENE de l'INSEE d'où viennent les noms, communes, activités et catégories des "
+        "acheteurs et des titulaires (vide si la base a été construite sans lui).",
+    ),
     "stats_constats": ("Constats par règle", "Nombre de constats de validation par règle et gravité."),
     "stats_enregistrements": ("Enregistrements par statut", "Ce que sont devenus les enregistrements lus."),
     "cpv": ("Nomenclature CPV", "Codes CPV 2008 et leurs libellés (vide si la nomenclature n'est pas installée)."),
@@ -142,6 +147,10 @@ EXTRA_DESCRIPTIONS = {
     "tranche_effectifs": "Tranche d'effectifs salariés de l'établissement (répertoire SIRENE).",
     "etat": "État administratif de l'établissement : actif ou fermé (répertoire SIRENE).",
     "date_fermeture": "Date de fermeture de l'établissement, s'il est fermé (répertoire SIRENE).",
+    "date_stock": "Date du stock SIRENE (fichiers de l'INSEE) d'où viennent les noms et les lieux.",
+    "installe_le": "Date à laquelle ce stock a été installé par « marches sirene install ».",
+    "etablissements": "Nombre d'établissements du répertoire.",
+    "unites_legales": "Nombre d'unités légales (entreprises et organismes) du répertoire.",
     "diffusion": "Statut de diffusion SIRENE : en diffusion partielle, ni nom ni adresse ne sont montrés.",
 }
 YEARS = "SELECT annee, annee FROM stats_annee WHERE annee IS NOT NULL ORDER BY annee DESC"

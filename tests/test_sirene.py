@@ -265,3 +265,20 @@ def test_worker_processes_open_the_register_themselves(decp, store, monkeypatch)
         runs.append([(f.code, f.record_key, f.path, f.message) for f in collected])
     assert runs[0] == runs[1]
     assert {"siret-unknown", "siret-closed"} <= {code for code, *_ in runs[0]}
+
+
+def test_generated_buyers_are_in_the_town_they_are_named_after(store, files):
+    from marches.generate.sirene import BUYER_TOWNS
+    from marches.generate.vocabulary import TOWNS
+
+    assert set(TOWNS) <= set(BUYER_TOWNS)
+    _, truth = files
+    buyers = [s for s, n in truth.names.items() if s[0] == "2" and " de " in n and s not in truth.unknown]
+    rows = {r["siret"]: r for r in store.lookup(buyers).to_dicts()}
+    checked = 0
+    for siret in buyers:
+        town = truth.names[siret].rsplit(" ", 1)[-1]
+        if town in BUYER_TOWNS and rows[siret]["commune"] is not None:
+            assert rows[siret]["commune"] == BUYER_TOWNS[town][1], truth.names[siret]
+            checked += 1
+    assert checked > 10

@@ -176,3 +176,45 @@ def test_partial_diffusion_shown_nowhere_on_the_site_nor_in_exports(site, built)
             for row in rows:
                 assert not row.get("denominationSociale") and not row.get("titulaire_denominationSociale")
                 assert not row.get("commune")
+
+
+def test_a_town_finds_the_companies_established_there(site, built):
+    database, _, _ = built
+    db = sqlite3.connect(database)
+    (commune,) = db.execute(
+        "SELECT commune FROM titulaires WHERE commune IS NOT NULL GROUP BY commune ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    holder, name = db.execute(
+        "SELECT titulaire_id, denominationSociale FROM titulaires WHERE commune = ? ORDER BY nombre_marches DESC",
+        [commune],
+    ).fetchone()
+    typed = commune.title()  # « Saint-Etienne », as a reader types it, finds « SAINT-ETIENNE »
+    page = _get(f"{site}/-/recherche?q={urllib.request.quote(typed)}")
+    assert f"/decp/titulaires/{holder}" in page and name in page
+    assert f"/decp/titulaires?commune={urllib.request.quote(commune)}" in page
+    listing = _get(f"{site}/decp/titulaires?commune={urllib.request.quote(commune)}")
+    assert name in listing
+
+
+def test_the_pages_tell_which_sirene_stock_they_come_from(site, built):
+    database, without, _ = built
+    db = sqlite3.connect(database)
+    assert db.execute("SELECT date_stock FROM sirene").fetchall() == [("2026-11-02",)]
+    assert sqlite3.connect(without).execute("SELECT count(*) FROM sirene").fetchone() == (0,)
+    holder = db.execute("SELECT titulaire_id FROM titulaires WHERE sirene = 1 LIMIT 1").fetchone()[0]
+    assert "stock du 02/11/2026" in _get(f"{site}/decp/titulaires/{holder}")
+    about = _get(f"{site}/-/a-propos")
+    assert "répertoire SIRENE</strong> de l'INSEE, stock du 02/11/2026" in about
+    assert "diffusion partielle" in about
+
+
+def test_a_concession_names_its_concessionnaires_from_sirene(site, built):
+    database, _, _ = built
+    db = sqlite3.connect(database)
+    found = db.execute(
+        "SELECT c.record_key, t.denominationSociale FROM concessions_concessionnaires c "
+        "JOIN titulaires t ON t.titulaire_id = c.id WHERE t.denominationSociale IS NOT NULL LIMIT 1"
+    ).fetchone()
+    if found is None:
+        pytest.skip("no concession with a named concessionnaire in this generated file")
+    assert found[1] in _get(f"{site}/decp/concessions/{found[0]}")

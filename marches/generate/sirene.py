@@ -81,6 +81,31 @@ COMMUNES = (
     ("2A004", "AJACCIO", "20000"),
     ("97411", "SAINT-DENIS", "97400"),
 )
+# The towns buyers are named after (vocabulary.TOWNS): a « Commune de Vannes » is in Vannes.
+BUYER_TOWNS = {
+    "Rennes": ("35238", "RENNES", "35000"),
+    "Lyon": ("69123", "LYON", "69003"),
+    "Bordeaux": ("33063", "BORDEAUX", "33000"),
+    "Nantes": ("44109", "NANTES", "44000"),
+    "Lille": ("59350", "LILLE", "59000"),
+    "Toulouse": ("31555", "TOULOUSE", "31000"),
+    "Dijon": ("21231", "DIJON", "21000"),
+    "Brest": ("29019", "BREST", "29200"),
+    "Grenoble": ("38185", "GRENOBLE", "38000"),
+    "Limoges": ("87085", "LIMOGES", "87000"),
+    "Poitiers": ("86194", "POITIERS", "86000"),
+    "Annecy": ("74010", "ANNECY", "74000"),
+    "Millau": ("12145", "MILLAU", "12100"),
+    "Quimper": ("29232", "QUIMPER", "29000"),
+    "Colmar": ("68066", "COLMAR", "68000"),
+    "Pau": ("64445", "PAU", "64000"),
+    "Albi": ("81004", "ALBI", "81000"),
+    "Auxerre": ("89024", "AUXERRE", "89000"),
+    "Vannes": ("56260", "VANNES", "56000"),
+    "Niort": ("79191", "NIORT", "79000"),
+    "Arras": ("62041", "ARRAS", "62000"),
+    "Bayonne": ("64102", "BAYONNE", "64100"),
+}
 NAF_COMPANIES = ("43.21A", "41.20A", "71.12B", "81.21Z", "62.01Z", "49.41A", "56.10A", "70.22Z", "43.99C", "47.11F")
 NAF_PUBLIC = ("84.11Z", "84.12Z", "85.20Z", "86.10Z", "84.13Z")
 BUYER_CATEGORIES = ("7210", "7210", "7210", "7346", "7220", "7230", "7361", "7383", "4140", "7120")
@@ -133,6 +158,8 @@ def _known_rows(seed: int, contracts: int, fmt: str, mask_private: bool):
                 continue
             siren = siret[:9]
             commune = rng.choice(COMMUNES)
+            if role == "acheteur" and name and name.rsplit(" ", 1)[-1] in BUYER_TOWNS and " de " in name:
+                commune = BUYER_TOWNS[name.rsplit(" ", 1)[-1]]
             private = rare and role == "titulaire" and rng.random() < PRIVATE_SHARE
             closed = rare and rng.random() < CLOSED_SHARE
             public = role == "acheteur" and not (rare and rng.random() < PRIVATE_BUYER_SHARE)

@@ -65,6 +65,15 @@ def enrich(db: sqlite_utils.Database, store: Sirene | None) -> None:
     """Fill the entity tables from SIRENE and hide what partial diffusion forbids to show."""
     if store is None:
         return
+    info = store.info()
+    db["sirene"].insert(
+        {
+            "date_stock": info.date_stock or "",
+            "installe_le": info.installe_le,
+            "etablissements": info.etablissements,
+            "unites_legales": info.unites_legales,
+        }
+    )
     db.execute("ATTACH DATABASE ? AS sirene", [str(store.path)])
     try:
         for table, (key, name) in ENTITIES.items():
