@@ -37,6 +37,8 @@ from marches.readers import Input
 from marches.readers.base import RawRecord, Source
 from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for, with_published
+from marches.sirene import NOTICE as SIRENE_NOTICE
+from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validation import structure
 
@@ -90,6 +92,7 @@ class Validator:
     cpv: Nomenclature | None
     report: Report
     progress: Callable[[Source], None] | None = None
+    sirene: Sirene | None = None  # the SIRENE register: its rules run only with it
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
@@ -189,7 +192,7 @@ class Validator:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),  # polars' threads do not survive a fork
                 initializer=_start_worker,
-                initargs=(self.config, self.cpv),
+                initargs=(self.config, self.cpv, self.sirene.path if self.sirene else None),
             )
         return self._executor
 
@@ -434,7 +437,10 @@ class Validator:
             r
             for name in raw
             for r in rules_for(name)
-            if r.scope == "batch" and (self.cpv or not r.needs_cpv) and clean[r.table].height
+            if r.scope == "batch"
+            and (self.cpv or not r.needs_cpv)
+            and (self.sirene or not r.needs_sirene)
+            and clean[r.table].height
         ]
         for level in (1, 2):
             flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
@@ -454,7 +460,7 @@ class Validator:
         Returns the cells found, by table (row, field)."""
         if not rules:
             return {}
-        ctx = RuleContext(self.config, self.cpv, frames)
+        ctx = RuleContext(self.config, self.cpv, frames, self.sirene)
         prepared: dict[Any, pl.DataFrame] = {}
         inputs = []
         for r in rules:
@@ -663,10 +669,11 @@ def _portable(raws: list[RawRecord]) -> list[RawRecord]:
 _WORKER: Validator | None = None
 
 
-def _start_worker(config: Config, cpv: Nomenclature | None) -> None:
+def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None) -> None:
     global _WORKER
     gcpause.paused().__enter__()  # the whole life of a worker is reading batches
-    _WORKER = Validator(config, cpv, Report(examples_per_rule=0))
+    # each worker opens the SIRENE store itself (a connection does not cross processes)
+    _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
 
 
 def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
@@ -701,12 +708,16 @@ def validate(
     report: Report | None = None,
     progress: Callable[[Source], None] | None = None,
     workers: int = 0,
+    sirene: Sirene | None = None,
 ) -> Report:
     """Validate DECP files (JSON, XML or marches tables) and return the report.
 
     ``workers`` > 1 validates the batches of large files in that many processes; the report is the
-    same, finding for finding, as with one process."""
+    same, finding for finding, as with one process. Without the SIRENE register, its rules do not run
+    and the report says so once."""
     config = config or Config()
     report = report or Report(as_of=config.as_of)
     report.as_of = config.as_of
-    return Validator(config, cpv, report, progress, workers=workers).run(paths)
+    if sirene is None:
+        report.notices.append(SIRENE_NOTICE)
+    return Validator(config, cpv, report, progress, sirene=sirene, workers=workers).run(paths)

@@ -241,6 +241,17 @@ def _validation_options(command):
     return command
 
 
+def _sirene_option(command):
+    """--sirene: the SIRENE register to check SIRETs with, or to name buyers and titulaires with."""
+    return click.option(
+        "--sirene",
+        "sirene_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Répertoire SIRENE construit par « marches sirene install -o FICHIER » ; par défaut celui installé "
+        "dans le cache.",
+    )(command)
+
+
 def _config(config_file: Path | None, as_of):
     import tomllib
 
