@@ -155,3 +155,29 @@ def test_readme_sections_are_the_ones_the_code_writes():
     expected = render(readme, SECTIONS)
     diff = "".join(difflib.unified_diff(readme.splitlines(True), expected.splitlines(True), n=1))
     assert not diff, f"README out of date: run `python -m marches.readme`\n{diff[:3000]}"
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["package"], ["serve"], ["cpv"]])
+def test_help_is_french_from_start_to_end(command):
+    result = CliRunner().invoke(cli, [*command, "-h"], prog_name="marches")
+    assert result.exit_code == 0
+    for english in ("Show this message", "Usage:", "[default:", "%Y", "INTEGER", " FILE", "Commands:"):
+        assert english not in result.output, (command, english)
+    assert "Afficher cette aide et quitter." in result.output and "Utilisation : marches" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "french"),
+    [
+        (["validate", "--quie", "x"], "option inconnue : --quie (vouliez-vous dire --quiet ?)"),
+        (["validate"], "argument manquant : FICHIERS"),
+        (["validate", "--as-of", "2024-13-01", "x"], "« 2024-13-01 » n'est pas une date AAAA-MM-JJ"),
+        (["validate", "--format", "pdf", "x"], "valeur invalide pour « -f / --format » : « pdf » n'est pas parmi"),
+        (["convert", "x.json"], "option obligatoire manquante : « -o / --output »"),
+        (["nocmd"], "commande inconnue : « nocmd »"),
+    ],
+)
+def test_usage_errors_are_french_with_exit_code_2(args, french):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert french in result.output and "Error" not in result.output

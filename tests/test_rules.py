@@ -11,12 +11,15 @@ from marches.cpv import Nomenclature
 from marches.model import ROOT_TABLES, load_tables
 from marches.rules import Config, Rule, RuleContext, all_rules, with_published
 from marches.rules.nomenclature import EXAMPLE_CPV
+from marches.rules.sirene import EXAMPLE_SIRENE
+from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validate import _complete, _messages
 from marches.validation import structure
 
 CONFIG = Config(as_of=date(2026, 11, 22))
 NOMENCLATURE = Nomenclature(dict(EXAMPLE_CPV), dict.fromkeys(EXAMPLE_CPV, "Libellé"), "exemple")
+SIRENE = Sirene.in_memory(**EXAMPLE_SIRENE)
 ROOTS = set(ROOT_TABLES.values())
 BASE = {
     "marches": {
@@ -140,7 +143,7 @@ def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
         if key.startswith("@") and key != "@rows":
             table, column = key[1:].split(".")
             frames[table] = _frame(table, [{column: value}])
-    ctx = RuleContext(CONFIG, NOMENCLATURE, frames)
+    ctx = RuleContext(CONFIG, NOMENCLATURE, frames, SIRENE)
     frame = rule.prepare(frames[rule.table], ctx) if rule.prepare else frames[rule.table]
     verdicts = frame.select(rule.ok(CONFIG).fill_null(True)).to_series().to_list()
     failing = [i for i, ok in enumerate(verdicts) if not ok]

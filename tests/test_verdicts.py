@@ -557,3 +557,50 @@ def test_cents_are_not_a_contract_amount(tmp_path):
         ("amount-zero", "Montant de 0,5 €")
     ]
     assert "moins de 1 €" in found[0].message
+
+
+# -- the tables written by convert keep what they can of the verdict --------------------------------------
+
+
+def _tables(tmp_path, document) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    out = tmp_path / "tables"
+    result = CliRunner().invoke(cli, ["convert", str(write(tmp_path, document)), "-o", str(out), "-q"])
+    assert result.exit_code in (0, 1), result.output
+    return out
+
+
+def test_tables_still_need_a_titulaire_and_no_repeated_item(tmp_path):
+    alone = m2019()
+    del alone["titulaires"]
+    found = findings([_tables(tmp_path / "a", {"marches": [alone]})], AS_OF_2019)
+    assert [(f.code, f.file, f.line) for f in found if f.severity == "error"] == [("required", "tables/marches.csv", 2)]
+    twice = m2022(titulaires=MARCHE_2022["titulaires"] * 2)
+    found = findings([_tables(tmp_path / "b", {"marches": {"marche": [twice]}})])
+    assert [(f.code, f.file, f.line, f.uid) for f in found if f.severity == "error"] == [
+        ("duplicate-item", "tables/marches_titulaires.csv", 3, "216901231000112025-0101")
+    ]
+
+
+def test_tables_say_that_shape_defects_of_the_published_file_are_gone(tmp_path):
+    report = Report(sink=lambda f: None)
+    validate([_tables(tmp_path, {"marches": {"marche": [m2022(idAccordCadre=None)]}})], AS_OF_2026, None, report)
+    assert any("validez aussi le fichier publié" in notice for notice in report.notices)
+
+
+def test_a_duplicate_between_tables_and_a_file_points_at_the_table_line(tmp_path):
+    source = write(tmp_path, {"marches": {"marche": [m2022()]}}, "source.json")
+    out = tmp_path / "tables"
+    assert CliRunner().invoke(cli, ["convert", str(source), "-o", str(out), "-q"]).exit_code == 0
+    found = findings([out, source])
+    assert {(f.code, f.file, f.line) for f in found if f.code == "duplicate-uid-across-files"} == {
+        ("duplicate-uid-across-files", "tables/marches.csv", 2),
+        ("duplicate-uid-across-files", str(source), None),
+    }
+
+
+@pytest.mark.parametrize("code", ["3111000", "3111000-9"])
+def test_a_cpv_code_that_lost_its_leading_zero_says_so(tmp_path, code):
+    found = check_2022(tmp_path, m2022(codeCPV=code))
+    assert [f.code for f in found if f.severity == "error"] == ["pattern"]
+    assert f"« 0{code} »" in found[0].message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, cli
 
 
 @cli.command()
@@ -39,6 +39,7 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _validation_opti
 )
 @click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
 @_validation_options
+@_sirene_option
 @click.option(
     "--examples",
     type=click.IntRange(0, 100_000),
@@ -74,6 +75,7 @@ def validate(
     as_of,
     config_file: Path | None,
     cpv_file: Path | None,
+    sirene_file: Path | None,
     examples: int | None,
     json_report: Path | None,
     summary: Path | None,
@@ -84,7 +86,8 @@ def validate(
 
     Lit JSON, XML (formats 2019 et 2022) ou les tables CSV de marches ; vérifie les Table
     Schemas (types, obligatoires, listes fermées, formats, bornes, clés) puis les règles
-    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence). Chaque constat est
+    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence ; avec le répertoire
+    SIRENE : SIRET inconnus, établissements fermés, acheteurs privés). Chaque constat est
     localisé (fichier, enregistrement, chemin JSON ou ligne XML) et expliqué en français.
 
     Codes de sortie : 0 conforme (avertissements permis), 1 erreurs (ou avertissements avec
@@ -98,11 +101,13 @@ def validate(
       marches validate tables/ --strict --as-of 2026-01-01 --format github
     """
     from marches import cpv as nomenclature
+    from marches import sirene as register
     from marches.report import SINKS, Report, render_text
     from marches.report_html import HTML_FINDINGS_PER_RULE, render_html, report_view
     from marches.validate import validate as run
 
     config = _config(config_file, as_of)
+    store = register.resolve(sirene_file)
     if examples is None:
         examples = HTML_FINDINGS_PER_RULE if fmt == "html" else 5
     handle = output.open("w", encoding="utf-8", newline="") if output else None
@@ -117,7 +122,7 @@ def validate(
     report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
     progress = _Progress(quiet)
     try:
-        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, workers=workers)
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, workers=workers, sirene=store)
     finally:
         progress.close()
     for sink in sinks:

@@ -51,7 +51,7 @@ def flatten(raw: RawRecord) -> FlatRecord:
     data = raw.data
     readable = isinstance(data, dict)
     if not readable:
-        shown = "null" if data is None else n._show(data)
+        shown = "null" if data is None else f"« {n._show(data)} »"
         ctx.note(
             "not-an-object",
             "",

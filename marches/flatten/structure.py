@@ -305,7 +305,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "null-value",
                 rel,
                 None,
-                f"« {rel} » vaut null au lieu d'un {spec.item} : élément ignoré ; retirez-le.",
+                f"« {rel} » vaut null au lieu d'un élément « {spec.item} » : ignoré ; retirez-le.",
             )
             continue
         if isinstance(item, list):
@@ -313,7 +313,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "nested-list",
                 rel,
                 None,
-                f"« {rel} » : une liste dans la liste au lieu d'un {spec.item} ; lue aplatie.",
+                f"« {rel} » : une liste dans la liste au lieu d'un élément « {spec.item} » ; lue aplatie.",
             )
             for k, x in enumerate(item):
                 suffix, value = _unwrap(ctx, x, spec.item, f"{rel}[{k}]", wrapped_format)
@@ -336,7 +336,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "null-value",
                 f"{rel}{suffix}",
                 None,
-                f"« {rel}{suffix} » vaut null au lieu d'un {spec.item} ; élément ignoré.",
+                f"« {rel}{suffix} » vaut null au lieu d'un élément « {spec.item} » ; ignoré.",
             )
         else:
             deviating += bool(suffix) != wrapped_format
@@ -419,7 +419,20 @@ def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_forma
     keys (which the 2.0.3 schema admits) go to extra_fields; in the 2019 format a single-key object is
     a wrapper only when it holds an object (``{"tarif": 9.1}`` is a tarif without its label).
     """
-    if not isinstance(item, dict) or wrapper not in item:
+    if not isinstance(item, dict):
+        return "", item
+    if wrapper not in item:
+        if wrapped_format and len(item) == 1:  # {"Titulaire": {…}}: the wrapper in the wrong case
+            key, inner = next(iter(item.items()))
+            if key.casefold() == wrapper.casefold() and isinstance(inner, dict):
+                ctx.note(
+                    "unknown-field",
+                    f"{rel}.{wrapper}",
+                    None,
+                    f"« {rel}.{key} » : le {_label(ctx)} écrit « {wrapper} » (majuscules et minuscules comptent) ; "
+                    f"lu comme « {wrapper} ».",
+                )
+                return f".{key}", inner
         return "", item
     if wrapped_format:
         for k in item.keys() - {wrapper}:

@@ -10,8 +10,8 @@ from marches.regulation import PUBLICATION_THRESHOLDS
 from marches.rules import published, rule
 
 PLACEHOLDER_REASON = (
-    "Des montants de remplissage (999 999 999, 123 456 789…) faussent toutes les sommes : "
-    "les montants bruts de la base nationale totalisent environ 10 000 milliards d'euros."
+    "Des montants de remplissage (999\u202f999\u202f999, 123\u202f456\u202f789…) faussent toutes les sommes : "
+    "les montants bruts de la base nationale totalisent environ 10\u202f000 milliards d'euros."
 )
 IMPLAUSIBLE_REASON = (
     "Au-delà de 3 milliards d'euros HT (seuil réglable), un montant est presque toujours une "
@@ -45,7 +45,7 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant de remplissage",
-        message=f"{label} de {{value}} € : valeur de remplissage (123 456 789, chiffre répété), pas un montant "
+        message=f"{label} de {{value}} € : valeur de remplissage (123\u202f456\u202f789, chiffre répété), pas un montant "
         "réel. Publiez le montant HT du contrat.",
         reason=PLACEHOLDER_REASON,
         ok=_placeholder(column),
@@ -101,7 +101,8 @@ for table, column, label in AMOUNTS:
 
 
 def _threshold(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-    """The threshold in force at each notification date (or the one set by the configuration)."""
+    """The threshold in force at each notification date (or the one set by the configuration); null
+    before the first one, and for an unknown date."""
     if ctx.config.publication_threshold is not None:
         threshold = pl.lit(ctx.config.publication_threshold)
     else:
@@ -110,8 +111,7 @@ def _threshold(frame: pl.DataFrame, ctx) -> pl.DataFrame:
             threshold = (
                 pl.when(pl.col("dateNotification") >= pl.lit(t.since)).then(pl.lit(t.amount)).otherwise(threshold)
             )
-        first = pl.lit(PUBLICATION_THRESHOLDS[0].amount)
-        threshold = pl.when(pl.col("dateNotification").is_null()).then(None).otherwise(threshold.fill_null(first))
+        # before the first threshold (01/04/2016) no text set one: the rule has nothing to say
     return frame.with_columns(threshold.alias("_threshold"))
 
 
@@ -134,6 +134,7 @@ rule(
     valid=(
         {"montant": 40000.0, "dateNotification": "2024-03-12"},
         {"montant": 30000.0, "dateNotification": "2018-10-15"},
+        {"montant": 20000.0, "dateNotification": "2016-03-31"},  # no threshold before the first text
     ),
     invalid=(
         {"montant": 12000.0, "dateNotification": "2024-03-12"},

@@ -364,7 +364,8 @@ def message(
 def _pattern_hint(field: str, value: Any, constraint: str) -> str:
     hint = PATTERN_HINTS.get(constraint, constraint)
     text = str(value or "")
-    if field == "codeCPV" and text.isdigit() and len(text) == 7:
+    code, dash, check = text.partition("-")
+    if field == "codeCPV" and code.isdigit() and len(code) == 7 and (not dash or check.isdigit()):
         return f"{hint} ; il a 7 chiffres : le zéro initial a sans doute été perdu, le code est « 0{text} »"
     if constraint == "^[0-9]{14}$" and text.isdigit() and len(text) == 13:
         return f"{hint} ; il a 13 chiffres : un zéro initial a peut-être été perdu (« 0{text} »)"
