@@ -248,8 +248,6 @@ class Validator:
                 self.report.records["marche" if root == "marches" else "concession"] += keys[root].height
         self.table_dir = directory.name if self.point_at_tables else None
         self.report.notices.append(TABLES_NOTICE.format(directory=directory.name))
-        if self.table_dir is not None:
-            self._table_lists(frames)
         try:
             for chunk in _key_chunks(keys, TABLE_BATCH_RECORDS):
                 frames = {}
@@ -258,6 +256,8 @@ class Validator:
                     frame = _collect(directory, name, part)
                     self.file_rows[name] = frame.get_column("_file_row")
                     frames[name] = frame.drop("_file_row")
+                if self.table_dir is not None:
+                    self._table_lists(frames)
                 self._batch(frames)
                 gcpause.between_batches()
         finally:
@@ -318,7 +318,7 @@ class Validator:
                 uid=uid,
                 id=id_,
                 path=field_name,
-                line=index + 2,
+                line=(self.file_rows[table][index] if table in self.file_rows else index) + 2,
                 table=table,
                 field=field_name,
             )
@@ -352,12 +352,18 @@ class Validator:
                 if self.table_dir is not None:  # a record read from a table is found on its line of that table
                     keys = keys.with_columns(
                         pl.lit(f"{self.table_dir}/{root}.csv").alias("source_file"),
-                        (pl.int_range(pl.len()) + 2).cast(pl.String).alias("source_line"),
+                        (self._file_rows(root, raw[root].height) + 2).cast(pl.String).alias("source_line"),
                         pl.lit(None, dtype=pl.String).alias("source_path"),
                     )
                 self.keys[root].append(keys)
         self.lines.clear()
         self.consumed.clear()  # record keys are unique to their batch
+
+    def _file_rows(self, table: str, height: int) -> pl.Series:
+        """The row in its CSV file of each row of the batch's table (0 for the line after the header)."""
+        if table in self.file_rows:
+            return self.file_rows[table].cast(pl.Int64)
+        return pl.int_range(height, eager=True, dtype=pl.Int64)
 
     def _structure(
         self, name: str, frame: pl.DataFrame, model: Table, locations: pl.DataFrame, parents: dict[str, pl.DataFrame]

@@ -134,17 +134,27 @@ def test_tables_validated_in_batches_give_the_findings_of_one_batch(tmp_path, mo
     source, tables = tmp_path / "d.json", tmp_path / "tables"
     generate(source, "json-2022", contracts=600, seed=13, concession_share=0.1, defect_rate=0.3)
     assert run("convert", str(source), "-o", str(tables), "-q").exit_code == 0
-    marches = (tables / "marches.csv").read_text(encoding="utf-8").splitlines()
-    marches.append(marches[3])  # the first batch's record repeated at the end of the file: primary key
-    (tables / "marches.csv").write_text("\n".join(marches) + "\n", encoding="utf-8")
-    holders = (tables / "marches_titulaires.csv").read_text(encoding="utf-8").splitlines()
-    header = holders[0].split(",")
-    orphan = holders[1].split(",")
-    orphan[header.index("record_key")] = "inconnu-1"
-    keyless = holders[2].split(",")
-    keyless[header.index("record_key")] = ""
-    holders[5:5] = [",".join(orphan), ",".join(keyless)]
-    (tables / "marches_titulaires.csv").write_text("\n".join(holders) + "\n", encoding="utf-8")
+
+    def edit(name: str, change) -> None:
+        with (tables / f"{name}.csv").open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        key = rows[0].index("record_key")
+        change(rows, key)
+        with (tables / f"{name}.csv").open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh, lineterminator="\n").writerows(rows)
+
+    def records(rows: list[list[str]], key: int) -> None:
+        rows.append(list(rows[3]))  # the first batch's record repeated at the end of the file: primary key
+        rows.append([*rows[5][:key], "sans-titulaire-1", *rows[5][key + 1 :]])  # a record without titulaire
+
+    def holders(rows: list[list[str]], key: int) -> None:
+        orphan = [*rows[1][:key], "inconnu-1", *rows[1][key + 1 :]]  # a titulaire of no record
+        keyless = [*rows[2][:key], "", *rows[2][key + 1 :]]
+        rows[5:5] = [orphan, keyless]
+        rows.append(list(rows[1]))  # the first titulaire repeated at the end of its table: a repeated item
+
+    edit("marches", records)
+    edit("marches_titulaires", holders)
 
     def findings() -> list[tuple]:
         found = []
@@ -156,7 +166,8 @@ def test_tables_validated_in_batches_give_the_findings_of_one_batch(tmp_path, mo
     batched = findings()
     assert batched == whole
     codes = {code for code, *_ in whole}
-    assert {"primary-key", "foreign-key"} <= codes and len(whole) > 100
+    assert {"primary-key", "foreign-key", "duplicate-item", "required", "duplicate-uid"} <= codes
+    assert len(whole) > 100
 
 
 def test_cli_exit_codes(tmp_path):
