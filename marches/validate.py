@@ -751,11 +751,23 @@ def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Coun
 def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:
     """The rows of each table as a text frame (the CSV form of every value), built by polars."""
     frames = {}
+    lists: dict[tuple[str, ...], str] = {}  # closed lists repeat the same few values: each written once
     for name, table_rows in rows.items():
         if not table_rows and name not in ROOTS:
             continue
-        cells = [{k: v if type(v) is str else to_cell(v) for k, v in r.items() if v is not None} for r in table_rows]
-        frames[name] = pl.from_dicts(cells, schema=dict.fromkeys(models[name].field_names, pl.String))
+        for r in table_rows:  # in place: the rows are the batch's own, read once more by polars below
+            for k, v in r.items():
+                if v.__class__ is str or v is None:
+                    continue
+                if v.__class__ is list and all(x.__class__ is str for x in v):
+                    key = tuple(v)
+                    cell = lists.get(key)
+                    if cell is None:
+                        cell = lists[key] = to_cell(v)
+                    r[k] = cell
+                else:
+                    r[k] = to_cell(v)
+        frames[name] = pl.from_dicts(table_rows, schema=dict.fromkeys(models[name].field_names, pl.String))
     return frames
 
 
