@@ -45,7 +45,7 @@ from marches.validation import structure
 
 BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
-TABLE_BATCH_RECORDS = 250_000  # CSV tables: each batch re-reads the tables, filtered on its record keys
+TABLE_BATCH_RECORDS = 150_000  # CSV tables: each batch re-reads the tables, filtered on its record keys
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 ROOT_OF = {t: "marches" for t in MARCHE_TABLES[1:]} | {t: "concessions" for t in CONCESSION_TABLES[1:]}
