@@ -12,10 +12,11 @@ record is still read and the value reported.
 
 from __future__ import annotations
 
+import codecs
 import io
-import itertools
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,16 +104,24 @@ class _LiteralFilter(io.RawIOBase):
             token = m.group()
             if token == b'"':
                 self.in_string = not self.in_string
-            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2)):
+            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2) or m.group(3)):
                 out += data[i : m.start()] + b'"\\u0000' + token + b'"'
                 i = m.end()
         out += data[i:]
         return bytes(out)
 
 
-_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}")
-# an escape, a quote, a literal (1), or a number with an exponent of three digits or more (2)
-_LITERAL_SCAN = re.compile(rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})', re.S)
+# Python refuses to turn more digits than this into an integer (a quadratic conversion): such a number
+# is read as a literal, like 1e400 (both are beyond what any JSON reader holds as a double)
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}|\d{%d}" % (MAX_DIGITS + 1))
+# an escape, a quote, a literal (1), a number with an exponent of three digits or more (2), or an integer
+# part longer than MAX_DIGITS (3); a number is matched from its first digit only (no quadratic rescans)
+_LITERAL_SCAN = re.compile(
+    rb'\\.|"|(-?Infinity|NaN)|(?<![\d.])(-?\d++(?:\.\d++)?[eE][+-]?\d{3,})'
+    rb"|(?<![\d.])(-?\d{%d,}+(?:\.\d++)?(?:[eE][+-]?\d++)?)" % (MAX_DIGITS + 1),
+    re.S,
+)
 MAX_DEPTH = 64  # a DECP file nests at most a dozen levels; deeper is refused before parsing (memory)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # a high surrogate escape without its low half, or a low one without its high half
@@ -214,7 +223,7 @@ def _sniff(source: Source, skip: int) -> str:
                     )
                 if prefix == "" and event == "end_map":
                     break
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeDecodeError):
             return "broken"  # the real parse reports the error with its location
     raise InputError(
         source.name,
@@ -447,8 +456,8 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
                         )
                     stack.append([0, None] if event == "start_array" else [None, {}])
             return survey
-        except ijson.JSONError as exc:
-            if "floating point" in str(exc) and not source.scan.literals:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            if _beyond_numbers(exc) and not source.scan.literals:
                 source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
                 continue
             if "overflow" in str(exc) and parse is ijson.basic_parse:  # yajl holds 64 bits: the Python backend
@@ -532,53 +541,87 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
 
 
 def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
-    stream, counting = _open(source, skip)
-    yielded = 0
-    try:
-        with stream:
+    """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it."""
+    yielded, backend = 0, ijson
+    while True:
+        stream, counting = _open(source, skip)
+        try:
+            with stream:
+                for i, value in enumerate(backend.items(stream, prefix, use_float=True, buf_size=_buffer(source))):
+                    if i >= yielded:
+                        yielded += 1
+                        yield value
+            return
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            if _beyond_numbers(exc) and not source.scan.literals:
+                source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                continue
+            if "overflow" in str(exc) and backend is ijson:  # yajl holds 64 bits: the pure-Python backend
+                backend = ijson.get_backend("python")
+                continue
+            raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
+
+
+def _beyond_numbers(exc: BaseException) -> bool:
+    """Whether a parser stopped at a number it cannot hold: a double beyond 1.8e308 (yajl), or an
+    integer of more than MAX_DIGITS digits (the pure-Python backend, whose int() refuses it)."""
+    if "floating point" in str(exc):
+        return True
+    context = exc.__context__
+    return isinstance(context, ValueError) and "integer string conversion" in str(context)
+
+
+def _not_utf8(source: Source, skip: int, records: int) -> InputError | None:
+    """The exact place of the first byte that is not UTF-8 (one streaming pass), or None.
+
+    Python's decoder is strict where the parser's own check is not (overlong forms, encoded
+    surrogates, code points beyond U+10FFFF); a file that ends inside a character is truncated."""
+    with source.path.open("rb") as fh:
+        fh.seek(skip)
+        offset, line, tail = skip, 1, b""
+        while True:
+            chunk = fh.read(1 << 22)
+            data = tail + chunk
             try:
-                for value in ijson.items(stream, prefix, use_float=True, buf_size=_buffer(source)):
-                    yielded += 1
-                    yield value
-            except ijson.JSONError as exc:
-                if "overflow" not in str(exc):
-                    raise
-                stream.close()
-                if "floating point" in str(exc) and not source.scan.literals:
-                    source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
-                    yield from itertools.islice(_items(source, prefix, skip, already), yielded, None)
-                    return
-                # yajl cannot hold integers beyond 64 bits: finish this list with the pure-Python backend
-                python = ijson.get_backend("python")
-                again, counting = _open(source, skip)
-                with again:
-                    for i, value in enumerate(python.items(again, prefix, use_float=True)):
-                        if i >= yielded:
-                            yielded += 1
-                            yield value
-    except ijson.JSONError as exc:
-        raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
+                _text, used = codecs.utf_8_decode(data, "strict", not chunk)
+            except UnicodeDecodeError as err:
+                where = {"line": line + data.count(b"\n", 0, err.start), "offset": offset + err.start}
+                if err.reason == "unexpected end of data":
+                    return InputError(
+                        source.name,
+                        "JSON invalide : le fichier s'arrête au milieu d'un caractère (fichier tronqué ?)",
+                        **where,
+                        records_read=records,
+                    )
+                bad = data[err.start : err.end]
+                shown = f"octet {bad[0]:02X}" if len(bad) == 1 else "octets " + " ".join(f"{b:02X}" for b in bad)
+                return InputError(
+                    source.name,
+                    f"encodage invalide : le fichier n'est pas en UTF-8 ({shown} impossible à cette place en UTF-8)",
+                    **where,
+                    records_read=records,
+                    hint="Enregistrez le fichier en UTF-8",
+                )
+            if not chunk:
+                return None
+            line += data.count(b"\n", 0, used)
+            offset += used
+            tail = data[used:]
 
 
 def _locate(source: Source, skip: int, exc: Exception, consumed: int, records: int) -> InputError:
-    """Where a JSON file breaks: exactly for files of a reasonable size, else within a read buffer."""
+    """Where a JSON file breaks: exactly for files of a reasonable size, else within a read buffer.
+
+    An encoding error is always located exactly (a decoding pass costs far less than a parse)."""
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(detail, str) and detail.startswith("b'"):
         detail = detail[2:].split("\\n")[0]
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in detail or source.size <= EXACT_LOCATION_LIMIT:
+        encoding = _not_utf8(source, skip, records)
+        if encoding is not None:
+            return encoding
     if source.size <= EXACT_LOCATION_LIMIT:
-        data = source.path.read_bytes()[skip:]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            return InputError(
-                source.name,
-                "encodage invalide : le fichier n'est pas en UTF-8",
-                line=line,
-                offset=err.start + skip,
-                records_read=records,
-                hint="Enregistrez le fichier en UTF-8",
-            )
+        text = source.path.read_bytes()[skip:].decode("utf-8")
         try:
             json.loads(text)
         except json.JSONDecodeError as err:
@@ -590,6 +633,8 @@ def _locate(source: Source, skip: int, exc: Exception, consumed: int, records: i
                 offset=len(text[: err.pos].encode()) + skip,
                 records_read=records,
             )
+        except ValueError:  # an integer too long for Python: located by the parser below
+            pass
     line = None
     with source.path.open("rb") as fh:
         fh.seek(skip)
@@ -609,6 +654,7 @@ _MESSAGES = {
     "Unterminated string starting at": "chaîne non terminée",
     "Extra data": "données après la fin du document",
     "Invalid control character at": "caractère de contrôle interdit",
+    "Unexpected UTF-8 BOM": "une deuxième marque d'ordre d'octets (BOM UTF-8) suit la première",
 }
 
 

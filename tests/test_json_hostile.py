@@ -1,0 +1,123 @@
+"""Hostile JSON inputs: every one a French finding or a French fatal error (exit 3), never a traceback.
+
+Each input is written in tmp_path from the project's own valid fixture, with one defect.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from marches.cli import cli
+from marches.errors import InputError
+from marches.flatten import flatten
+from marches.readers import open_input
+from tests.conftest import FIXTURES
+
+VALID = (FIXTURES / "valid-2022.json").read_bytes()
+OBJET = b"Entretien des espaces verts"  # in the fixture's first record
+
+
+def _with(tmp_path: Path, name: str, old: bytes, new: bytes) -> Path:
+    assert old in VALID
+    path = tmp_path / name
+    path.write_bytes(VALID.replace(old, new, 1))
+    return path
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def _read(path: Path):
+    opened = open_input(path)
+    return opened.source, [flatten(raw) for raw in opened.records]
+
+
+# -- T1: every kind of invalid UTF-8 ---------------------------------------------------------------------
+
+INVALID_UTF8 = {
+    "overlong-slash": b"\xc0\xaf",  # « / » written on two bytes
+    "overlong-three-bytes": b"\xe0\x80\xaf",
+    "encoded-surrogate": b"\xed\xa0\x80",  # U+D800 encoded as if it were a character
+    "beyond-u10ffff": b"\xf4\x90\x80\x80",
+    "lead-byte-f5": b"\xf5\x80\x80\x80",
+    "latin1-e-acute": b"\xe9",
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "convert"])
+@pytest.mark.parametrize("bad", INVALID_UTF8.values(), ids=INVALID_UTF8.keys())
+def test_any_invalid_utf8_is_a_french_encoding_error_with_its_byte(tmp_path, bad, command):
+    path = _with(tmp_path, "bad.json", OBJET, OBJET + bad)
+    offset = VALID.index(OBJET) + len(OBJET)
+    args = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "convert" else [])
+    result = _run(*args)
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    assert "encodage invalide : le fichier n'est pas en UTF-8" in result.stderr
+    assert f"octet {offset})" in result.stderr  # exact, not « vers octet »
+    assert f"{bad[0]:02X}" in result.stderr
+
+
+def test_invalid_utf8_in_a_large_file_is_located_exactly(tmp_path, monkeypatch):
+    """Beyond the size where a syntax error is located by re-reading in memory, the encoding error still is."""
+    from marches.readers import json_reader
+
+    monkeypatch.setattr(json_reader, "EXACT_LOCATION_LIMIT", 0)
+    monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)
+    path = _with(tmp_path, "bad.json", OBJET, OBJET + b"\xed\xa0\x80")
+    with pytest.raises(InputError) as err:
+        _read(path)
+    assert err.value.offset == VALID.index(OBJET) + len(OBJET) and not err.value.approximate
+
+
+def test_a_file_cut_inside_a_character_is_said_truncated(tmp_path):
+    text = VALID[: VALID.index(OBJET)] + "é".encode()[:1]
+    path = tmp_path / "cut.json"
+    path.write_bytes(text)
+    with pytest.raises(InputError) as err:
+        _read(path)
+    assert "tronqué" in err.value.problem and "pas en UTF-8" not in err.value.problem
+    assert err.value.offset == len(text) - 1
+
+
+def test_two_byte_order_marks_are_said_in_french(tmp_path):
+    path = tmp_path / "bom2.json"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + VALID)
+    result = _run("validate", str(path))
+    assert result.exit_code == 3
+    assert "deuxième marque d'ordre d'octets (BOM UTF-8)" in result.stderr and "Unexpected" not in result.stderr
+
+
+# -- T2: numbers no reader can hold ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["validate", "convert", "package"])
+def test_an_integer_of_100_000_digits_is_a_finding_and_kept(tmp_path, command):
+    digits = "7" * 100_000
+    path = _with(tmp_path, "long.json", b'"montant": 85000', f'"montant": {digits}'.encode())
+    out = tmp_path / "out"
+    args = [command, str(path), "--format", "json"] if command == "validate" else [command, str(path), "-o", str(out)]
+    result = _run(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code in (0, 1), result.output[-2000:]
+    if command == "validate":
+        report = json.loads(result.stdout)
+        assert [f["code"] for f in report["findings"]] == ["nan-literal"]
+        assert report["findings"][0]["value"] == digits  # the published digits, all of them
+    else:
+        tables = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.csv"))
+        assert digits in tables  # kept as published (original_values)
+
+
+def test_long_integers_below_the_limit_are_still_numbers(tmp_path):
+    """1 000 digits: a Python integer (not a literal), whether the file has other literals or not."""
+    digits = "9" * 1000
+    for extra in (b"", b', "dureeMois": NaN'):
+        path = _with(tmp_path, "thousand.json", b'"montant": 85000', f'"montant": {digits}'.encode() + extra)
+        _, records = _read(path)
+        assert records[0].rows["marches"][0]["montant"] == int(digits)
