@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from marches.errors import InputError
+from marches.errors import InputError, display_path
 from marches.readers import csv_reader, json_reader, xml_reader
 from marches.readers.base import RawRecord, Source
 
 __all__ = ["Input", "RawRecord", "Source", "detect_format", "open_input"]
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path, name: str | None = None) -> str:
     """'json', 'xml' or 'csv' (the project's own tables), from the first significant bytes."""
     if path.is_dir() or path.name == "datapackage.json":
         return "csv"
@@ -28,7 +28,9 @@ def detect_format(path: Path) -> str:
         return "xml"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "json" if path.suffix.lower() == ".json" else "xml"
-    raise InputError(str(path), "format non reconnu : ni JSON, ni XML, ni tables CSV de marches", records_read=0)
+    raise InputError(
+        name or display_path(path), "format non reconnu : ni JSON, ni XML, ni tables CSV de marches", records_read=0
+    )
 
 
 @dataclass(slots=True)
@@ -41,13 +43,13 @@ class Input:
 
 def open_input(path: Path | str, name: str | None = None) -> Input:
     path = Path(path)
+    display = name or display_path(path)
     if not path.exists():
-        raise InputError(str(path), "fichier introuvable")
+        raise InputError(display, "fichier introuvable")
     if path.is_file() and path.stat().st_size == 0:
-        raise InputError(str(path), "fichier vide", records_read=0)
+        raise InputError(display, "fichier vide", records_read=0)
     try:
-        fmt = detect_format(path)
-        display = name or str(path)
+        fmt = detect_format(path, display)
         if fmt == "json":
             source = json_reader.prepare(path, display)
             return Input(source, json_reader.read_json(source))
@@ -57,6 +59,6 @@ def open_input(path: Path | str, name: str | None = None) -> Input:
         source = csv_reader.prepare(path, display)
         return Input(source, csv_reader.read_tables(source))
     except PermissionError as exc:
-        raise InputError(str(path), "lecture refusée (droits d'accès)") from exc
+        raise InputError(display, "lecture refusée (droits d'accès)") from exc
     except IsADirectoryError as exc:
-        raise InputError(str(path), "c'est un dossier sans tables CSV de marches") from exc
+        raise InputError(display, "c'est un dossier sans tables CSV de marches") from exc

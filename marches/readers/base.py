@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from marches.errors import display_path
 from marches.findings import Finding
 
 Kind = Literal["marche", "concession"]
@@ -29,6 +32,16 @@ class Source:
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
     markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
     scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
+
+    @property
+    def file_name(self) -> str:
+        """The file's own name as text (bytes that are not UTF-8 shown as « \ufffd »): its provenance."""
+        return display_path(self.path.name)
+
+    def open(self) -> io.BufferedReader:
+        """The file's bytes, through a handle without a name: parsers that turn the handle's name into
+        text (lxml's base URL) never meet a name whose bytes are not UTF-8."""
+        return open(os.open(self.path, os.O_RDONLY), "rb")
 
     @property
     def key_prefix(self) -> str:
