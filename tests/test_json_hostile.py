@@ -121,3 +121,43 @@ def test_long_integers_below_the_limit_are_still_numbers(tmp_path):
         path = _with(tmp_path, "thousand.json", b'"montant": 85000', f'"montant": {digits}'.encode() + extra)
         _, records = _read(path)
         assert records[0].rows["marches"][0]["montant"] == int(digits)
+
+
+# -- T5: pipes are read once ------------------------------------------------------------------------------
+
+
+def test_standard_input_is_read_with_a_dash(tmp_path):
+    result = CliRunner().invoke(cli, ["validate", "-", "--format", "json"], input=VALID)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["sources"][0]["file"] == "-" and report["summary"]["records"] == {"marche": 1}
+
+
+def test_a_named_pipe_is_read_once_and_its_copy_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+
+    fifo = tmp_path / "tube.json"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(VALID,), daemon=True)
+    writer.start()
+    before = set(Path(tempfile.gettempdir()).glob("marches-entree-*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "marches.cli", "convert", str(fifo), "-o", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    writer.join(5)
+    assert result.returncode == 0, result.stderr
+    marches = (tmp_path / "out" / "marches.csv").read_text(encoding="utf-8")
+    assert marches.count("\n") == 2 and ",tube.json," in marches  # provenance: the pipe's own name
+    assert set(Path(tempfile.gettempdir()).glob("marches-entree-*")) == before
+
+
+def test_a_device_is_refused_in_french():
+    result = _run("validate", "/dev/zero")
+    assert result.exit_code == 3 and "c'est un périphérique, pas un fichier" in result.stderr

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import stat
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +46,77 @@ class Input:
     records: Iterator[RawRecord]
 
 
+STDIN = "-"  # the name that reads the standard input
+
+
 def open_input(path: Path | str, name: str | None = None) -> Input:
+    """An input opened for reading: its format detected, its pre-scan done, its records ready to come.
+
+    A pipe (``-`` for the standard input, ``/dev/stdin``, a named pipe) can be read only once while
+    readers read a file several times (hash, structure, records): it is copied once into a private
+    temporary file, removed when its records have been read."""
     path = Path(path)
     display = name or display_path(path)
+    spooled = None
+    if str(path) == STDIN or _is_pipe(path):
+        spooled = _spool(path, display)
+        path = spooled / ("stdin" if str(path) == STDIN else path.name)
+    try:
+        opened = _open(path, display)
+    except BaseException:
+        if spooled is not None:
+            shutil.rmtree(spooled, ignore_errors=True)
+        raise
+    if spooled is not None:
+        opened.records = _removing(opened.records, spooled)
+    return opened
+
+
+def _is_pipe(path: Path) -> bool:
+    """A named pipe or socket (``/dev/stdin`` fed by a pipe is one); a device other than these is refused."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # absent, or the system refuses to look: said by the reading itself
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return True
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise InputError(
+            display_path(path),
+            "c'est un périphérique, pas un fichier",
+            hint="Donnez un fichier, ou envoyez les données par un tube (« cat export.json | marches validate - »)",
+        )
+    return False
+
+
+def _spool(path: Path, display: str) -> Path:
+    """The bytes of a pipe, copied once into a new private folder (returned)."""
+    dash = str(path) == STDIN
+    if dash and sys.stdin.isatty():
+        raise InputError(
+            display,
+            "l'entrée standard est un terminal",
+            hint="Envoyez les données par un tube (« cat export.json | marches validate - »)",
+        )
+    folder = Path(tempfile.mkdtemp(prefix="marches-entree-"))
+    try:
+        source = contextlib.nullcontext(sys.stdin.buffer) if dash else path.open("rb")
+        with source as fh, (folder / ("stdin" if dash else path.name)).open("wb") as copy:
+            shutil.copyfileobj(fh, copy, 1 << 20)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def _removing(records: Iterator[RawRecord], folder: Path) -> Iterator[RawRecord]:
+    try:
+        yield from records
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open(path: Path, display: str) -> Input:
     if not path.exists():
         raise InputError(display, "fichier introuvable")
     if path.is_file() and path.stat().st_size == 0:
