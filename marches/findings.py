@@ -46,6 +46,14 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "reading",
     ),
     FindingType(
+        "unreadable",
+        "error",
+        "Fichier illisible",
+        "Le fichier n'a pas pu être lu jusqu'au bout (JSON ou XML invalide, encodage, fichier vide…) : la "
+        "validation s'arrête là (code de sortie 3) ; les constats qui précèdent restent valables.",
+        "reading",
+    ),
+    FindingType(
         "no-record",
         "error",
         "Aucun contrat lu dans le fichier",

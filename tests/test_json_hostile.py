@@ -161,3 +161,43 @@ def test_a_named_pipe_is_read_once_and_its_copy_removed(tmp_path):
 def test_a_device_is_refused_in_french():
     result = _run("validate", "/dev/zero")
     assert result.exit_code == 3 and "c'est un périphérique, pas un fichier" in result.stderr
+
+
+# -- T4: the report stays a whole document when an input is unreadable -----------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "github", "text", "html"])
+def test_an_unreadable_input_leaves_whole_reports_in_every_format(tmp_path, fmt):
+    good = tmp_path / "bon.json"
+    good.write_bytes(VALID)
+    broken = tmp_path / "casse.json"
+    broken.write_bytes(VALID[: len(VALID) // 2])
+    report, also = tmp_path / f"rapport.{fmt}", tmp_path / "rapport-complet.json"
+    result = _run("validate", str(good), str(broken), "--format", fmt, "-o", str(report), "--json-report", str(also))
+    assert result.exit_code == 3 and "casse.json : JSON invalide" in result.stderr
+    full = json.loads(also.read_text(encoding="utf-8"))
+    assert [f["code"] for f in full["findings"]][-1] == "unreadable"
+    assert full["findings"][-1]["file"].endswith("casse.json") and "JSON invalide" in full["findings"][-1]["message"]
+    assert full["summary"]["valid"] is False and full["summary"]["records"] == {"marche": 1}
+    text = report.read_text(encoding="utf-8")
+    if fmt == "json":
+        assert json.loads(text)["findings"] == full["findings"]
+    elif fmt == "csv":
+        rows = text.lstrip("\ufeff").splitlines()
+        assert rows[-1].startswith("unreadable;error;") and "casse.json" in rows[-1]
+    elif fmt == "github":
+        assert "::error file=" in text and "title=unreadable::" in text and text.endswith("\n")
+    elif fmt == "html":
+        assert "Fichier illisible" in text and text.rstrip().endswith("</html>")
+    else:
+        assert "unreadable — Fichier illisible : 1" in text and "NON CONFORME" in text.splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bon.json", "casse.json", report.name, also.name])
+
+
+def test_an_unreadable_input_leaves_a_whole_json_report_on_stdout(tmp_path):
+    path = tmp_path / "null.json"
+    path.write_text("null")
+    result = _run("validate", str(path), "--format", "json")
+    assert result.exit_code == 3
+    report = json.loads(result.stdout)
+    assert [f["code"] for f in report["findings"]] == ["unreadable"]
