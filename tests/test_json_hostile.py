@@ -201,3 +201,68 @@ def test_an_unreadable_input_leaves_a_whole_json_report_on_stdout(tmp_path):
     assert result.exit_code == 3
     report = json.loads(result.stdout)
     assert [f["code"] for f in report["findings"]] == ["unreadable"]
+
+
+# -- W10: a list of records repeated under the same key -----------------------------------------------------
+
+
+def _record(**changes) -> dict:
+    record = json.loads(VALID)["marches"]["marche"][0]
+    record.update(changes)
+    return record
+
+
+def _pairs(*pairs: tuple[str, str]) -> str:
+    """A JSON object with the keys in this order, repeated keys included (values already JSON text)."""
+    return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs) + "}"
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["surveyed", "large-file"])
+def test_a_repeated_list_of_records_is_an_error_and_its_records_are_located(tmp_path, monkeypatch, large):
+    if large:  # files beyond SURVEY_LIMIT are surveyed when the pre-scan sees a container key twice
+        from marches.readers import json_reader
+
+        monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)
+    first, second = _record(id="A-1"), _record(id="B-1")
+    second_b = _record(id="B-2", montant="x")
+    inner = _pairs(("marche", json.dumps([first])), ("marche", json.dumps([second, second_b])))
+    path = tmp_path / "deux-listes.json"
+    path.write_text(_pairs(("marches", inner)))
+    source, records = _read(path)
+    assert [r.rows["marches"][0]["id"] for r in records] == ["A-1", "B-1", "B-2"]  # nothing lost
+    repeated = [f for f in source.findings if f.code == "duplicate-key"]
+    assert len(repeated) == 1 and repeated[0].severity == "error" and repeated[0].path == "marches.marche"
+    assert "1 contrat puis 2 contrats" in repeated[0].message
+    wrong = [f for r in records for f in r.findings if f.code != "duplicate-key" and "montant" in (f.path or "")]
+    assert wrong and all(f.path.startswith("marches.marche#2[1]") for f in wrong), [f.path for f in wrong]
+
+
+def test_marches_twice_at_the_top_is_an_error(tmp_path):
+    path = tmp_path / "deux-marches.json"
+    path.write_text(_pairs(("marches", json.dumps([_record(id="A-1")])), ("marches", json.dumps([_record(id="B-1")]))))
+    result = _run("validate", str(path), "--format", "json")
+    assert result.exit_code == 1
+    findings = json.loads(result.stdout)["findings"]
+    assert [(f["code"], f["path"]) for f in findings if f["code"] == "duplicate-key"] == [("duplicate-key", "marches")]
+
+
+def test_a_repeated_key_inside_a_record_of_the_second_list_is_located_there(tmp_path):
+    twice = _pairs(*[(k, json.dumps(v)) for k, v in _record(id="B-1").items()], ("montant", "12"))
+    inner = _pairs(("marche", json.dumps([_record(id="A-1")])), ("marche", f"[{twice}]"))
+    path = tmp_path / "cle-repetee.json"
+    path.write_text(_pairs(("marches", inner)))
+    source, records = _read(path)
+    found = [(r.rows["marches"][0]["id"], f.path) for r in records for f in r.findings if f.code == "duplicate-key"]
+    assert found == [("B-1", "marches.marche#2[0].montant")]
+    assert [f.path for f in source.findings if f.code == "duplicate-key"] == ["marches.marche"]
+
+
+# -- M3: a bare top-level list ------------------------------------------------------------------------------
+
+
+def test_a_bare_list_of_records_gets_one_file_shape_finding_and_no_ignored_key(tmp_path):
+    path = tmp_path / "liste.json"
+    path.write_text(json.dumps([_record(id="A-1"), _record(id="A-2")]))
+    source, records = _read(path)
+    assert len(records) == 2
+    assert [f.code for f in source.findings] == ["file-shape"]

@@ -47,8 +47,10 @@ class Source:
     def key_prefix(self) -> str:
         return self.sha256[:12]
 
-    def note(self, code: str, message: str, value: Any = None, line: int | None = None) -> None:
-        self.findings.append(Finding.of(code, message, value, file=self.name, line=line))
+    def note(
+        self, code: str, message: str, value: Any = None, line: int | None = None, path: str | None = None
+    ) -> None:
+        self.findings.append(Finding.of(code, message, value, file=self.name, line=line, path=path))
 
 
 @dataclass(slots=True)

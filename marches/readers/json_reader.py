@@ -27,6 +27,7 @@ import ijson
 from marches.errors import InputError
 from marches.flatten.structure import detect_generation, signed_2019
 from marches.flatten.vocabulary import V2_MARKERS
+from marches.french import plural
 from marches.normalize import fold
 from marches.readers.base import RawRecord, Source, hash_file
 
@@ -178,11 +179,16 @@ class _Scan:
 
 
 RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
+CONTAINER_NEEDLES = (b'"marches"', b'"marche"', b'"contrat-concession"')  # once each in a well-formed file
+
+
+def _repeated_lists(found: dict[bytes, int]) -> bool:
+    return any(found.get(needle, 0) > 1 for needle in CONTAINER_NEEDLES)
 
 
 def prepare(path: Path, name: str) -> Source:
     scan = _Scan()
-    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', *RECORD_NEEDLES), observe=scan)
+    sha, found = hash_file(path, (*CONTAINER_NEEDLES, *RECORD_NEEDLES), observe=scan)
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
@@ -261,8 +267,8 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     A structural pass (``_survey``, memory flat at any depth) refuses files nested deeper than
     ``MAX_DEPTH`` before the records are built, finds keys repeated in an object (the first value is
     lost to every JSON reader) and the keys around the records. It runs on every file up to
-    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting, or when fewer records
-    were read than the file has buyers. Records under an unknown container are read and reported,
+    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting or a container key
+    twice, or when fewer records were read than the file has buyers. Records under an unknown container are read and reported,
     other values reported; a file without any record gets an error.
     """
     with source.path.open("rb") as fh:
@@ -285,7 +291,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
     survey = None
-    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH:
+    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH or _repeated_lists(found):
         survey = _survey(source, skip, 0)
         source.bytes_read = 0  # progress counts the reading of the records
     shape = _sniff(source, skip)
@@ -309,6 +315,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         survey = _survey(source, skip, reading.position)
     if survey is not None:
         yield from _around(reading, survey.keys, {p for p, _ in plan})
+        _repeated_containers(source, survey)
     if reading.position == 0:
         source.note(
             "no-record",
@@ -333,8 +340,9 @@ class _Reading:
         """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
+        where = self._locator(prefix)
         for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.position), start=1):
-            path = f"{prefix}[{count - 1}]"
+            path = where(count - 1)
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
                     record = self._record(inner, kind, f"{path}[{k}]")
@@ -353,6 +361,22 @@ class _Reading:
                         f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
                     )
                     yield record
+
+    def _locator(self, prefix: str):
+        """The path of the i-th record read at ``prefix``: ijson reads a repeated key's lists one after
+        the other, and the second list's first record is ``marches.marche#2[0]``."""
+        lists = self.survey.lists.get(prefix, []) if self.survey else []
+        if len(lists) < 2:
+            return lambda i: f"{prefix}[{i}]"
+
+        def where(i: int) -> str:
+            for marked, size in lists:
+                if i < size:
+                    return f"{marked}[{i}]"
+                i -= size
+            return f"{prefix}[{i}]"
+
+        return where
 
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
         generation = None
@@ -390,7 +414,7 @@ class _Reading:
                 "(celle du projet de schéma 2.0.0) : au format 2022 en vigueur (schéma 2.0.3), publiez "
                 '{"marches": {"marche": [...], "contrat-concession": [...]}}. Les contrats sont lus.',
             )
-        for rel, key, first in self.survey.duplicates.get(path, ()) if self.survey else ():
+        for rel, key, first in self.survey.duplicates.pop(path, ()) if self.survey else ():
             lost = f" (« {first} »)" if first is not None else ""
             record.note(
                 "duplicate-key",
@@ -409,6 +433,8 @@ class _Survey:
     # record path -> (path in the record, key, first value when it was a scalar)
     duplicates: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
     records: int = 0  # records passed (what a syntax error says was read before it)
+    # each list of records, by path: (its path with repeated keys marked, its size), one per occurrence
+    lists: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def _survey(source: Source, skip: int, records: int) -> _Survey:
@@ -421,24 +447,33 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
     while True:
         stream, counting = _open(source, skip)
         survey = _Survey()
-        # one entry per open container: [current key (maps) or index (arrays), {key: first scalar} or None]
+        # one entry per open container: arrays [index, None], maps [current key, {key: first scalar},
+        # occurrence of the current key (2 for its second time in the object), {repeated key: occurrences}]
         stack: list[list] = []
         try:
             with stream:
                 for event, value in parse(stream, use_float=True, buf_size=_buffer(source)):
                     if event == "map_key":
-                        seen = stack[-1][1]
-                        if value in seen:
-                            _duplicate(survey, stack, value, seen[value])
-                        seen[value] = None
-                        stack[-1][0] = value
+                        top = stack[-1]
+                        if value in top[1]:
+                            _duplicate(survey, stack, value, top[1][value])
+                            top[3][value] = top[2] = top[3].get(value, 1) + 1
+                        else:
+                            top[2] = 1
+                        top[1][value] = None
+                        top[0] = value
                         continue
                     if event in ("end_map", "end_array"):
+                        if event == "end_array" and _record_level(stack):  # a list of records: its size
+                            where = stack[:-1]
+                            survey.lists.setdefault(_path(where, marked=False), []).append((_path(where), stack[-1][0]))
                         stack.pop()
                         survey.records += _record_level(stack)
                         _advance(stack)
                         continue
-                    if len(stack) == 1 or (len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None):
+                    if (len(stack) == 1 and stack[0][1] is not None) or (
+                        len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None
+                    ):
                         survey.keys["" if len(stack) == 1 else "marches"][stack[-1][0]] = event
                     if event not in ("start_map", "start_array"):
                         if stack and stack[-1][1] is not None:
@@ -454,7 +489,7 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
                             approximate=True,
                             records_read=records,
                         )
-                    stack.append([0, None] if event == "start_array" else [None, {}])
+                    stack.append([0, None] if event == "start_array" else [None, {}, 1, {}])
             return survey
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             if _beyond_numbers(exc) and not source.scan.literals:
@@ -483,13 +518,39 @@ def _advance(stack: list[list]) -> None:
         stack[-1][0] += 1
 
 
+def _path(stack: list[list], marked: bool = True) -> str:
+    """The JSON path of the open containers' current values; a key's second list is ``marche#2``."""
+    return "".join(
+        f"[{entry[0]}]" if entry[1] is None else f".{entry[0]}" + (f"#{entry[2]}" if marked and entry[2] > 1 else "")
+        for entry in stack
+    ).lstrip(".")
+
+
 def _duplicate(survey: _Survey, stack: list[list], key: str, first: Any) -> None:
-    """Note a key repeated in an object, under the path of the record that holds it."""
-    parts = [f"[{k}]" if seen is None else f".{k}" for k, seen in stack[:-1]]
+    """Note a key repeated in an object, under the path of the record that holds it (or of the
+    container: a list of records repeated under the same key)."""
     record_depth = 3 if len(stack) > 2 and stack[1][1] is not None else 2  # marches.marche[i] or marches[i]
-    record = "".join(parts[:record_depth]).lstrip(".")
-    rel = "".join(parts[record_depth:]).lstrip(".")
+    record = _path(stack[:-1][:record_depth])
+    rel = _path(stack[:-1][record_depth:])
     survey.duplicates.setdefault(record, []).append((f"{rel}.{key}" if rel else key, key, first))
+
+
+def _repeated_containers(source: Source, survey: _Survey) -> None:
+    """Keys repeated outside the records (``"marche"`` twice under ``"marches"``): every JSON reader
+    keeps only the last value, so the records of the first list are lost to all of them."""
+    for where, repeated in survey.duplicates.items():
+        for rel, key, _first in repeated:
+            path = f"{where}.{rel}" if where else rel
+            sizes = [size for _marked, size in survey.lists.get(path, [])]
+            counted = f" ({' puis '.join(plural(n, 'contrat') for n in sizes)})" if len(sizes) > 1 else ""
+            source.note(
+                "duplicate-key",
+                f"« {path} » figure plusieurs fois dans le même objet{counted} : tout lecteur JSON ne garde que "
+                "la dernière valeur, ce qui précède est perdu pour lui. marches lit tout (les contrats de la "
+                f"deuxième « {key} » sont situés « {path}#2[…] »). Gardez une seule clé.",
+                path=path,
+            )
+    survey.duplicates.clear()
 
 
 def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set[str]) -> Iterator[RawRecord]:
