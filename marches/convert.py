@@ -42,7 +42,7 @@ def open_inputs(
     error) and the others are still opened; without, the error is raised.
     """
     seen: dict[str, str] = {}
-    for path in paths:
+    for path in _expanded(paths):
         name = display_path(path)
         try:
             opened = _open(path, name)
@@ -57,6 +57,32 @@ def open_inputs(
             continue
         seen[opened.source.sha256] = name
         yield opened, name, None
+
+
+PUBLISHED_SUFFIXES = (".json", ".xml")
+
+
+def _expanded(paths: Iterable[Path | str]) -> Iterator[Path | str]:
+    """The paths, a folder that holds no marches tables replaced by its JSON and XML files (by name)."""
+    for path in paths:
+        folder = Path(path)
+        if folder.is_dir() and not any(
+            (folder / name).is_file() for name in ("marches.csv", "concessions.csv", "datapackage.json")
+        ):
+            files = sorted(
+                (p for p in folder.iterdir() if p.suffix.lower() in PUBLISHED_SUFFIXES and p.is_file()),
+                key=lambda p: os.fsencode(p.name),
+            )
+            if not files:
+                raise InputError(
+                    display_path(folder),
+                    "dossier sans fichier à lire : ni fichiers .json ou .xml, ni tables CSV de marches "
+                    "(marches.csv, concessions.csv)",
+                    hint="Donnez les fichiers eux-mêmes, ou le dossier écrit par « marches convert »",
+                )
+            yield from files
+        else:
+            yield path
 
 
 def _open(path: Path | str, name: str) -> Input:

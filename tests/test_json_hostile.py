@@ -266,3 +266,40 @@ def test_a_bare_list_of_records_gets_one_file_shape_finding_and_no_ignored_key(t
     source, records = _read(path)
     assert len(records) == 2
     assert [f.code for f in source.findings] == ["file-shape"]
+
+
+# -- M6: the right diagnosis ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "said"), [("null", "null"), ("42", "un nombre"), ('"marches"', "du texte")])
+def test_a_lone_json_value_is_said_to_be_one(tmp_path, text, said):
+    path = tmp_path / "seul.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        _read(path)
+    assert f"le document JSON est {said} seul, pas un objet" in err.value.problem
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le", "utf-32-le"])
+def test_json_in_utf16_or_utf32_without_bom_is_named(tmp_path, encoding):
+    path = tmp_path / "large.json"
+    path.write_bytes(VALID.decode().encode(encoding))
+    result = _run("validate", str(path))
+    assert result.exit_code == 3 and "JSON en UTF-16 ou UTF-32 sans marque d'ordre d'octets" in result.stderr
+
+
+def test_a_folder_of_json_and_xml_files_is_read_file_by_file(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "b.json").write_bytes(VALID.replace(b'"id": "2024-', b'"id": "2025-'))
+    (folder / "a.json").write_bytes(VALID)
+    (folder / "notes.txt").write_text("pas un export")
+    (folder / "c.xml").write_bytes((FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes())
+    result = _run("validate", str(folder), "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    sources = json.loads(result.stdout)["sources"]
+    assert [Path(s["file"]).name for s in sources] == ["a.json", "b.json", "c.xml"]
+    empty = tmp_path / "vide"
+    empty.mkdir()
+    refused = _run("validate", str(empty))
+    assert refused.exit_code == 3 and "ni fichiers .json ou .xml, ni tables CSV de marches" in refused.stderr

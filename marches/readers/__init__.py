@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import stat
 import sys
@@ -14,6 +15,21 @@ from pathlib import Path
 from marches.errors import InputError, display_path
 from marches.readers import csv_reader, json_reader, xml_reader
 from marches.readers.base import RawRecord, Source
+
+
+def _wide_json(head: bytes) -> bool:
+    """Whether the first bytes are JSON written in UTF-16 or UTF-32 without a byte order mark."""
+    for encoding in ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be"):
+        try:
+            text = head[:64].decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if text.lstrip()[:1] in ("{", "[") and "\x00" not in text:
+            return True
+    return False
+
+
+_JSON_SCALAR = re.compile(rb'(?:null|true|false|-?\d|")')
 
 __all__ = ["Input", "RawRecord", "Source", "detect_format", "open_input"]
 
@@ -27,12 +43,22 @@ def detect_format(path: Path, name: str | None = None) -> str:
     with path.open("rb") as fh:
         head = fh.read(4096)
     stripped = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if b"\x00" in head[:8] and _wide_json(head):
+        raise InputError(
+            name or display_path(path),
+            "JSON en UTF-16 ou UTF-32 sans marque d'ordre d'octets (BOM) : encodage non pris en charge",
+            offset=0,
+            records_read=0,
+            hint="Enregistrez le fichier en UTF-8",
+        )
     if stripped[:1] in (b"{", b"["):
         return "json"
     if stripped[:1] == b"<":
         return "xml"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "json" if path.suffix.lower() == ".json" else "xml"
+    if _JSON_SCALAR.match(stripped):
+        return "json"  # a lone value: the JSON reader says what it is instead of a DECP object
     raise InputError(
         name or display_path(path), "format non reconnu : ni JSON, ni XML, ni tables CSV de marches", records_read=0
     )

@@ -218,6 +218,13 @@ def _sniff(source: Source, skip: int) -> str:
             for prefix, event, _value in ijson.parse(fh):
                 if prefix == "" and event == "start_array":
                     return "bare"
+                if prefix == "" and event not in ("start_map", "map_key", "end_map"):
+                    raise InputError(
+                        source.name,
+                        f"le document JSON est {_EVENTS.get(event, event)} seul, pas un objet",
+                        records_read=0,
+                        hint='Un fichier DECP JSON a la forme {"marches": …}',
+                    )
                 if prefix == "marches" and event in ("start_map", "start_array"):
                     return "object" if event == "start_map" else "array"
                 if prefix == "marches" and event != "map_key":
