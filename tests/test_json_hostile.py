@@ -303,3 +303,26 @@ def test_a_folder_of_json_and_xml_files_is_read_file_by_file(tmp_path):
     empty.mkdir()
     refused = _run("validate", str(empty))
     assert refused.exit_code == 3 and "ni fichiers .json ou .xml, ni tables CSV de marches" in refused.stderr
+
+
+# -- M10: what is quoted in messages stays readable -----------------------------------------------------------
+
+
+def test_a_huge_unknown_key_is_shortened_in_the_message_and_the_path(tmp_path):
+    key = "k" * 300_000
+    path = _with(tmp_path, "cle.json", b'"montant": 85000', f'"montant": 85000, "{key}": 1'.encode())
+    result = _run("validate", str(path), "--format", "json")
+    report = json.loads(result.stdout)
+    unknown = [f for f in report["findings"] if f["code"] == "unknown-field"]
+    assert len(unknown) == 1
+    assert len(unknown[0]["message"]) < 1000 and "(300\u202f000 caractères)" in unknown[0]["message"]
+    assert len(unknown[0]["path"]) < 1000 and unknown[0]["path"].startswith("marches.marche[0].kkk")
+    assert len(result.stdout) < 20_000
+
+
+def test_shortened_keeps_both_ends_and_says_the_length():
+    from marches.french import shortened
+
+    assert shortened("abc") == "abc"
+    cut = shortened("a" * 150 + "b" * 150)
+    assert cut.startswith("a" * 100 + " […] ") and cut.endswith("b" * 100 + " (300 caractères)")
