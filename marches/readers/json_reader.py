@@ -564,8 +564,8 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
     """Records and values outside the lists the format names: read when they are contracts, reported always."""
     source = reading.source
     for key, event in skeleton[""].items():
-        if key == "marches":
-            continue
+        if key == "marches" or (key == "$schema" and event == "string"):
+            continue  # "$schema" names the JSON Schema the document follows (the official examples have one)
         if event == "start_array" and _kind_of_container(key):
             source.note(
                 "unknown-container",
