@@ -109,3 +109,32 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """« 1 contrat », « 2 contrats »: the count written the French way with its noun."""
     word = singular if abs(count) < 2 else plural_form or singular + "s"
     return f"{number(count)} {word}"
+
+
+QUOTE_LIMIT = 200  # characters of a published value or key shown in a message; a longer one is cut in the middle
+MESSAGE_LIMIT = 2000  # a longer message has its quoted values shortened (a message explains, it does not copy)
+_QUOTED = re.compile(r"« (.*?) »", re.S)
+_PATH_PART = re.compile(r"[^.\[\]]{" + str(QUOTE_LIMIT + 1) + ",}")
+
+
+def shortened(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """« début […] fin (10 000 000 caractères) »: a text too long to be read whole, its length said."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} […] {text[-half:]} ({number(len(text))} caractères)"
+
+
+def short_message(message: str) -> str:
+    """A message whose quoted values (« … ») are shortened; anything still too long, cut in the middle."""
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    message = _QUOTED.sub(lambda m: f"« {shortened(m.group(1))} »", message)
+    return shortened(message, MESSAGE_LIMIT)
+
+
+def short_path(path: str) -> str:
+    """A JSON path whose keys or indices too long to read are shortened (a 10 MB key)."""
+    if len(path) <= MESSAGE_LIMIT:
+        return path
+    return _PATH_PART.sub(lambda m: shortened(m.group()), path)

@@ -114,6 +114,14 @@ class Validator:
     def run(self, paths: Iterable[Path]) -> Report:
         if self.cpv is None:
             self.report.notices.append(CPV_NOTICE)
+        try:
+            self._inputs(paths)
+        finally:
+            self.close()
+        self._global_rules()
+        return self.report
+
+    def _inputs(self, paths: Iterable[Path]) -> None:
         for opened, path, skipped in open_inputs(paths):
             if opened is None:
                 self.report.notices.append(f"{path} : {skipped}")
@@ -133,9 +141,6 @@ class Validator:
                     "records": source.records,
                 }
             )
-        self.close()
-        self._global_rules()
-        return self.report
 
     def consume(self, findings: Iterable[Finding]) -> None:
         """Remember the places these reading findings made unusable, so that no other finding repeats them."""

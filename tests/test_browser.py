@@ -251,6 +251,11 @@ def test_no_english_on_any_page_and_usable_on_a_phone(site, built, browser, capt
         assert _english(phone) == [], (path, _english(phone))
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, (path, width)
+        unlabelled = phone.evaluate(  # a table becomes one card per row on a phone: each value says what it is
+            "[...document.querySelectorAll('table.rows-and-columns td')]"
+            ".filter(td => ['none', 'normal', '\"\"'].includes(getComputedStyle(td, '::before').content)).length"
+        )
+        assert unlabelled == 0, (path, unlabelled)
         _shot(phone, captures, f"telephone-{name}")
     phone.goto(site + "/decp/marches")
     assert phone.evaluate("document.documentElement.scrollHeight") < 20000

@@ -58,13 +58,28 @@ def _valid(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["validate", "convert", "package"])
-def test_a_file_name_that_is_not_utf8_is_refused_clearly(tmp_path, command):
+def test_a_file_whose_name_is_not_utf8_is_read_and_named_with_a_replacement_character(tmp_path, command):
     name = tmp_path / os.fsdecode(b"export-\xff.json")
     _valid(name)
-    args = [command, str(name)] + ([] if command == "validate" else ["-o", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    args = [command, str(name)] + (["--format", "json"] if command == "validate" else ["-o", str(out)])
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 3, result.output
-    assert "export-\\xff.json : nom de fichier illisible" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    if command == "validate":
+        assert json.loads(result.stdout)["sources"][0]["file"].endswith("export-\ufffd.json")
+    else:
+        marches = (out / "marches.csv").read_text(encoding="utf-8")
+        assert "export-\ufffd.json" in marches and marches.count("\n") == 2
+
+
+def test_an_xml_file_whose_name_is_not_utf8_is_read(tmp_path):
+    xml = (FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes()
+    name = tmp_path / os.fsdecode(b"export-\xe9.xml")
+    name.write_bytes(xml)
+    result = CliRunner().invoke(cli, ["validate", str(name), "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    assert report["sources"][0]["file"].endswith("export-\ufffd.xml") and report["sources"][0]["records"] == 1
 
 
 @pytest.mark.parametrize("command", ["validate", "convert", "package"])

@@ -604,3 +604,10 @@ def test_a_cpv_code_that_lost_its_leading_zero_says_so(tmp_path, code):
     found = check_2022(tmp_path, m2022(codeCPV=code))
     assert [f.code for f in found if f.severity == "error"] == ["pattern"]
     assert f"« 0{code} »" in found[0].message
+
+
+def test_a_json_schema_reference_beside_marches_is_not_data(tmp_path):
+    document = {"$schema": "https://example.org/marches.json", "marches": [m2019()]}
+    assert serious(findings([write(tmp_path, document)], AS_OF_2019)) == []
+    document = {"source": "plateforme", "marches": [m2019()]}
+    assert [f.code for f in findings([write(tmp_path, document)], AS_OF_2019)] == ["ignored-key"]

@@ -102,7 +102,7 @@ def flatten(raw: RawRecord) -> FlatRecord:
         record_key=key,
         uid=uid,
         generation=generation,
-        source_file=raw.source.path.name,
+        source_file=raw.source.file_name,
         source_position=raw.position,
         source_line=raw.line,
         extra_fields=ctx.extra or None,
