@@ -11,6 +11,9 @@ from marches.readers import csv_reader, json_reader, xml_reader
 from marches.readers.base import RawRecord, Source
 
 __all__ = ["Input", "RawRecord", "Source", "detect_format", "open_input"]
+# "<" in UTF-16 (big endian, without byte order mark), in UTF-32 and in EBCDIC: an XML file the XML reader
+# names the encoding of (UTF-16 is read, the others refused)
+XML_STARTS = (b"\x00<", b"\x00\x00\x00<", b"\x4c\x6f\xa7\x94")
 
 
 def detect_format(path: Path) -> str:
@@ -24,7 +27,7 @@ def detect_format(path: Path) -> str:
     stripped = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if stripped[:1] in (b"{", b"["):
         return "json"
-    if stripped[:1] == b"<":
+    if stripped[:1] == b"<" or head.startswith(XML_STARTS):
         return "xml"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "json" if path.suffix.lower() == ".json" else "xml"

@@ -54,6 +54,7 @@ class RawRecord:
     provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
     text: str | None = None  # the record as published, when the parsed data cannot say it (an XML fragment)
     lines: dict[str, int] | None = None  # XML: path of each element (relative to the record) -> its line
+    extra: dict[str, Any] | None = None  # what the reader found outside the format's values (XML attributes)
 
     @property
     def record_key(self) -> str:
