@@ -108,6 +108,14 @@ def test_an_attribute_is_an_error_on_its_element_and_its_value_is_kept(tmp_path)
     assert root["nature"] == "Marché" and root["extra_fields"] == {"nature@lang": "fr"}
 
 
+def test_a_finding_in_a_list_item_names_the_item_by_its_index(tmp_path):
+    text = RECORD.replace("<titulaire>", '<titulaire lang="fr">', 1)
+    source, (record,) = _read(_write(tmp_path, text))
+    (finding,) = _errors(source, [record])
+    assert finding.path == "marches.marche[0].titulaires.titulaire[0]"
+    assert record.rows["marches"][0]["extra_fields"] == {"titulaires.titulaire[0]@lang": "fr"}
+
+
 def test_xsi_schema_locations_are_allowed_anywhere(tmp_path):
     text = RECORD.replace("<marches>", f'<marches {XSI} xsi:noNamespaceSchemaLocation="decp.xsd">', 1)
     text = text.replace("<objet>", '<objet xsi:schemaLocation="a b">', 1)

@@ -41,6 +41,8 @@ CONTAINERS = frozenset(
     | {spec.item for spec in LISTS.values()}
     | {"modificationActesSousTraitance"}
 )
+# (list element, item element): an item's published path always carries its index (titulaire[0])
+LIST_ITEMS = frozenset({(spec.name, spec.item) for spec in LISTS.values()} | set(VALUE_LISTS.items()))
 _NAME = re.compile(r"[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?")
 _DECLARED = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SINGLE_BYTE = re.compile(r"^(iso-?8859-\d+|latin-?\d|l\d|windows-125\d|cp125\d|us-ascii|ascii)$", re.I)
@@ -336,34 +338,35 @@ class _Walk:
 
     def __init__(self) -> None:
         self.lines: dict[str, int] = {}
-        self.notes: list[tuple[str, str, str, Any]] = []  # (relative path, code, message, value)
+        self.notes: list[tuple[str, str, str, str, Any]] = []  # (key of its line, published path, code, message, value)
         self.extra: dict[str, Any] = {}
 
-    def note(self, rel: str, code: str, message: str, value: Any = None) -> None:
-        self.notes.append((rel, code, message, value))
+    def note(self, rel: str, where: str, code: str, message: str, value: Any = None) -> None:
+        self.notes.append((rel, where, code, message, value))
 
-    def attributes(self, el, rel: str, name: str) -> None:
+    def attributes(self, el, rel: str, where: str) -> None:
         found = foreign_attributes(el)
         if not found:
             return
         for attr, value in found:
-            self.extra[f"{rel}@{attr}"] = value
-        for value, message in attribute_messages(name, found, kept=True):
-            self.note(rel, "xml-attribute", message, value)
+            self.extra[f"{where}@{attr}"] = value
+        for value, message in attribute_messages(where or _local(el.tag), found, kept=True):
+            self.note(rel, where, "xml-attribute", message, value)
 
 
-def element_to_value(el, walk: _Walk | None = None, rel: str = ""):
+def element_to_value(el, walk: _Walk | None = None, rel: str = "", where: str = ""):
     """An element as JSON-like data: text for a leaf, a dict for children (repeated tags -> list).
 
     ``walk`` receives the line of every descendant, keyed by its path relative to ``el``: the
     first of same-named siblings as ``a.b``, the next ones as ``a.b[1]``, ``a.b[2]``; and the
     findings on the way: text mixed with elements (a field of the format is read as its whole
     text, stray text in an object of the format is left out), attributes (kept in ``extra``),
-    elements in another namespace than their parent's.
+    elements in another namespace than their parent's. ``where`` is the published path of ``el``
+    (relative to the record), where findings lie: a list item always carries its index.
     """
     name = _local(el.tag)
     if walk is not None:
-        walk.attributes(el, rel, rel or name)
+        walk.attributes(el, rel, where)
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
         return el.text or ""  # as published: spaces around a value the format closes are a deviation
@@ -375,13 +378,16 @@ def element_to_value(el, walk: _Walk | None = None, rel: str = ""):
                 tags = ", ".join(sorted({f"<{_local(c.tag)}>" for c in children}))
                 walk.note(
                     rel,
+                    where,
                     "wrong-type",
-                    f"« {rel or name} » : du texte mêlé à des éléments XML ({tags}) ; lu comme le "
+                    f"« {where or name} » : du texte mêlé à des éléments XML ({tags}) ; lu comme le "
                     f"texte « {text.strip()} ». Publiez du texte seul.",
                 )
             return text
         if walk is not None:
-            walk.note(rel, "wrong-type", f"« {rel or name} » : du texte hors des éléments (« {stray} ») ; ignoré.")
+            walk.note(
+                rel, where, "wrong-type", f"« {where or name} » : du texte hors des éléments (« {stray} ») ; ignoré."
+            )
     out: dict = {}
     seen: dict[str, int] = {}
     namespace = _namespace(el.tag)
@@ -390,11 +396,12 @@ def element_to_value(el, walk: _Walk | None = None, rel: str = ""):
         rank = seen.get(key, 0)
         seen[key] = rank + 1
         child_rel = (f"{rel}.{key}" if rel else key) + (f"[{rank}]" if rank else "")
+        child_where = (f"{where}.{key}" if where else key) + (f"[{rank}]" if rank or (name, key) in LIST_ITEMS else "")
         if walk is not None:
             walk.lines[child_rel] = child.sourceline
             if _namespace(child.tag) != namespace:
-                walk.note(child_rel, "xml-namespace", _namespace_message(child_rel, child.tag))
-        value = element_to_value(child, walk, child_rel)
+                walk.note(child_rel, child_where, "xml-namespace", _namespace_message(child_where, child.tag))
+        value = element_to_value(child, walk, child_rel, child_where)
         if key in out:
             previous = out[key]
             if isinstance(previous, list) and getattr(previous, "_repeated", False):
@@ -604,8 +611,10 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                 )
                 if parent is not None and _namespace(el.tag) != _namespace(parent.tag):
                     record.note("xml-namespace", _namespace_message(path, el.tag))
-                for rel, code, message, value in walk.notes:
-                    record.note(code, message, value, path=f"{path}.{rel}" if rel else path, line=walk.lines.get(rel))
+                for rel, where, code, message, value in walk.notes:
+                    record.note(
+                        code, message, value, path=f"{path}.{where}" if where else path, line=walk.lines.get(rel)
+                    )
                 source.bytes_read = fh.tell()
                 yield record
                 position += 1
