@@ -100,6 +100,21 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "La valeur est conservée dans extra_fields (« élément@attribut »).",
     ),
     FindingType(
+        "nested-record",
+        "error",
+        "Contrat enveloppé dans un autre",
+        "Un <marche> (ou <contrat-concession>) publié dans un autre : le XSD refuse le contrat. Le contrat "
+        "intérieur est lu.",
+    ),
+    FindingType(
+        "duplicate-element",
+        "error",
+        "Élément XML répété",
+        "Un élément que le format n'admet qu'une fois (hors des listes : titulaires, modifications, valeurs des "
+        "listes fermées) figure plusieurs fois dans le même élément : le XSD refuse le contrat. Le premier est lu, "
+        "les copies sont conservées dans extra_fields.",
+    ),
+    FindingType(
         "xml-namespace",
         "error",
         "Espace de noms XML hors du format",

@@ -193,3 +193,28 @@ def test_utf16_without_byte_order_mark_is_recognised(tmp_path):
     assert not path.read_bytes().startswith((codecs.BOM_UTF16_BE, b"<"))
     source, (record,) = _read(path)
     assert not source.findings and record.rows["marches"][0]["procedure"] == "Procédure adaptée"
+
+
+# -- elements the format admits once, records inside records --------------------------------------------------
+
+
+def test_a_doubled_element_is_one_error_on_the_copy_and_both_values_are_kept(tmp_path):
+    text = RECORD.replace(
+        "<nature>Marché</nature>", "<nature>Marché</nature>\n    <nature>Marché de partenariat</nature>"
+    )
+    first = text[: text.index("<nature>")].count("\n") + 1
+    source, (record,) = _read(_write(tmp_path, text))
+    (finding,) = _errors(source, [record])
+    assert (finding.code, finding.path, finding.line) == ("duplicate-element", "marches.marche[0].nature[1]", first + 1)
+    assert f"l'élément <nature> figure deux fois (ligne {first}, puis ligne {first + 1})" in finding.message
+    assert "[" not in finding.message.split(":", 1)[1].split("(")[0]  # no JSON list shown
+    root = record.rows["marches"][0]
+    assert root["nature"] == "Marché" and root["extra_fields"] == {"nature[1]": "Marché de partenariat"}
+
+
+def test_a_record_inside_a_record_is_one_error_and_the_inner_record_is_read(tmp_path):
+    text = RECORD.replace("<marche>", "<marche><marche>", 1).replace("</marche>", "</marche></marche>", 1)
+    source, (record,) = _read(_write(tmp_path, text))
+    assert [(f.code, f.path) for f in _errors(source, [record])] == [("nested-record", "marches.marche[0].marche")]
+    root = record.rows["marches"][0]
+    assert record.generation == "2022" and root["id"] == "ST-2024-1" and root["procedure"] == "Procédure adaptée"

@@ -43,6 +43,8 @@ CONTAINERS = frozenset(
 )
 # (list element, item element): an item's published path always carries its index (titulaire[0])
 LIST_ITEMS = frozenset({(spec.name, spec.item) for spec in LISTS.values()} | set(VALUE_LISTS.items()))
+# elements a record may repeat: list items, and lists themselves (a repeated list is read whole by the flattener)
+REPEATABLE = frozenset({name for pair in LIST_ITEMS for name in pair})
 _NAME = re.compile(r"[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?")
 _DECLARED = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SINGLE_BYTE = re.compile(r"^(iso-?8859-\d+|latin-?\d|l\d|windows-125\d|cp125\d|us-ascii|ascii)$", re.I)
@@ -402,7 +404,24 @@ def element_to_value(el, walk: _Walk | None = None, rel: str = "", where: str = 
             if _namespace(child.tag) != namespace:
                 walk.note(child_rel, child_where, "xml-namespace", _namespace_message(child_where, child.tag))
         value = element_to_value(child, walk, child_rel, child_where)
-        if key in out:
+        if key in out and key not in REPEATABLE and walk is not None:
+            walk.extra[child_where] = value
+            first = out[key]
+            times = "deux fois" if rank == 1 else f"{rank + 1} fois"
+            walk.note(
+                child_rel,
+                child_where,
+                "duplicate-element",
+                f"« {child_where.rsplit('[', 1)[0]} » : l'élément <{key}> figure {times} (ligne "
+                f"{walk.lines.get(f'{rel}.{key}' if rel else key)}, puis ligne {child.sourceline}) ; le format n'en "
+                "admet qu'un, un outil conforme refuse le contrat. Lu : le premier"
+                + (f" (« {_clip(first)} »)" if isinstance(first, str) else "")
+                + " ; celui-ci"
+                + (f" (« {_clip(value)} »)" if isinstance(value, str) else "")
+                + " est conservé dans extra_fields. Retirez la copie.",
+                value if isinstance(value, str) else None,
+            )
+        elif key in out:
             previous = out[key]
             if isinstance(previous, list) and getattr(previous, "_repeated", False):
                 previous.append(value)
@@ -477,6 +496,15 @@ def _french(message: str) -> str:
             return translated
     detail = _OPTION_ADVICE.sub("", re.sub(r",? line \d+, column \d+", "", message)).strip()
     return f"XML mal formé (message de l'analyseur libxml2 : « {detail} »)"
+
+
+def _unwrapped(data: dict, path: str, lines: dict[str, int]) -> tuple[Any, str, str, dict[str, int]]:
+    """A record published inside another (``<marche><marche>…</marche></marche>``): the inner one, its path,
+    kind and lines."""
+    ((tag, inner),) = data.items()
+    prefix = f"{tag}."
+    inner_lines = {k[len(prefix) :]: v for k, v in lines.items() if k.startswith(prefix)}
+    return inner, f"{path}.{tag}", RECORD_TAGS[tag], inner_lines
 
 
 class _Container:
@@ -597,8 +625,11 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                 counters[local] += 1
                 walk = _Walk()
                 data = element_to_value(el, walk)
+                kind, lines, outer = RECORD_TAGS[local], walk.lines, path
+                if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in RECORD_TAGS:
+                    data, path, kind, lines = _unwrapped(data, path, walk.lines)
                 record = RawRecord(
-                    kind=RECORD_TAGS[local],
+                    kind=kind,
                     data=data,
                     text=etree.tostring(el, encoding="unicode", with_tail=False),
                     source=source,
@@ -606,14 +637,22 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
                     path=path,
                     origin="xml",
                     line=el.sourceline,
-                    lines=walk.lines,
+                    lines=lines,
                     extra=walk.extra or None,
                 )
+                if path != outer:
+                    inner = path.rsplit(".", 1)[-1]
+                    record.note(
+                        "nested-record",
+                        f"« {path} » : un <{inner}> dans un <{local}> ; lu comme le contrat qu'il contient. Publiez "
+                        "chaque contrat directement sous <marches>.",
+                        line=walk.lines.get(inner),
+                    )
                 if parent is not None and _namespace(el.tag) != _namespace(parent.tag):
                     record.note("xml-namespace", _namespace_message(path, el.tag))
                 for rel, where, code, message, value in walk.notes:
                     record.note(
-                        code, message, value, path=f"{path}.{where}" if where else path, line=walk.lines.get(rel)
+                        code, message, value, path=f"{outer}.{where}" if where else outer, line=walk.lines.get(rel)
                     )
                 source.bytes_read = fh.tell()
                 yield record
