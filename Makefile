@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test lint install clean bench bench-site bench-serve metadata readme
+.PHONY: run test lint install clean bench bench-site bench-serve bench-sirene metadata readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-site: $(STAMP)
 # benchmarks/load-results.md and the README.
 bench-serve: $(STAMP)
 	$(BIN)/python benchmarks/load.py --readme README.md
+
+# SIRENE at national scale (40 M establishments, ~25 min): results in benchmarks/sirene-results.md and the README.
+bench-sirene: $(STAMP)
+	$(BIN)/python benchmarks/sirene.py --readme README.md
 
 # metadata.yml is generated from marches/site.py (a test checks they agree)
 metadata: $(STAMP)

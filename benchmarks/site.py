@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -120,13 +121,37 @@ def main() -> None:
         steps["package"] = _run(
             "package", [*marches, "package", str(source), "-o", str(pkg), "-q", "--as-of", date.today().isoformat()]
         )
-    steps["publish"] = _run("publish", [*marches, "publish", str(pkg), "-o", str(database), "-q"])
+    store = work / "sirene.sqlite"
+    if not (args.reuse and store.is_file()):
+        steps["sirene"] = _run(
+            "sirene",
+            [
+                *marches,
+                "sirene",
+                "generate",
+                "-o",
+                str(work / "stock"),
+                "--contracts",
+                str(args.contracts),
+                "--seed",
+                "7",
+            ],
+        ) + _run(
+            "sirene install",
+            [*marches, "sirene", "install", "-q", "-o", str(store), *map(str, sorted((work / "stock").glob("*.zip")))],
+        )
+    steps["publish"] = _run(
+        "publish", [*marches, "publish", str(pkg), "-o", str(database), "--sirene", str(store), "-q"]
+    )
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [*marches, "serve", str(database), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*marches, "serve", str(database), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # serve starts Datasette as a child: both are stopped together
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -161,6 +186,9 @@ def main() -> None:
         pages += ["/-/recherche?q=" + urllib.parse.quote("entretien espaces verts"), "/-/a-propos"]
         pages += ["/decp/marches/__KEY__", "/decp/acheteurs/__BUYER__", "/decp/titulaires/__HOLDER__"]
         pages.append("/-/recherche?q=__HOLDER__")
+        pages += ["/-/recherche?q=__NAME__", "/decp/marches?_search=__NAME__"]
+        pages += ["/decp/titulaires?departement=69", "/decp/titulaires?categorie_entreprise=PME"]
+        pages += ["/decp/acheteurs?departement=75", "/decp/marches?categorie_entreprise=PME"]
         sample = json.loads(_get(base + "/decp/marches.json?_size=1&_shape=array")[2])[0]
         holder = json.loads(_get(base + "/decp/marches_titulaires.json?_size=1&_shape=array")[2])[0]["id"]
         # the largest buyer and titulaire: their pages are the heaviest
@@ -170,8 +198,11 @@ def main() -> None:
         big_holder = json.loads(_get(base + "/decp/titulaires.json?_size=1&_shape=array&_sort_desc=nombre_marches")[2])[
             0
         ]["titulaire_id"]
+        name = json.loads(_get(base + f"/decp/titulaires/{big_holder}.json?_shape=array")[2])[0]["denominationSociale"]
+        word = urllib.parse.quote(name or "martin")  # a company searched by its name
         results = []
         for page in pages:
+            page = page.replace("__NAME__", word)
             if "__SIRET__" in page:
                 page = page.replace("__SIRET__", holder if "titulaire" in page else sample["acheteur_id"])
             page = page.replace("__KEY__", sample["record_key"]).replace("__BUYER__", big_buyer)
@@ -188,7 +219,7 @@ def main() -> None:
             results.append(r)
             print(f"  {r['median']:>7.3f} s  {r['status']}  {page[:100]}", file=sys.stderr)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     (HERE / "site-results.json").write_text(
         json.dumps({"machine": machine(), "contracts": args.contracts, "steps": steps, "pages": results}, indent=2)

@@ -36,13 +36,13 @@ def open_inputs(
 ) -> Iterator[tuple[Input | None, str, str | None]]:
     """Each path opened once; the same content given twice is skipped (it would duplicate record keys).
 
-    Yields the name to show for each path (folders whose bytes are not UTF-8 shown with \\xNN
-    escapes). A file whose own name is not UTF-8 is refused: that name would be its provenance in
-    every table and report. With ``unreadable`` (a list), a file that cannot be opened is added
-    to it as (name, error) and the others are still opened; without, the error is raised.
+    Yields the name to show for each path (bytes of a name that are not UTF-8 shown as « \ufffd »,
+    see :func:`marches.errors.display_path`): that name is the file's provenance in every table and
+    report. With ``unreadable`` (a list), a file that cannot be opened is added to it as (name,
+    error) and the others are still opened; without, the error is raised.
     """
     seen: dict[str, str] = {}
-    for path in paths:
+    for path in _expanded(paths):
         name = display_path(path)
         try:
             opened = _open(path, name)
@@ -59,13 +59,33 @@ def open_inputs(
         yield opened, name, None
 
 
+PUBLISHED_SUFFIXES = (".json", ".xml")
+
+
+def _expanded(paths: Iterable[Path | str]) -> Iterator[Path | str]:
+    """The paths, a folder that holds no marches tables replaced by its JSON and XML files (by name)."""
+    for path in paths:
+        folder = Path(path)
+        if folder.is_dir() and not any(
+            (folder / name).is_file() for name in ("marches.csv", "concessions.csv", "datapackage.json")
+        ):
+            files = sorted(
+                (p for p in folder.iterdir() if p.suffix.lower() in PUBLISHED_SUFFIXES and p.is_file()),
+                key=lambda p: os.fsencode(p.name),
+            )
+            if not files:
+                raise InputError(
+                    display_path(folder),
+                    "dossier sans fichier à lire : ni fichiers .json ou .xml, ni tables CSV de marches "
+                    "(marches.csv, concessions.csv)",
+                    hint="Donnez les fichiers eux-mêmes, ou le dossier écrit par « marches convert »",
+                )
+            yield from files
+        else:
+            yield path
+
+
 def _open(path: Path | str, name: str) -> Input:
-    if display_path(Path(path).name) != Path(path).name:
-        raise InputError(
-            name,
-            "nom de fichier illisible : il contient des octets qui ne sont pas du texte UTF-8",
-            hint="Renommez le fichier (lettres, chiffres, tirets) puis relancez la commande",
-        )
     try:
         return open_input(path, name)
     except OSError as exc:  # a name too long, a loop of links...: the system refused to look

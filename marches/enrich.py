@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES, departement_sql
+from marches.sirene.platform import ENTITY_COLUMNS
 
 AMOUNT_FLAGS = "constats LIKE '%amount-placeholder%' OR constats LIKE '%amount-implausible%'"
 DATE_FLAGS = ("date-floor", "date-future")
@@ -31,7 +32,7 @@ class Derived:
     title: str
     description: str
     sql: str  # SQL expression over the row; {as_of} is the reference date of the data
-    stage: int = 1  # stage 2 expressions read stage 1 columns
+    stage: int = 1  # stage 2 expressions read stage 1 columns; stage 3 ones the buyers and titulaires
 
 
 def _reliable_date(column: str) -> str:
@@ -180,6 +181,43 @@ DERIVED = (
     ),
     *_place("concessions"),
     Derived(
+        "marches",
+        "noms",
+        str,
+        "Noms de l'acheteur et des titulaires",
+        "Noms de l'acheteur et des titulaires (répertoire SIRENE, ou noms publiés au format 2019), pour la "
+        "recherche plein texte : cherchez un marché par le nom de son acheteur ou d'une entreprise.",
+        "nullif(trim(coalesce((SELECT nom FROM acheteurs a WHERE a.acheteur_id = marches.acheteur_id), "
+        "acheteur_nom, '') || ' ' || coalesce((SELECT group_concat(t.denominationSociale, ' ') FROM "
+        "marches_titulaires mt JOIN titulaires t ON t.titulaire_id = mt.id WHERE mt.record_key = marches.record_key "
+        "AND mt.repetition = 0), '')), '')",
+        stage=3,
+    ),
+    Derived(
+        "marches",
+        "categorie_entreprise",
+        str,
+        "Catégorie d'entreprise du titulaire",
+        "Catégorie (PME, ETI, grande entreprise) de l'entreprise du premier titulaire, d'après le répertoire "
+        "SIRENE ; vide sans SIRENE ou pour un titulaire qui n'y est pas.",
+        "(SELECT t.categorie_entreprise FROM marches_titulaires mt JOIN titulaires t ON t.titulaire_id = mt.id "
+        "WHERE mt.record_key = marches.record_key ORDER BY mt.position LIMIT 1)",
+        stage=3,
+    ),
+    Derived(
+        "concessions",
+        "noms",
+        str,
+        "Noms de l'autorité concédante et des concessionnaires",
+        "Noms de l'autorité concédante et des concessionnaires (répertoire SIRENE, ou noms publiés au format "
+        "2019), pour la recherche plein texte.",
+        "nullif(trim(coalesce((SELECT nom FROM acheteurs a WHERE a.acheteur_id = concessions.autoriteConcedante_id), "
+        "autoriteConcedante_nom, '') || ' ' || coalesce((SELECT group_concat(t.denominationSociale, ' ') FROM "
+        "concessions_concessionnaires c JOIN titulaires t ON t.titulaire_id = c.id WHERE c.record_key = "
+        "concessions.record_key), '')), '')",
+        stage=3,
+    ),
+    Derived(
         "marches_titulaires",
         "repetition",
         int,
@@ -213,6 +251,8 @@ REFERENCE = {
     "departements": ({"code": str, "nom": str}, "code"),
     "gravites": ({"code": str, "libelle": str}, "code"),
     "regles": ({"code": str, "titre": str, "gravite": str, "raison": str}, "code"),
+    # the register the names and places come from (one row; empty when published without it)
+    "sirene": ({"date_stock": str, "installe_le": str, "etablissements": int, "unites_legales": int}, "date_stock"),
     "acheteurs": (
         {
             "acheteur_id": str,
@@ -224,6 +264,7 @@ REFERENCE = {
             "nombre_titulaires": int,
             "premiere_date": str,
             "derniere_date": str,
+            **ENTITY_COLUMNS,
         },
         "acheteur_id",
     ),
@@ -238,6 +279,7 @@ REFERENCE = {
             "nombre_acheteurs": int,
             "premiere_date": str,
             "derniere_date": str,
+            **ENTITY_COLUMNS,
         },
         "titulaire_id",
     ),
@@ -257,6 +299,8 @@ FOREIGN_KEYS = {
     ("marches", "cpv8"): ("cpv", "code8"),
     ("marches", "division_cpv"): ("divisions_cpv", "code"),
     ("marches", "departement"): ("departements", "code"),
+    ("acheteurs", "departement"): ("departements", "code"),
+    ("titulaires", "departement"): ("departements", "code"),
     ("marches_titulaires", "id"): ("titulaires", "titulaire_id"),
     ("marches_modifications_titulaires", "id"): ("titulaires", "titulaire_id"),
     ("concessions", "autoriteConcedante_id"): ("acheteurs", "acheteur_id"),
@@ -265,7 +309,11 @@ FOREIGN_KEYS = {
     ("constats", "code"): ("regles", "code"),
     ("constats", "severity"): ("gravites", "code"),
 }
-REFERENCE_FOREIGN_KEYS = {"regles": [("gravite", "gravites", "code")]}
+REFERENCE_FOREIGN_KEYS = {
+    "regles": [("gravite", "gravites", "code")],
+    "acheteurs": [("departement", "departements", "code")],
+    "titulaires": [("departement", "departements", "code")],
+}
 
 # one row per (contract, titulaire): a titulaire named twice in a contract counts once
 _HOLDERS = """
@@ -274,7 +322,8 @@ _HOLDERS = """
 
 ENTITIES = {
     "acheteurs": """
-        INSERT INTO acheteurs
+        INSERT INTO acheteurs (acheteur_id, nom, nombre_marches, montant_total, nombre_concessions,
+                               valeur_concessions, nombre_titulaires, premiere_date, derniere_date)
         SELECT id, max(nom), sum(nm), sum(mt), sum(nc), sum(vc), 0, min(premiere), max(derniere)
         FROM (
             SELECT acheteur_id AS id, max(acheteur_nom) AS nom, count(*) AS nm, round(sum(montant_fiable), 2) AS mt,
@@ -296,7 +345,8 @@ ENTITIES = {
         FROM ({_HOLDERS}) h JOIN marches m ON m.record_key = h.record_key
         WHERE m.acheteur_id IS NOT NULL GROUP BY m.acheteur_id, h.id""",
     "titulaires": f"""
-        INSERT INTO titulaires
+        INSERT INTO titulaires (titulaire_id, typeIdentifiant, denominationSociale, nombre_marches, montant_total,
+                                nombre_concessions, nombre_acheteurs, premiere_date, derniere_date)
         SELECT id, max(type), max(nom), sum(nm), sum(mt), sum(nc), sum(na), min(premiere), max(derniere)
         FROM (
             SELECT h.id, NULL AS type, NULL AS nom, count(*) AS nm, round(sum(m.montant_fiable), 2) AS mt, 0 AS nc,
@@ -314,8 +364,8 @@ ENTITIES = {
         ) GROUP BY id""",
 }
 ENTITY_INDEXES = {
-    "acheteurs": [["nombre_marches"], ["montant_total"]],
-    "titulaires": [["nombre_marches"], ["montant_total"]],
+    "acheteurs": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_juridique"], ["commune"]],
+    "titulaires": [["nombre_marches"], ["montant_total"], ["departement"], ["categorie_entreprise"], ["commune"]],
     "relations": [["titulaire_id"], ["acheteur_id", "nombre_marches"], ["titulaire_id", "nombre_marches"]],
 }
 
@@ -345,6 +395,10 @@ SUMMARIES = {
                count(consideration_environnementale) AS environnementales_renseignees,
                coalesce(sum(consideration_environnementale), 0) AS environnementales
         FROM marches GROUP BY annee_fiable, division_cpv, procedure, nature, departement""",
+    "stats_categorie": """
+        SELECT annee_fiable AS annee, categorie_entreprise, count(*) AS nombre,
+               round(sum(montant_fiable)) AS montant_total
+        FROM marches GROUP BY annee_fiable, categorie_entreprise ORDER BY annee_fiable, nombre DESC""",
     "stats_constats": """
         SELECT code, severity, count(*) AS nombre, count(DISTINCT record_key) AS enregistrements
         FROM constats GROUP BY code, severity ORDER BY nombre DESC""",
@@ -370,12 +424,14 @@ def create_reference_tables(db: sqlite_utils.Database) -> None:
     db["regles"].insert_all(
         {"code": r.code, "titre": r.title, "gravite": r.severity, "raison": r.reason} for r in catalogue().values()
     )
-    db["regles"].add_foreign_key("gravite", "gravites", "code")
+    for table, keys in REFERENCE_FOREIGN_KEYS.items():
+        for column, other, other_column in keys:
+            db[table].add_foreign_key(column, other, other_column)
 
 
-def derive(db: sqlite_utils.Database, as_of: str) -> None:
+def derive(db: sqlite_utils.Database, as_of: str, stages: tuple[int, ...] = (1, 2)) -> None:
     """Fill the derived columns, stage by stage (one UPDATE per table and stage)."""
-    for stage in (1, 2):
+    for stage in stages:
         for table in dict.fromkeys(d.table for d in DERIVED):
             columns = [d for d in DERIVED if d.table == table and d.stage == stage]
             if columns:

@@ -30,8 +30,17 @@ _OS_PROBLEMS = {
 
 
 def display_path(path: Path | str | bytes) -> str:
-    """A path as people can read it: bytes that are not UTF-8 are shown as \\xNN, never a crash."""
-    return printable(os.fsdecode(path) if isinstance(path, bytes) else str(path))
+    """A path as people can read it, never a crash: each byte of the name that is not UTF-8 (kept by
+    Python as a surrogate U+DC80-U+DCFF) is shown as the replacement character « \ufffd »."""
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "replace")
+    text = str(path)
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that is no byte of a name
+        return printable(text)
 
 
 def printable(text: str) -> str:

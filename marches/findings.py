@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from marches.french import MESSAGE_LIMIT, short_message, short_path
+
 Severity = Literal["error", "warning", "info"]
 Kind = Literal["format", "rule", "reading"]
 
@@ -43,6 +45,14 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "warning",
         "Marque d'ordre d'octets (BOM) en tête de fichier",
         "Le format impose de l'UTF-8 ; le BOM gêne de nombreux outils. Il est ignoré.",
+        "reading",
+    ),
+    FindingType(
+        "unreadable",
+        "error",
+        "Fichier illisible",
+        "Le fichier n'a pas pu être lu jusqu'au bout (JSON ou XML invalide, encodage, fichier vide…) : la "
+        "validation s'arrête là (code de sortie 3) ; les constats qui précèdent restent valables.",
         "reading",
     ),
     FindingType(
@@ -249,7 +259,8 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "flat-key",
         "error",
         "Clé « à plat » (par ex. « acheteur.id »)",
-        "Le format attend des objets imbriqués ; la clé est lue comme l'objet imbriqué.",
+        "Le format attend des objets imbriqués ; la clé est lue comme l'objet imbriqué. Une clé à points à côté "
+        "de l'objet, ou là où le format n'a pas d'objet de ce nom, est un simple champ supplémentaire.",
     ),
     FindingType(
         "nested-list",
@@ -270,14 +281,17 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "Liste vide",
         "Le format demande au moins un élément dans cette liste (minItems) ; une liste sans élément s'omet "
         "quand elle est facultative.",
+        consumes=True,
     ),
     FindingType(
         "duplicate-item",
         "error",
         "Élément répété dans une liste",
         "Chaque titulaire, modification, acte ou valeur ne figure qu'une fois dans sa liste (uniqueItems des "
-        "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé.",
+        "schémas JSON) : un titulaire répété compte le contrat deux fois. L'élément répété est conservé, sans "
+        "être jugé une seconde fois.",
         "rule",
+        consumes=True,
     ),
     FindingType(
         "duplicate-key",
@@ -380,6 +394,14 @@ class Finding:
     table: str | None = None
     field: str | None = None
     value: str | None = None
+
+    def __post_init__(self) -> None:
+        """Messages and paths stay readable whatever was published (a key of 10 MB is not echoed whole);
+        the published value itself is kept whole in ``value``."""
+        if len(self.message) > MESSAGE_LIMIT:
+            self.message = short_message(self.message)
+        if self.path is not None and len(self.path) > MESSAGE_LIMIT:
+            self.path = short_path(self.path)
 
     @classmethod
     def of(cls, code: str, message: str, value=None, **where) -> Finding:

@@ -17,7 +17,8 @@ import unicodedata
 from typing import Any
 
 from marches import french
-from marches.findings import Finding
+from marches.findings import FINDINGS, Finding
+from marches.regulation import foreign_key
 
 LITERAL = "\x00"  # the JSON reader turns NaN, Infinity, 1e400… into "\x00" + the token as published
 PLACEHOLDERS = frozenset(
@@ -39,7 +40,8 @@ PLACEHOLDERS = frozenset(
         "-",
     }
 )
-_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:$|(T[0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?$)")
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:$|(T[0-9:.]+)?(Z|[+-]\d{2}:?\d{2}Z?)?$)")  # 1.5.0 admits "+02:00Z"
+_DIGITS = re.compile(r"^\s*-?\d+\s*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # the date each format accepts: 1.5.0 (anchored, optional offset), 2.0.3 (unanchored), xs:date
 _DATE_2019 = re.compile(r"^\d{4}-[01]\d-[0-3]\d([+-][0-2]\d:[0-5]\dZ?)?$")
@@ -75,6 +77,9 @@ class Enum:
         self.legacy = {fold(k): v for k, v in (legacy or {}).items()}
 
 
+_ON_THE_KEY = frozenset({"unknown-field", "flat-key"})  # findings about the foreign key itself
+
+
 class RecordContext:
     """Collects what reading one record found: findings, original values, unknown fields.
 
@@ -87,6 +92,7 @@ class RecordContext:
         "file",
         "findings",
         "generation",
+        "kind",
         "line",
         "lines",
         "origin",
@@ -114,6 +120,7 @@ class RecordContext:
         self.original: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
         self.generation: str | None = None
+        self.kind: str | None = None  # "marche" or "concession", once known
 
     @property
     def xml(self) -> bool:
@@ -128,6 +135,20 @@ class RecordContext:
     def note(
         self, code: str, rel: str, value: Any, message: str, table: str | None = None, field: str | None = None
     ) -> None:
+        """Record a finding at ``rel``.
+
+        A format finding inside a field the record's generation does not have is not recorded: the
+        official schema does not check such a field (the key itself gets ``unknown-field`` where the
+        schema forbids extra keys).
+        """
+        if (
+            self.kind is not None
+            and (known := FINDINGS.get(code)) is not None
+            and known.kind == "format"
+            and code not in _ON_THE_KEY
+            and foreign_key(self.kind, self.generation or "2022", rel)
+        ):
+            return
         self.findings.append(
             Finding.of(
                 code,
@@ -318,7 +339,7 @@ def number(ctx: RecordContext, value: Any, rel: str, table: str, field: str, int
                     "number-format",
                     rel,
                     value,
-                    f"« {rel} » : {_show(value)} publié avec une décimale ; le format 2019 attend un entier "
+                    f"« {rel} » : {value!r} publié avec une décimale ; le format 2019 attend un entier "
                     f"({int(value)}), lu comme tel.",
                     table,
                     field,
@@ -335,9 +356,14 @@ def number(ctx: RecordContext, value: Any, rel: str, table: str, field: str, int
     parsed = _parse_number(value)
     if parsed is None or (integer and not parsed.is_integer()):
         return _wrong(ctx, value, rel, table, field, expected)
-    result = (
-        int(parsed) if integer or (parsed.is_integer() and "." not in value and "e" not in value.lower()) else parsed
-    )
+    if _DIGITS.match(value):
+        result = int(value.strip())  # exact, whatever its size (a float would round 20 nines up)
+    else:
+        result = (
+            int(parsed)
+            if integer or (parsed.is_integer() and "." not in value and "e" not in value.lower())
+            else parsed
+        )
     if ctx.xml:
         ctx.note(
             "number-format",

@@ -33,6 +33,8 @@ from marches.errors import InputError, OutputError, display_path, os_problem
 from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
 from marches.package.common import check_integrity, read_table
 from marches.package.contracts import MODIFICATIONS, across_packages, current_state, merge_modifications, reconstructed
+from marches.sirene import Sirene
+from marches.sirene import platform as sirene_platform
 from marches.validation.structure import typed_frame
 
 SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "date": str, "array": str}
@@ -63,6 +65,10 @@ INDEXES = {
         ["generation"],
         ["hausse_pct"],
         ["typeGroupementOperateurs"],
+        ["categorie_entreprise", "date_fiable"],  # contracts of a company category: sorted, counted, faceted
+        ["categorie_entreprise", "annee_fiable"],
+        ["categorie_entreprise", "procedure"],
+        ["categorie_entreprise", "division_cpv"],
         ["acheteur_id", "date_fiable"],
         ["acheteur_id", "annee_fiable", "montant_fiable"],  # a buyer's page: its years from the index alone
         # two facets clicked: the third is counted from a covering index (the most common pair, a year
@@ -97,8 +103,8 @@ INDEXES = {
     "quarantaine": [["ordre"]],
 }
 FTS = {
-    "marches": ["objet", "acheteur_nom", "lieu"],
-    "concessions": ["objet", "autoriteConcedante_nom", "lieu"],
+    "marches": ["objet", "noms", "lieu"],
+    "concessions": ["objet", "noms", "lieu"],
     "marches_titulaires": ["id", "denominationSociale"],
 }
 
@@ -121,8 +127,10 @@ def publish(
     cpv: Nomenclature | None = None,
     progress: Callable[[str], None] | None = None,
     on_wait: Callable[[int | None], None] | None = None,
+    sirene: Sirene | None = None,
 ) -> PublishSummary:
-    """Build the SQLite database ``out`` from one or more data packages, atomically.
+    """Build the SQLite database ``out`` from one or more data packages, atomically; names, places and
+    categories of the buyers and titulaires come from the SIRENE register when given.
 
     One writer at a time on ``out`` (a second run waits, ``on_wait`` is told); each package is
     locked for reading and checked against the SHA-256 its descriptor records. A contract
@@ -142,7 +150,7 @@ def publish(
             _checked(directory)
         tmp = staging_path(out)
         try:
-            _build(tmp, directories, cpv, progress, summary)
+            _build(tmp, directories, cpv, progress, summary, sirene)
             fault("built")
             os.replace(tmp, out)
         except sqlite_utils.db.AlterError as exc:
@@ -155,7 +163,14 @@ def publish(
     return summary
 
 
-def _build(tmp: Path, directories: list[Path], cpv: Nomenclature | None, progress, summary: PublishSummary) -> None:
+def _build(
+    tmp: Path,
+    directories: list[Path],
+    cpv: Nomenclature | None,
+    progress,
+    summary: PublishSummary,
+    sirene: Sirene | None,
+) -> None:
     db = sqlite_utils.Database(tmp)
     db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
@@ -181,9 +196,11 @@ def _build(tmp: Path, directories: list[Path], cpv: Nomenclature | None, progres
     for table, indexes in INDEXES.items():
         for columns in indexes:
             db[table].create_index(columns, if_not_exists=True)
+    enrich.entities(db)
+    sirene_platform.enrich(db, sirene)
+    enrich.derive(db, _as_of(directories), stages=(3,))
     for table, columns in FTS.items():
         db[table].enable_fts(columns, fts_version="FTS5", tokenize=TOKENIZER, create_triggers=False)
-    enrich.entities(db)
     _packages_table(db, directories)
     _views(db)
     enrich.summaries(db)

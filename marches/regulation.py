@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 # -- the two regulatory generations ------------------------------------------------------------------------
 
@@ -291,6 +292,58 @@ VALUE_LISTS = {
     "considerationsSociales": "considerationSociale",
     "considerationsEnvironnementales": "considerationEnvironnementale",
 }
+
+
+# The object kind (a key of OBJECT_KEYS) each object or list item of the format holds, by (parent, key).
+CHILD_KINDS: dict[tuple[str, str], str] = {
+    ("marche", "acheteur"): "acheteur",
+    ("marche", "lieuExecution"): "lieuExecution",
+    ("marche", "titulaires"): "titulaire",
+    ("marche", "modifications"): "modification",
+    ("marche", "actesSousTraitance"): "acteSousTraitance",
+    ("marche", "modificationsActesSousTraitance"): "modificationActeSousTraitance",
+    ("modification", "titulaires"): "titulaire",
+    ("acteSousTraitance", "sousTraitant"): "sousTraitant",
+    ("concession", "autoriteConcedante"): "autoriteConcedante",
+    ("concession", "lieuExecution"): "lieuExecution",
+    ("concession", "concessionnaires"): "concessionnaire",
+    ("concession", "modifications"): "modificationConcession",
+    ("concession", "donneesExecution"): "donneesAnnuelles",
+    ("donneesAnnuelles", "tarifs"): "tarif",
+}
+
+
+@lru_cache(maxsize=4096)
+def foreign_key(kind: str, generation: str, rel: str) -> str | None:
+    """The first key along ``rel`` (a path inside a record of ``kind``: ``"titulaires[0].titulaire.nom"``)
+    that the record's generation does not have at its level, or None when the whole path is the format's.
+
+    marches reads the fields of the other generation (a 2019 ``acheteur.nom`` in a 2022 record, 2022
+    ``techniques`` in a 2019 one): what the format does not name, its schema does not check.
+    """
+    segments = [s for s in rel.replace("[", ".[").split(".") if s and not s.startswith("[")]
+    at = kind
+    i = 0
+    while i < len(segments):
+        name = segments[i]
+        if generation == "2022" and at == "marche":
+            name = DRAFT_2022_NAMES.get(name, name)  # read as the 2.0.3 list (the key itself is reported)
+        keys = OBJECT_KEYS.get(at)
+        if keys is None:
+            return None
+        if name not in keys[generation]:
+            return ".".join(segments[: i + 1])
+        if name in VALUE_LISTS:
+            return None
+        child = CHILD_KINDS.get((at, name))
+        if child is None:
+            return None
+        spec = LISTS.get((at, name))
+        if spec is not None and i + 1 < len(segments) and segments[i + 1] == spec.item:
+            i += 1  # the 2022 wrapper of each item
+        at = child
+        i += 1
+    return None
 
 
 def strict_keys(origin: str, generation: str, top_level: bool) -> bool:

@@ -28,6 +28,8 @@ FACETS = {
     "marches_titulaires": ["typeIdentifiant"],
     "enregistrements": ["statut", "kind", "source_file"],
     "constats": ["severity", "code"],
+    "acheteurs": ["departement", "categorie_juridique"],
+    "titulaires": ["departement", "categorie_entreprise"],
 }
 SORT_DESC = {
     "marches": "date_fiable",
@@ -54,8 +56,26 @@ DEFAULT_COLUMNS = {
     "enregistrements": ["record_key", "kind", "statut", "uid", "source_file", "source_position", "constats"],
     "doublons": ["record_key", "uid", "retenu_record_key", "format_publie"],
     "quarantaine": ["record_key", "codes", "messages", "format_publie"],
-    "acheteurs": ["acheteur_id", "nom", "nombre_marches", "montant_total", "nombre_titulaires", "derniere_date"],
-    "titulaires": ["titulaire_id", "denominationSociale", "nombre_marches", "montant_total", "nombre_acheteurs"],
+    "acheteurs": [
+        "acheteur_id",
+        "nom",
+        "commune",
+        "departement",
+        "nombre_marches",
+        "montant_total",
+        "nombre_titulaires",
+        "derniere_date",
+    ],
+    "titulaires": [
+        "titulaire_id",
+        "denominationSociale",
+        "commune",
+        "departement",
+        "categorie_entreprise",
+        "nombre_marches",
+        "montant_total",
+        "nombre_acheteurs",
+    ],
 }
 PAGE_SIZES = {"marches": 30, "concessions": 30, "constats": 50, "enregistrements": 50}  # readable on a phone
 # The column a row is opened by in a listing (instead of its technical key).
@@ -89,6 +109,16 @@ EXTRA_TABLES = {
         "Indicateurs détaillés",
         "Comptes par année, division CPV, procédure, nature et département : la source du tableau de bord.",
     ),
+    "stats_categorie": (
+        "Indicateurs par catégorie d'entreprise",
+        "Nombre de marchés et dépense par année et catégorie d'entreprise (PME, ETI, grande entreprise) du premier "
+        "titulaire, d'après le répertoire SIRENE.",
+    ),
+    "sirene": (
+        "Répertoire SIRENE utilisé",
+        "Le stock du répertoire SIRENE de l'INSEE d'où viennent les noms, communes, activités et catégories des "
+        "acheteurs et des titulaires (vide si la base a été construite sans lui).",
+    ),
     "stats_constats": ("Constats par règle", "Nombre de constats de validation par règle et gravité."),
     "stats_enregistrements": ("Enregistrements par statut", "Ce que sont devenus les enregistrements lus."),
     "cpv": ("Nomenclature CPV", "Codes CPV 2008 et leurs libellés (vide si la nomenclature n'est pas installée)."),
@@ -108,6 +138,20 @@ EXTRA_DESCRIPTIONS = {
     "part_offre_unique": "Part des marchés (renseignés) ayant reçu une seule offre.",
     "montants_ecartes": "Nombre de montants écartés des sommes (remplissage, invraisemblables).",
     "dates_ecartees": "Nombre de dates de notification écartées (antérieures à 2000 ou futures).",
+    "sirene": "1 si l'identifiant est un SIRET du répertoire SIRENE installé, 0 s'il n'y est pas, vide sinon.",
+    "commune": "Commune de l'établissement (répertoire SIRENE ; jamais pour une diffusion partielle).",
+    "departement": "Département de l'établissement (répertoire SIRENE).",
+    "naf": "Activité principale de l'établissement, code NAF (répertoire SIRENE).",
+    "categorie_juridique": "Catégorie juridique de l'entreprise ou de l'organisme (répertoire SIRENE).",
+    "categorie_entreprise": "Catégorie d'entreprise : PME, ETI ou grande entreprise (répertoire SIRENE).",
+    "tranche_effectifs": "Tranche d'effectifs salariés de l'établissement (répertoire SIRENE).",
+    "etat": "État administratif de l'établissement : actif ou fermé (répertoire SIRENE).",
+    "date_fermeture": "Date de fermeture de l'établissement, s'il est fermé (répertoire SIRENE).",
+    "date_stock": "Date du stock SIRENE (fichiers de l'INSEE) d'où viennent les noms et les lieux.",
+    "installe_le": "Date à laquelle ce stock a été installé par « marches sirene install ».",
+    "etablissements": "Nombre d'établissements du répertoire.",
+    "unites_legales": "Nombre d'unités légales (entreprises et organismes) du répertoire.",
+    "diffusion": "Statut de diffusion SIRENE : en diffusion partielle, ni nom ni adresse ne sont montrés.",
 }
 YEARS = "SELECT annee, annee FROM stats_annee WHERE annee IS NOT NULL ORDER BY annee DESC"
 PARAMETERS = {
@@ -138,14 +182,22 @@ QUERIES = {
     "principaux_acheteurs": {
         "title": "Les 100 principaux acheteurs",
         "description": "Par montant total fiable des marchés.",
-        "sql": "SELECT acheteur_id, nom, nombre_marches, montant_total, nombre_titulaires FROM acheteurs "
-        "ORDER BY montant_total DESC LIMIT 100",
+        "sql": "SELECT acheteur_id, nom, commune, departement, nombre_marches, montant_total, nombre_titulaires "
+        "FROM acheteurs ORDER BY montant_total DESC LIMIT 100",
     },
     "principaux_titulaires": {
         "title": "Les 100 principaux titulaires",
         "description": "Par montant total fiable des marchés remportés (un marché compte une fois par titulaire).",
-        "sql": "SELECT titulaire_id, typeIdentifiant, denominationSociale, nombre_marches, montant_total, "
-        "nombre_acheteurs FROM titulaires ORDER BY montant_total DESC LIMIT 100",
+        "sql": "SELECT titulaire_id, denominationSociale, commune, categorie_entreprise, nombre_marches, "
+        "montant_total, nombre_acheteurs FROM titulaires ORDER BY montant_total DESC LIMIT 100",
+    },
+    "marches_par_categorie": {
+        "title": "Marchés par catégorie d'entreprise du titulaire",
+        "description": "Nombre de marchés et dépense par catégorie (PME, ETI, grande entreprise) du premier "
+        "titulaire, d'après le répertoire SIRENE : la part des PME dans la commande publique. Vide sans SIRENE.",
+        "sql": "SELECT categorie_entreprise, sum(nombre) AS nombre, sum(montant_total) AS montant_total, "
+        "round(1.0 * sum(nombre) / (SELECT sum(nombre) FROM stats_categorie), 4) AS part_marches "
+        "FROM stats_categorie GROUP BY categorie_entreprise ORDER BY nombre DESC",
     },
     "offre_unique": {
         "title": "Part des marchés à offre unique",

@@ -70,6 +70,17 @@ SHORT = {
     "source_position": "Rang dans le fichier",
     "offres_renseignees": "Offres renseignées",
     "offres_uniques": "Offres uniques",
+    "commune": "Commune",
+    "naf": "Activité (NAF)",
+    "categorie_juridique": "Catégorie juridique",
+    "categorie_entreprise": "Catégorie d'entreprise",
+    "tranche_effectifs": "Effectifs",
+    "etat": "État",
+    "date_fermeture": "Fermé le",
+    "diffusion": "Diffusion",
+    "sirene": "Dans SIRENE",
+    "noms": "Noms",
+    "part_marches": "Part des marchés",
 }
 PER_TABLE = {
     ("marches", "date_fiable"): "Date de notification",
@@ -111,6 +122,13 @@ KINDS = {
     "nombre_total": "nombre",
     "division_cpv": "division",
     "departement": "departement",
+    "date_fermeture": "date",
+    "sirene": "booleen",
+    "categorie_juridique": "categorie_juridique",
+    "categorie_entreprise": "categorie_entreprise",
+    "tranche_effectifs": "tranche_effectifs",
+    "etat": "etat",
+    "diffusion": "diffusion",
 }
 KIND_BY_TYPE = {"integer": "nombre", "date": "date", "boolean": "booleen", "array": "liste"}
 COUNT_PREFIXES = ("nombre", "montants_", "dates_", "offres_", "sociales", "environnementales")

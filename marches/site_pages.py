@@ -6,6 +6,7 @@ second at national scale.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 from typing import Any
 
@@ -35,15 +36,26 @@ async def _rows(db, sql: str, params: Any = ()) -> list[dict]:
     return [dict(r) for r in result.rows]
 
 
+async def _row(db, sql: str, params: Any = ()) -> dict | None:
+    rows = await _rows(db, sql, params)
+    return rows[0] if rows else None
+
+
 async def fiche(db, table: str, key: str) -> dict[str, Any]:
     """Everything a contract, buyer or titulaire page shows besides its own row."""
     if table == "marches":
         return {
             "titulaires": await _rows(
                 db,
-                "SELECT t.position, t.typeIdentifiant, t.id, coalesce(t.denominationSociale, e.denominationSociale) "
-                "AS denominationSociale, e.nombre_marches FROM marches_titulaires t LEFT JOIN titulaires e "
-                "ON e.titulaire_id = t.id WHERE t.record_key = ? ORDER BY t.position",
+                "SELECT t.position, t.typeIdentifiant, t.id, coalesce(e.denominationSociale, t.denominationSociale) "
+                "AS denominationSociale, e.nombre_marches, e.commune, e.categorie_entreprise FROM marches_titulaires t "
+                "LEFT JOIN titulaires e ON e.titulaire_id = t.id WHERE t.record_key = ? ORDER BY t.position",
+                [key],
+            ),
+            "acheteur": await _row(
+                db,
+                "SELECT a.nom, a.commune, a.departement FROM acheteurs a JOIN marches m ON m.acheteur_id = a.acheteur_id "
+                "WHERE m.record_key = ?",
                 [key],
             ),
             "modifications": await _rows(
@@ -66,14 +78,16 @@ async def fiche(db, table: str, key: str) -> dict[str, Any]:
         return {
             "titulaires": await _rows(
                 db,
-                "SELECT position, typeIdentifiant, id, denominationSociale FROM concessions_concessionnaires "
-                "WHERE record_key = ? ORDER BY position",
+                "SELECT c.position, c.typeIdentifiant, c.id, coalesce(e.denominationSociale, c.denominationSociale) "
+                "AS denominationSociale FROM concessions_concessionnaires c "
+                "LEFT JOIN titulaires e ON e.titulaire_id = c.id WHERE c.record_key = ? ORDER BY c.position",
                 [key],
             ),
             **await _findings(db, key),
         }
     if table == "acheteurs":
         return {
+            "sirene": await _sirene(db),
             "annees": await _rows(
                 db,
                 "SELECT annee_fiable AS annee, count(*) AS nombre, sum(montant_fiable) AS montant_total FROM marches "
@@ -95,6 +109,7 @@ async def fiche(db, table: str, key: str) -> dict[str, Any]:
             ),
         }
     return {
+        "sirene": await _sirene(db),
         "recents": await _rows(
             db,
             f"SELECT {CONTRACT_COLUMNS} FROM marches m WHERE m.record_key IN (SELECT record_key FROM "
@@ -110,6 +125,13 @@ async def fiche(db, table: str, key: str) -> dict[str, Any]:
             [key],
         ),
     }
+
+
+async def _sirene(db) -> dict | None:
+    """The SIRENE stock the database was built with (None without it, or in a database built before it)."""
+    if "sirene" not in await db.table_names():
+        return None
+    return await _row(db, "SELECT date_stock, etablissements FROM sirene")
 
 
 async def _findings(db, key: str) -> dict[str, list[dict]]:
@@ -158,6 +180,13 @@ def _fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
+def _commune(text: str) -> str:
+    """A town as SIRENE writes it: « Saint-Étienne » → « SAINT-ETIENNE » (capitals, no accents); the
+    arrondissements of Paris, Lyon and Marseille are « PARIS 15 », « LYON 3EME »…"""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(plain.upper().replace("’", "'").split())
+
+
 async def search(db, text: str) -> dict[str, Any]:
     """One box for contracts, buyers, companies and places."""
     fts = _fts_query(text)
@@ -169,21 +198,28 @@ async def search(db, text: str) -> dict[str, Any]:
         "SELECT code, nom FROM departements WHERE nom LIKE ? OR code = ? ORDER BY code LIMIT 5",
         [f"%{text}%", text.upper()],
     )
+    commune = _commune(text)
     out["acheteurs"] = await _rows(
         db,
-        "SELECT acheteur_id AS id, nom, nombre_marches, montant_total FROM acheteurs "
-        "WHERE acheteur_id LIKE ? OR nom LIKE ? ORDER BY nombre_marches DESC LIMIT ?",
-        [f"{text}%", f"%{text}%", SEARCH_LIMIT],
+        "SELECT acheteur_id AS id, nom, commune, nombre_marches, montant_total FROM acheteurs "
+        "WHERE acheteur_id LIKE ? OR nom LIKE ? OR commune = ? OR commune GLOB ? "
+        "ORDER BY nombre_marches DESC LIMIT ?",
+        [f"{text}%", f"%{text}%", commune, f"{commune} [0-9]*", SEARCH_LIMIT],
     )
     out["titulaires"] = await _rows(
         db,
-        "SELECT titulaire_id AS id, denominationSociale AS nom, nombre_marches, montant_total FROM titulaires "
-        "WHERE titulaire_id LIKE ? OR denominationSociale LIKE ? ORDER BY nombre_marches DESC LIMIT ?",
-        [f"{text}%", f"%{text}%", SEARCH_LIMIT],
+        "SELECT titulaire_id AS id, denominationSociale AS nom, commune, nombre_marches, montant_total FROM titulaires "
+        "WHERE titulaire_id LIKE ? OR denominationSociale LIKE ? OR commune = ? OR commune GLOB ? "
+        "ORDER BY nombre_marches DESC LIMIT ?",
+        [f"{text}%", f"%{text}%", commune, f"{commune} [0-9]*", SEARCH_LIMIT],
     )
+    out["commune"] = {
+        table: commune for table in ("acheteurs", "titulaires") if any(row["commune"] == commune for row in out[table])
+    }
     out["marches"] = await _rows(
         db,
-        f"SELECT {CONTRACT_COLUMNS}, m.lieu FROM marches m WHERE m.rowid IN "
+        f"SELECT {CONTRACT_COLUMNS}, m.lieu, (SELECT nom FROM acheteurs a WHERE a.acheteur_id = m.acheteur_id) "
+        "AS acheteur_nom_sirene FROM marches m WHERE m.rowid IN "
         "(SELECT rowid FROM marches_fts WHERE marches_fts MATCH ?) ORDER BY m.date_fiable DESC LIMIT ?",
         [fts, SEARCH_LIMIT + 1],
     )
@@ -208,4 +244,5 @@ async def about(db) -> dict[str, Any]:
             )
         )[0],
         "paquets": await _rows(db, "SELECT * FROM paquets"),
+        "sirene": await _sirene(db),
     }

@@ -58,6 +58,10 @@ WEB_CPV_NOTICE = (
     "La nomenclature CPV n'est pas installée sur ce serveur : seul le format des codes CPV est vérifié, pas leur "
     "existence."
 )
+WEB_SIRENE_NOTICE = (
+    "Le répertoire SIRENE n'est pas installé sur ce serveur : l'existence des SIRET et la date de fermeture des "
+    "établissements ne sont pas vérifiées."
+)
 ROOT_PREFIX = "marches-validation-"
 REPORT_FILES = {"json": "rapport.json", "csv": "rapport.csv", "html": "rapport.html"}
 
@@ -530,12 +534,12 @@ class _Capped:
 
 def validate_upload(names: list[str], as_of: dt.date | None, out: Path, max_findings: int) -> None:
     """Validate the files (named relative to the working directory) and write the four reports in ``out``."""
-    from marches import cpv
+    from marches import cpv, sirene
     from marches.french import plural
     from marches.report import SINKS, Report
     from marches.report_html import HTML_FINDINGS_PER_RULE, render_html, report_view
     from marches.rules import Config
-    from marches.validate import CPV_NOTICE, validate
+    from marches.validate import CPV_NOTICE, SIRENE_NOTICE, validate
 
     config = Config(as_of=as_of) if as_of else Config()
     with (
@@ -545,8 +549,9 @@ def validate_upload(names: list[str], as_of: dt.date | None, out: Path, max_find
         sinks = [SINKS["json"](as_json), SINKS["csv"](as_csv)]
         capped = _Capped(sinks, max_findings)
         report = Report(examples_per_rule=HTML_FINDINGS_PER_RULE, sink=capped, as_of=config.as_of)
-        validate([Path(n) for n in names], config, cpv.resolve(None), report)
-        report.notices = [WEB_CPV_NOTICE if n == CPV_NOTICE else n for n in report.notices]
+        validate([Path(n) for n in names], config, cpv.resolve(None), report, sirene=sirene.resolve(None))
+        web = {CPV_NOTICE: WEB_CPV_NOTICE, SIRENE_NOTICE: WEB_SIRENE_NOTICE}
+        report.notices = [web.get(n, n) for n in report.notices]
         if capped.dropped:
             report.notices.append(
                 f"Rapport limité aux {plural(max_findings, 'premier')} constats sur "

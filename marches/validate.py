@@ -36,7 +36,9 @@ from marches.normalize import line_of
 from marches.readers import Input
 from marches.readers.base import RawRecord, Source
 from marches.report import Report, catalogue
-from marches.rules import Config, Rule, RuleContext, rules_for
+from marches.rules import Config, Rule, RuleContext, rules_for, with_published
+from marches.sirene import NOTICE as SIRENE_NOTICE
+from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validation import structure
 
@@ -44,6 +46,11 @@ BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
+ROOT_OF = {t: "marches" for t in MARCHE_TABLES[1:]} | {t: "concessions" for t in CONCESSION_TABLES[1:]}
+TABLES_NOTICE = (
+    "{directory} : tables CSV de marches. Les défauts de forme du fichier publié (null, nombres en texte, "
+    "listes mal enveloppées…) ne s'y voient plus ; validez aussi le fichier publié lui-même."
+)
 KEYS = ("uid", "source_file", "source_position", "source_path", "source_line", "record_key", "id")
 CPV_NOTICE = (
     "Nomenclature CPV non installée : seul le format des codes CPV est vérifié. "
@@ -85,6 +92,7 @@ class Validator:
     cpv: Nomenclature | None
     report: Report
     progress: Callable[[Source], None] | None = None
+    sirene: Sirene | None = None  # the SIRENE register: its rules run only with it
     keys: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: {"marches": [], "concessions": []})
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
@@ -102,6 +110,14 @@ class Validator:
     def run(self, paths: Iterable[Path]) -> Report:
         if self.cpv is None:
             self.report.notices.append(CPV_NOTICE)
+        try:
+            self._inputs(paths)
+        finally:
+            self.close()
+        self._global_rules()
+        return self.report
+
+    def _inputs(self, paths: Iterable[Path]) -> None:
         for opened, path, skipped in open_inputs(paths):
             if opened is None:
                 self.report.notices.append(f"{path} : {skipped}")
@@ -121,9 +137,6 @@ class Validator:
                     "records": source.records,
                 }
             )
-        self.close()
-        self._global_rules()
-        return self.report
 
     def consume(self, findings: Iterable[Finding]) -> None:
         """Remember the places these reading findings made unusable, so that no other finding repeats them."""
@@ -184,7 +197,7 @@ class Validator:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),  # polars' threads do not survive a fork
                 initializer=_start_worker,
-                initargs=(self.config, self.cpv),
+                initargs=(self.config, self.cpv, self.sirene.path if self.sirene else None),
             )
         return self._executor
 
@@ -222,10 +235,73 @@ class Validator:
                 opened.source.records += frames[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += frames[root].height
         self.table_dir = directory.name if self.point_at_tables else None
+        self.report.notices.append(TABLES_NOTICE.format(directory=directory.name))
+        if self.table_dir is not None:
+            self._table_lists(frames)
         try:
             self._batch(frames)
         finally:
             self.table_dir = None
+
+    def _table_lists(self, frames: dict[str, pl.DataFrame]) -> None:
+        """What the tables still carry of the format's list rules (schemas 1.5.0 and 2.0.3): every
+        marché has a titulaire and every concession a concessionnaire (minItems), and no item is
+        repeated in its list (uniqueItems); each finding on its line of the table."""
+        for root, child, name in (
+            ("marches", "marches_titulaires", "titulaires"),
+            ("concessions", "concessions_concessionnaires", "concessionnaires"),
+        ):
+            if root not in frames:
+                continue
+            present = frames[child].get_column("record_key") if child in frames else pl.Series([], dtype=pl.String)
+            alone = frames[root].with_row_index("_row").filter(~pl.col("record_key").is_in(present.implode()))
+            for row in alone.select("_row", "record_key", "uid", "id").iter_rows():
+                self._table_finding(
+                    "required",
+                    root,
+                    row,
+                    name,
+                    f"« {name} » est obligatoire et absent : aucune ligne de {child}.csv pour ce contrat "
+                    "(au moins un élément).",
+                )
+        for table, frame in frames.items():
+            if table not in ROOT_OF:
+                continue
+            keys = [c for c in frame.columns if c not in ("source_path", "position")]
+            copies = frame.with_row_index("_row").filter(~pl.struct(keys).is_first_distinct())
+            if not copies.height:
+                continue
+            root = ROOT_OF[table]
+            if root in frames:
+                copies = copies.join(frames[root].select("record_key", "uid", "id"), on="record_key", how="left")
+            else:
+                copies = copies.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("uid", "id"))
+            for row in copies.select("_row", "record_key", "uid", "id").iter_rows():
+                self._table_finding(
+                    "duplicate-item",
+                    table,
+                    row,
+                    None,
+                    f"Ligne répétée dans {table}.csv : le même élément figure deux fois dans sa liste. Retirez la copie.",
+                )
+
+    def _table_finding(self, code: str, table: str, row: tuple, field_name: str | None, message: str) -> None:
+        index, record_key, uid, id_ = row
+        self.report.add(
+            Finding(
+                code=code,
+                severity=catalogue()[code].severity,
+                message=message,
+                file=f"{self.table_dir}/{table}.csv",
+                record_key=record_key,
+                uid=uid,
+                id=id_,
+                path=field_name,
+                line=index + 2,
+                table=table,
+                field=field_name,
+            )
+        )
 
     # -- one batch -----------------------------------------------------------------------------------
 
@@ -251,7 +327,14 @@ class Validator:
         self._rules(raw, typed, defective, locations)
         for root in ROOTS:
             if root in raw:
-                self.keys[root].append(raw[root].select(KEYS))
+                keys = raw[root].select(KEYS)
+                if self.table_dir is not None:  # a record read from a table is found on its line of that table
+                    keys = keys.with_columns(
+                        pl.lit(f"{self.table_dir}/{root}.csv").alias("source_file"),
+                        (pl.int_range(pl.len()) + 2).cast(pl.String).alias("source_line"),
+                        pl.lit(None, dtype=pl.String).alias("source_path"),
+                    )
+                self.keys[root].append(keys)
         self.lines.clear()
         self.consumed.clear()  # record keys are unique to their batch
 
@@ -348,15 +431,21 @@ class Validator:
         locations: pl.DataFrame,
     ) -> None:
         """Rules of a cell's own value first, then rules comparing cells; each sees only sound cells."""
+        tables = load_tables()
         clean = {
-            name: _hide(frame, defective[name]).with_columns(_generations(raw[name], locations).alias("_generation"))
+            name: with_published(
+                _hide(frame, defective[name]), raw[name], [c for c, t in tables[name].types.items() if t == "number"]
+            ).with_columns(_generations(raw[name], locations).alias("_generation"))
             for name, frame in typed.items()
         }
         usable = [
             r
             for name in raw
             for r in rules_for(name)
-            if r.scope == "batch" and (self.cpv or not r.needs_cpv) and clean[r.table].height
+            if r.scope == "batch"
+            and (self.cpv or not r.needs_cpv)
+            and (self.sirene or not r.needs_sirene)
+            and clean[r.table].height
         ]
         for level in (1, 2):
             flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
@@ -376,7 +465,7 @@ class Validator:
         Returns the cells found, by table (row, field)."""
         if not rules:
             return {}
-        ctx = RuleContext(self.config, self.cpv, frames)
+        ctx = RuleContext(self.config, self.cpv, frames, self.sirene)
         prepared: dict[Any, pl.DataFrame] = {}
         inputs = []
         for r in rules:
@@ -462,8 +551,10 @@ class Validator:
                     f"{item_path}.{structure.published_name(column)}" if item_path else structure.published_name(column)
                 )
             consumed = self.consumed.get(record_key)
-            if consumed and any(within(path, place) for place in consumed):
-                continue
+            if consumed and any(
+                within(path, place) or (code == "required" and within(place, path)) for place in consumed
+            ):
+                continue  # already said: the place (or, for a missing value, what was published in it) is unusable
             value = cells[column][i] if column in cells else None
             line = row_line = _int(columns["source_line"][i])
             if record_key in self.lines and columns["source_path"][i]:
@@ -512,8 +603,8 @@ def _value(r: Rule, typed_value: Any, text: str | None) -> str:
         return text if text is not None else "null"
     if "value" in r.display:
         return r.display["value"](typed_value)
-    if isinstance(typed_value, int | float) and not isinstance(typed_value, bool) and abs(typed_value) >= 1e21:
-        return text or str(typed_value)  # « 123456789012345678901234567890 », not a power of ten
+    if isinstance(typed_value, float) and text is not None and (exact := french.published_number(text)):
+        return exact  # the published digits, not their rounding to a double (« 99 999 999 999 999 999 999 »)
     return _display(typed_value)
 
 
@@ -583,10 +674,11 @@ def _portable(raws: list[RawRecord]) -> list[RawRecord]:
 _WORKER: Validator | None = None
 
 
-def _start_worker(config: Config, cpv: Nomenclature | None) -> None:
+def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None) -> None:
     global _WORKER
     gcpause.paused().__enter__()  # the whole life of a worker is reading batches
-    _WORKER = Validator(config, cpv, Report(examples_per_rule=0))
+    # each worker opens the SIRENE store itself (a connection does not cross processes)
+    _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
 
 
 def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
@@ -621,12 +713,16 @@ def validate(
     report: Report | None = None,
     progress: Callable[[Source], None] | None = None,
     workers: int = 0,
+    sirene: Sirene | None = None,
 ) -> Report:
     """Validate DECP files (JSON, XML or marches tables) and return the report.
 
     ``workers`` > 1 validates the batches of large files in that many processes; the report is the
-    same, finding for finding, as with one process."""
+    same, finding for finding, as with one process. Without the SIRENE register, its rules do not run
+    and the report says so once."""
     config = config or Config()
     report = report or Report(as_of=config.as_of)
     report.as_of = config.as_of
-    return Validator(config, cpv, report, progress, workers=workers).run(paths)
+    if sirene is None:
+        report.notices.append(SIRENE_NOTICE)
+    return Validator(config, cpv, report, progress, sirene=sirene, workers=workers).run(paths)

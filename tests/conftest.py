@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +32,38 @@ def example_params():
     if not found:
         return [pytest.param(None, marks=pytest.mark.skip(reason="../shared/reference absent"), id="no-shared")]
     return [pytest.param(p, id=f"{p.parent.parent.name}/{p.name}") for p in found]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(database: Path, *options: str):
+    """``marches serve`` on a free port for the duration of the block; yields the site's URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # serve runs Datasette as a child: both are stopped together
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not start")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
 
 
 # -- a real browser (Debian chromium driven by Playwright), for the site's tests --------------------------

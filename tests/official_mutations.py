@@ -269,6 +269,13 @@ def json_mutations(record, path: Path, sub: dict | None, generation: str) -> dic
         out["missing"] = _delete(path)
     if isinstance(value, dict):
         out["extra"] = _edit(path, lambda v: {**v, UNKNOWN_KEY: UNKNOWN_VALUE})
+        out["extra-null"] = _edit(path, lambda v: {**v, UNKNOWN_KEY: None})
+        nested = next(((k, v) for k, v in value.items() if isinstance(v, dict) and v), None)
+        if nested is not None:  # "acheteur.id" next to "acheteur": a dotted key
+            dotted, (first, inner) = nested[0], next(iter(nested[1].items()))
+            out["extra-dotted"] = _edit(path, lambda v: {**v, f"{dotted}.{first}": copy.deepcopy(inner)})
+    if path and isinstance(path[-1], str) and path[-1][:1].islower():
+        out["key-case"] = _rename(path, path[-1][0].upper() + path[-1][1:])
     if isinstance(value, list) and value:
         out["duplicate-item"] = _edit(path, lambda v: [v[0], copy.deepcopy(v[0]), *v[1:]])
         out["empty-list"] = _replace(path, [])

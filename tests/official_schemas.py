@@ -54,8 +54,9 @@ def joined(parts: list[str]) -> str:
 
 
 def related(a: str, b: str) -> bool:
-    """Equal paths, or one a prefix of the other at a segment boundary."""
-    sa, sb = segments(a), segments(b)
+    """Equal paths, or one a prefix of the other at a segment boundary; a key published in the wrong
+    case (« Nature ») is the same field (the schema sees an unexpected key and a missing one)."""
+    sa, sb = segments(a.casefold()), segments(b.casefold())
     n = min(len(sa), len(sb))
     return sa[:n] == sb[:n]
 

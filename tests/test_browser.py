@@ -9,11 +9,7 @@ artefacts to look at when a page changes.
 from __future__ import annotations
 
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -22,10 +18,13 @@ from urllib.parse import unquote
 import pytest
 
 from marches.generate import generate
+from marches.generate.sirene import generate_sirene
 from marches.package import package
 from marches.publish import publish
 from marches.rules import Config
-from tests.conftest import CHROMIUM
+from marches.sirene import Sirene
+from marches.sirene.install import install
+from tests.conftest import CHROMIUM, served
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium absent (.ci/run installs it)")
 # Datasette's own English, which no page may show (whole words, case-sensitive)
@@ -57,50 +56,23 @@ ENGLISH = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("browser")
     source = directory / "decp.json"
     generate(source, "json-2022", contracts=500, seed=61, concession_share=0.05, defect_rate=0.05)
     package([source], directory / "pkg", config=Config(as_of=date(2026, 11, 22)))
+    paths, _ = generate_sirene(directory / "stock", "zip", 0, seed=61, contracts=500)
+    store = Sirene(install(list(paths.values()), directory / "sirene.sqlite").path)
     database = directory / "decp.db"
-    publish([directory / "pkg"], database)
+    publish([directory / "pkg"], database, sirene=store)
     return database
 
 
 @pytest.fixture(scope="module")
 def site(built):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "marches.cli", "serve", str(built), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("the server did not start")
-    try:
+    with served(built) as url:
         yield url
-    finally:  # marches serve stops Datasette and removes its folder on SIGTERM
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _shot(page, captures: Path, name: str) -> None:
@@ -146,10 +118,11 @@ def test_search_a_company_then_reach_the_buyer_and_titulaire_contracts_in_one_cl
     page.fill("input#q-entete", holder)
     page.click(".recherche-entete button")
     page.wait_for_load_state()
-    page.click(f".bullets a:has-text('{holder}')")
+    page.click(f".bullets li:has-text('{holder}') a")
     page.wait_for_load_state()
     _shot(page, captures, "titulaire")
-    assert holder in page.locator("h1").inner_text()
+    name = db.execute("SELECT denominationSociale FROM titulaires WHERE titulaire_id = ?", (holder,)).fetchone()[0]
+    assert page.locator("h1").inner_text() == (name or f"Titulaire {holder}")
     page.locator("h2:has-text('Marchés les plus récents') + ul a").first.click()
     page.wait_for_load_state()
     key = page.url.rsplit("/", 1)[1]
@@ -168,6 +141,38 @@ def test_search_a_company_then_reach_the_buyer_and_titulaire_contracts_in_one_cl
     shown = int(re.sub(r"\D", "", page.locator("h3.compte").inner_text().split("ligne")[0]))
     first = db.execute("SELECT id FROM marches_titulaires WHERE record_key = ? ORDER BY position", (key,)).fetchone()
     assert shown == db.execute("SELECT nombre_marches FROM titulaires WHERE titulaire_id = ?", first).fetchone()[0]
+
+
+def test_find_a_company_by_name_read_its_sirene_fiche_and_filter_companies(site, built, browser, captures):
+    db = sqlite3.connect(built)
+    holder, name, departement = db.execute(
+        "SELECT titulaire_id, denominationSociale, departement FROM titulaires WHERE sirene = 1 AND diffusion = 'O' "
+        "ORDER BY nombre_marches DESC LIMIT 1"
+    ).fetchone()
+    page = browser.new_page()
+    page.goto(site)
+    page.fill("input#q", name.split()[0])
+    page.click(".recherche-principale button")
+    page.wait_for_load_state()
+    page.click(f".bullets a:has-text('{name}')")
+    page.wait_for_load_state()
+    _shot(page, captures, "titulaire-sirene")
+    fiche = page.inner_text("body")
+    assert "Répertoire SIRENE" in fiche and "Catégorie d'entreprise" in fiche and "Activité (NAF)" in fiche
+    link = page.locator("a.annuaire").first.get_attribute("href")
+    assert link == f"https://annuaire-entreprises.data.gouv.fr/etablissement/{holder}"
+    page.goto(f"{site}/decp/titulaires")
+    page.click(f"#facet-departement a[href*='departement={departement}']")
+    page.wait_for_load_state()
+    _shot(page, captures, "titulaires-departement")
+    expected = db.execute("SELECT count(*) FROM titulaires WHERE departement = ?", (departement,)).fetchone()[0]
+    assert page.locator("h3.compte").inner_text().startswith(f"{expected:,}".replace(",", "\u202f"))
+    page.click("#facet-categorie_entreprise a:has-text('Petite ou moyenne entreprise')")
+    page.wait_for_load_state()
+    assert "categorie_entreprise=PME" in page.url
+    contracts = browser.new_page()
+    contracts.goto(f"{site}/decp/marches")
+    assert name in contracts.inner_text("table.rows-and-columns"), "titulaires are shown by their name"
 
 
 def test_filter_the_dashboard_by_year_and_follow_a_chart(site, browser, captures):
@@ -219,12 +224,16 @@ def test_no_english_on_any_page_and_usable_on_a_phone(site, built, browser, capt
     db = sqlite3.connect(built)
     key = db.execute("SELECT record_key FROM marches WHERE nombreModifications > 0 LIMIT 1").fetchone()[0]
     buyer = db.execute("SELECT acheteur_id FROM acheteurs ORDER BY nombre_marches DESC LIMIT 1").fetchone()[0]
+    private = db.execute("SELECT titulaire_id FROM titulaires WHERE diffusion = 'P' LIMIT 1").fetchone()[0]
     pages = {
         "accueil": "/",
         "donnees": "/decp",
         "marches": "/decp/marches",
         "contrat": f"/decp/marches/{key}",
         "acheteur": f"/decp/acheteurs/{buyer}",
+        "titulaires": "/decp/titulaires",
+        "titulaire-prive": f"/decp/titulaires/{private}",
+        "categories": "/decp/marches_par_categorie",
         "constats": "/decp/constats",
         "enregistrements": "/decp/enregistrements",
         "requete-vide": "/decp/depenses_par_procedure",
@@ -242,6 +251,11 @@ def test_no_english_on_any_page_and_usable_on_a_phone(site, built, browser, capt
         assert _english(phone) == [], (path, _english(phone))
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, (path, width)
+        unlabelled = phone.evaluate(  # a table becomes one card per row on a phone: each value says what it is
+            "[...document.querySelectorAll('table.rows-and-columns td')]"
+            ".filter(td => ['none', 'normal', '\"\"'].includes(getComputedStyle(td, '::before').content)).length"
+        )
+        assert unlabelled == 0, (path, unlabelled)
         _shot(phone, captures, f"telephone-{name}")
     phone.goto(site + "/decp/marches")
     assert phone.evaluate("document.documentElement.scrollHeight") < 20000

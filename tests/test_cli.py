@@ -58,13 +58,28 @@ def _valid(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["validate", "convert", "package"])
-def test_a_file_name_that_is_not_utf8_is_refused_clearly(tmp_path, command):
+def test_a_file_whose_name_is_not_utf8_is_read_and_named_with_a_replacement_character(tmp_path, command):
     name = tmp_path / os.fsdecode(b"export-\xff.json")
     _valid(name)
-    args = [command, str(name)] + ([] if command == "validate" else ["-o", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    args = [command, str(name)] + (["--format", "json"] if command == "validate" else ["-o", str(out)])
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 3, result.output
-    assert "export-\\xff.json : nom de fichier illisible" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    if command == "validate":
+        assert json.loads(result.stdout)["sources"][0]["file"].endswith("export-\ufffd.json")
+    else:
+        marches = (out / "marches.csv").read_text(encoding="utf-8")
+        assert "export-\ufffd.json" in marches and marches.count("\n") == 2
+
+
+def test_an_xml_file_whose_name_is_not_utf8_is_read(tmp_path):
+    xml = (FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes()
+    name = tmp_path / os.fsdecode(b"export-\xe9.xml")
+    name.write_bytes(xml)
+    result = CliRunner().invoke(cli, ["validate", str(name), "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    assert report["sources"][0]["file"].endswith("export-\ufffd.xml") and report["sources"][0]["records"] == 1
 
 
 @pytest.mark.parametrize("command", ["validate", "convert", "package"])
@@ -136,7 +151,7 @@ def test_integers_beyond_64_bits_never_crash_a_command(tmp_path):
 def test_an_amount_beyond_64_bits_is_packaged_and_flagged(tmp_path):
     source = tmp_path / "montant.json"
     text = (FIXTURES / "valid-2022.json").read_text(encoding="utf-8")
-    source.write_text(text.replace('"montant": 85000', '"montant": 99999999999999999999'), encoding="utf-8")
+    source.write_text(text.replace('"montant": 85000', '"montant": 98765432109876543210'), encoding="utf-8")
     result = CliRunner().invoke(cli, ["package", str(source), "-o", str(tmp_path / "p"), "--as-of", "2026-11-22"])
     assert result.exit_code == 0, result.output
     with (tmp_path / "p" / "enregistrements.csv").open(encoding="utf-8") as fh:
@@ -144,7 +159,7 @@ def test_an_amount_beyond_64_bits_is_packaged_and_flagged(tmp_path):
     assert record["statut"] == "signalé" and "amount-implausible" in json.loads(record["constats"])
     with (tmp_path / "p" / "marches.csv").open(encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
-    assert row["montant"] == "99999999999999999999", "the published value is kept exactly"
+    assert row["montant"] == "98765432109876543210", "the published value is kept exactly"
 
 
 def test_readme_sections_are_the_ones_the_code_writes():
@@ -155,3 +170,29 @@ def test_readme_sections_are_the_ones_the_code_writes():
     expected = render(readme, SECTIONS)
     diff = "".join(difflib.unified_diff(readme.splitlines(True), expected.splitlines(True), n=1))
     assert not diff, f"README out of date: run `python -m marches.readme`\n{diff[:3000]}"
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["package"], ["serve"], ["cpv"]])
+def test_help_is_french_from_start_to_end(command):
+    result = CliRunner().invoke(cli, [*command, "-h"], prog_name="marches")
+    assert result.exit_code == 0
+    for english in ("Show this message", "Usage:", "[default:", "%Y", "INTEGER", " FILE", "Commands:"):
+        assert english not in result.output, (command, english)
+    assert "Afficher cette aide et quitter." in result.output and "Utilisation : marches" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "french"),
+    [
+        (["validate", "--quie", "x"], "option inconnue : --quie (vouliez-vous dire --quiet ?)"),
+        (["validate"], "argument manquant : FICHIERS"),
+        (["validate", "--as-of", "2024-13-01", "x"], "« 2024-13-01 » n'est pas une date AAAA-MM-JJ"),
+        (["validate", "--format", "pdf", "x"], "valeur invalide pour « -f / --format » : « pdf » n'est pas parmi"),
+        (["convert", "x.json"], "option obligatoire manquante : « -o / --output »"),
+        (["nocmd"], "commande inconnue : « nocmd »"),
+    ],
+)
+def test_usage_errors_are_french_with_exit_code_2(args, french):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert french in result.output and "Error" not in result.output

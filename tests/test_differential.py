@@ -148,6 +148,8 @@ def marches_errors(tables: Path) -> set[tuple]:
     found = set()
 
     def sink(f) -> None:
+        if f.code == "required" and f.field in ("titulaires", "concessionnaires"):
+            return  # a list's minItems across two tables: beyond what a Table Schema expresses
         if f.code in STRUCTURAL:
             field = None if f.code in ("primary-key", "foreign-key") else f.field
             found.add((Path(f.file).stem, f.line, field, f.code))

@@ -56,6 +56,7 @@ COMMON_JSON = [
     "duplicate-item", "empty-list", "enum-other", "enum-case", "enum-legacy", "too-long", "at-max-length",
     "too-short", "pattern-digit", "pattern-letter", "date-unpadded", "date-french", "date-time", "date-offset",
     "date-impossible", "below-minimum", "fraction", "integer-as-float", "other-generation-keys",
+    "extra-null", "extra-dotted", "key-case",
 ]  # fmt: skip
 COMMON_XML = [
     "text-other", "text-empty", "text-padded", "enum-other", "enum-case", "enum-legacy", "too-long",

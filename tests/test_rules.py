@@ -9,14 +9,17 @@ import pytest
 
 from marches.cpv import Nomenclature
 from marches.model import ROOT_TABLES, load_tables
-from marches.rules import Config, Rule, RuleContext, all_rules
+from marches.rules import Config, Rule, RuleContext, all_rules, with_published
 from marches.rules.nomenclature import EXAMPLE_CPV
+from marches.rules.sirene import EXAMPLE_SIRENE
+from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validate import _complete, _messages
 from marches.validation import structure
 
 CONFIG = Config(as_of=date(2026, 11, 22))
 NOMENCLATURE = Nomenclature(dict(EXAMPLE_CPV), dict.fromkeys(EXAMPLE_CPV, "Libellé"), "exemple")
+SIRENE = Sirene.in_memory(**EXAMPLE_SIRENE)
 ROOTS = set(ROOT_TABLES.values())
 BASE = {
     "marches": {
@@ -134,12 +137,13 @@ def _raw(table: str, rows: list[dict]) -> pl.DataFrame:
 def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
     """The rule's verdict on each row of its example, and its messages, as the validator writes them."""
     rows = example.get("@rows") or [{k: v for k, v in example.items() if not k.startswith("@")}]
-    frames = {rule.table: _frame(rule.table, rows)}
+    numbers = [c for c, t in load_tables()[rule.table].types.items() if t == "number"]
+    frames = {rule.table: with_published(_frame(rule.table, rows), _raw(rule.table, rows), numbers)}
     for key, value in example.items():
         if key.startswith("@") and key != "@rows":
             table, column = key[1:].split(".")
             frames[table] = _frame(table, [{column: value}])
-    ctx = RuleContext(CONFIG, NOMENCLATURE, frames)
+    ctx = RuleContext(CONFIG, NOMENCLATURE, frames, SIRENE)
     frame = rule.prepare(frames[rule.table], ctx) if rule.prepare else frames[rule.table]
     verdicts = frame.select(rule.ok(CONFIG).fill_null(True)).to_series().to_list()
     failing = [i for i, ok in enumerate(verdicts) if not ok]

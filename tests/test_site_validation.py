@@ -14,10 +14,13 @@ import jsonschema
 import pytest
 
 from marches.generate import generate
+from marches.generate.sirene import generate_sirene
+from marches.sirene.install import install
 from marches.site_validation import (
     BUSY,
     CSRF_REFUSED,
     FAILED,
+    WEB_SIRENE_NOTICE,
     Disconnected,
     Refused,
     Settings,
@@ -356,6 +359,26 @@ def test_the_downloaded_reports_stop_at_the_findings_cap(tmp_path, monkeypatch):
     assert len(document["findings"]) == 3 < total
     assert any(f"Rapport limité aux 3 premiers constats sur {total} constats" in n for n in document["notices"])
     assert len((out / "rapport.csv").read_text(encoding="utf-8-sig").splitlines()) == 4
+
+
+def test_the_web_report_checks_sirets_with_the_register_installed_on_the_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARCHES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    generate(tmp_path / "export.json", "json-2022", contracts=300, seed=8, defect_rate=0.1)
+    documents = []
+    for name in ("sans", "avec"):
+        out = tmp_path / name
+        out.mkdir()
+        validate_upload(["export.json"], date(2026, 11, 22), out, max_findings=10_000)
+        documents.append(json.loads((out / "rapport.json").read_text(encoding="utf-8")))
+        paths, _ = generate_sirene(tmp_path / "stock", "zip", 0, 8, 300)
+        install(list(paths.values()))  # into the server's cache, as « marches sirene install » does
+    without, with_register = documents
+    assert WEB_SIRENE_NOTICE in without["notices"]
+    assert not any("--sirene" in n or "marches sirene" in n for n in without["notices"]), "no command on the web"
+    assert not {f["code"] for f in without["findings"]} & {"siret-unknown", "siret-closed"}
+    assert WEB_SIRENE_NOTICE not in with_register["notices"]
+    assert {"siret-unknown", "siret-closed"} <= {f["code"] for f in with_register["findings"]}
 
 
 def test_drain_stops_at_the_end_of_the_body():

@@ -219,7 +219,7 @@ def test_cpv_install_then_validate_uses_it(tmp_path):
     unknown.write_text((FIXTURES / "valid-2022.json").read_text().replace("77313000-7", "99999999"))
     report = json.loads(run("validate", str(unknown), "--as-of", "2026-11-22", "-f", "json").stdout)
     assert "cpv-unknown" in {f["code"] for f in report["findings"]}
-    assert report["notices"] == []
+    assert not [n for n in report["notices"] if "CPV" in n]
 
 
 def test_without_nomenclature_cpv_is_checked_by_pattern_with_one_notice(tmp_path):
@@ -227,7 +227,7 @@ def test_without_nomenclature_cpv_is_checked_by_pattern_with_one_notice(tmp_path
     unknown.write_text((FIXTURES / "valid-2022.json").read_text().replace("77313000-7", "99999999"))
     report = json.loads(run("validate", str(unknown), "--as-of", "2026-11-22", "-f", "json").stdout)
     assert "cpv-unknown" not in {f["code"] for f in report["findings"]}
-    assert len(report["notices"]) == 1 and "cpv install" in report["notices"][0]
+    assert len([n for n in report["notices"] if "cpv install" in n]) == 1
 
 
 def test_cpv_install_refuses_a_file_that_is_not_the_nomenclature(tmp_path):

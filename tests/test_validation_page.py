@@ -11,14 +11,8 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -30,8 +24,8 @@ from marches.generate import generate
 from marches.package import package
 from marches.publish import publish
 from marches.rules import Config, all_rules
-from tests.conftest import CHROMIUM, FIXTURES, ROOT
-from tests.test_browser import _english, _free_port, _shot
+from tests.conftest import CHROMIUM, FIXTURES, ROOT, served
+from tests.test_browser import _english, _shot
 
 LIMIT_MB = 0.25  # small, so that an oversized file stays small
 AS_OF = "2026-11-22"
@@ -60,35 +54,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return made
 
 
-def _serve(database: Path, *options: str):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "marches.cli", "serve", str(database), "--port", str(port), *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: Datasette (its child) is stopped with it
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(server.pid, signal.SIGTERM)
-    pytest.fail("the server did not start")
-
-
-def _stop(server) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def site(files):
-    server, url = _serve(files["base"], "--validation-max-mb", str(LIMIT_MB))
-    yield url
-    _stop(server)
+    with served(files["base"], "--validation-max-mb", str(LIMIT_MB)) as url:
+        yield url
 
 
 def _form(client: httpx.Client, site: str) -> str:
@@ -175,13 +144,9 @@ def test_a_report_downloads_as_json_csv_and_html_then_an_unknown_one_is_gone(sit
 
 
 def test_the_page_can_be_turned_off(files):
-    server, url = _serve(files["base"], "--no-validation")
-    try:
-        with httpx.Client() as client:
-            assert client.get(f"{url}/-/valider").status_code == 404
-            assert "/-/valider" not in client.get(url).text
-    finally:
-        _stop(server)
+    with served(files["base"], "--no-validation") as url, httpx.Client() as client:
+        assert client.get(f"{url}/-/valider").status_code == 404
+        assert "/-/valider" not in client.get(url).text
 
 
 # -- in a browser ----------------------------------------------------------------------------------------

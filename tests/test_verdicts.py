@@ -235,6 +235,60 @@ def test_fields_outside_the_2022_format_are_errors_at_the_record_level_only(tmp_
     assert serious(check_2022(tmp_path, nested)) == []  # the 2.0.3 schema allows it inside acheteur
 
 
+def test_null_in_a_key_the_format_does_not_name_is_not_a_format_error(tmp_path):
+    """Extra keys the schema admits may hold null: 1.5.0 has no additionalProperties, 2.0.3 only on the contract."""
+    record = m2019(source=None, siren=None, acheteur={"id": "21690123100011", "nom": "Ville de Lyon", "siret": None})
+    record["titulaires"] = [{**MARCHE_2019["titulaires"][0], "nomCommercial": None}]
+    assert serious(check_2019(tmp_path, record)) == []
+    nested = m2022(
+        acheteur={"id": "21690123100011", "nom": None}, lieuExecution={**MARCHE_2022["lieuExecution"], "nom": None}
+    )
+    assert serious(check_2022(tmp_path, nested)) == []
+    # a key of the format published as null stays an error, in both generations
+    assert serious(check_2019(tmp_path, m2019(dureeMois=None))) == [("null-value", "marches[0].dureeMois")]
+
+
+def test_a_2019_acheteur_published_as_null_is_not_an_object(tmp_path):
+    found = check_2019(tmp_path, m2019(acheteur=None, uid="216901231000112019LY000100"))
+    assert serious(found) == [("object-expected", "marches[0].acheteur")]  # no uid-mismatch: one defect
+    assert all("None" not in f.message for f in found)
+    assert found[0].uid == "216901231000112019LY000100"  # the published uid is kept: duplicates still found
+
+
+def test_a_dotted_key_is_an_extra_field_unless_it_stands_for_a_missing_object(tmp_path):
+    """A dotted key next to its object, inside an object, or naming a list is an extra key the schema admits."""
+    found = check_2019(tmp_path, m2019(**{"acheteur.nom": "Ville de Lyon", "modifications.objetModification": "x"}))
+    assert serious(found) == []
+    nested = m2022(acheteur={"id": "21690123100011", "adresse.ville": "Lyon"})
+    assert serious(check_2022(tmp_path, nested)) == []
+    # a required object published only as dotted keys: the schema rejects it; read as the object
+    flat = m2019(**{"acheteur.id": "21690123100011", "acheteur.nom": "Ville de Lyon"})
+    del flat["acheteur"]
+    assert serious(check_2019(tmp_path, flat)) == [
+        ("flat-key", "marches[0].acheteur.id"),
+        ("flat-key", "marches[0].acheteur.nom"),
+    ]
+
+
+def test_a_2022_list_in_a_2019_record_is_not_judged_by_the_2022_format(tmp_path):
+    found = check_2019(tmp_path, m2019(techniques=["Accord-cadre"]))
+    assert [f for f in found if f.severity == "error"] == []
+    assert all("2.0.3" not in f.message for f in found)
+
+
+def test_a_2019_date_with_offset_and_z_is_the_format_s(tmp_path):
+    assert serious(check_2019(tmp_path, m2019(dateNotification="2019-02-04+01:00Z"))) == []
+
+
+def test_a_2019_record_notified_once_the_2022_format_is_in_force_is_an_error(tmp_path):
+    late = m2019(dateNotification="2024-03-01", datePublicationDonnees="2024-03-10")
+    found = check_2019(tmp_path, late, config=AS_OF_2026)
+    assert serious(found) == [("format-outdated", "marches[0].dateNotification")]
+    assert "01/01/2024" in found[0].message and "format 2022" in found[0].message
+    on_time = m2019(dateNotification="2023-12-31", datePublicationDonnees="2024-01-10")
+    assert serious(check_2019(tmp_path, on_time, config=AS_OF_2026)) == []
+
+
 def test_a_subsequent_marche_of_2019_is_not_asked_for_idaccordcadre(tmp_path):
     assert check_2019(tmp_path, m2019(nature="Marché subséquent")) == []
     subsequent = m2022(modalitesExecution={"modaliteExecution": ["Marchés subséquents"]})
@@ -344,7 +398,17 @@ def test_the_amount_limit_message_prints_the_amount_limit_in_french(tmp_path):
     found = check_2022(tmp_path, m2022(montant=1e17), m2022(id="2025-0102", montant=123456789012345678901234567890))
     messages = " ".join(f.message for f in found).replace("\u202f", " ").replace("\u00a0", " ")
     assert "3 000 000 000 €" in messages and "180" not in messages and "e+" not in messages
-    assert "123456789012345678901234567890" in messages
+    assert "123 456 789 012 345 678 901 234 567 890 €" in messages  # the published digits, grouped
+
+
+def test_amounts_beyond_a_double_keep_their_published_digits(tmp_path):
+    found = check_2022(tmp_path, m2022(montant="99999999999999999999"), m2022(id="2025-0102", montant=int("9" * 40)))
+    by_code = {(f.code, f.id): f for f in found}
+    assert ("amount-placeholder", "2025-0101") in by_code  # 20 nines: a placeholder, not 1e20
+    shown = by_code[("number-as-string", "2025-0101")].message.replace("\u202f", " ")
+    assert "99 999 999 999 999 999 999" in shown and "100 000" not in shown
+    long = by_code[("amount-placeholder", "2025-0102")].message.replace("\u202f", " ")
+    assert "(40 chiffres)" in long and "9" * 13 not in long
 
 
 # -- damaged text -----------------------------------------------------------------------------------------
@@ -436,3 +500,114 @@ def test_xml_findings_point_at_the_element_itself(tmp_path):
     }
     lines = XML.splitlines()
     assert all(f"<{f.path.rsplit('.', 1)[-1]}>" in lines[f.line - 1] for f in found)
+
+
+# -- one defect, one finding (continued) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("techniques", "code", "path"),
+    [
+        ({"technique": []}, "empty-list", "techniques"),
+        ({"technique": [None]}, "null-value", "techniques.technique[0]"),
+        ({"technique": None}, "null-value", "techniques.technique"),
+    ],
+)
+def test_an_unusable_required_list_is_one_finding(tmp_path, techniques, code, path):
+    found = check_2022(tmp_path, m2022(techniques=techniques))
+    assert serious(found) == [(code, f"marches.marche[0].{path}")]
+
+
+def test_a_repeated_modification_is_not_judged_twice(tmp_path):
+    modification = {
+        "modification": {
+            "id": 1,
+            "dureeMois": 30,
+            "montant": 90000,
+            "dateNotificationModification": "2025-06-01",
+            "datePublicationDonneesModification": "2025-06-10",
+        }
+    }
+    found = check_2022(tmp_path, m2022(modifications=[modification, copy.deepcopy(modification)]))
+    assert serious(found) == [("duplicate-item", "marches.marche[0].modifications[1].modification")]
+
+
+def test_a_2019_nature_in_a_2022_record_replaces_sans_objet(tmp_path):
+    found = check_2022(tmp_path, m2022(nature="Accord-cadre"))
+    assert serious(found) == [("enum-legacy", "marches.marche[0].nature")]
+
+
+def test_a_record_wrapped_once_too_often_is_one_finding_and_read_inside(tmp_path):
+    found = findings([write(tmp_path, {"marches": {"marche": [{"marche": m2022()}]}})])
+    assert serious(found) == [("list-shape", "marches.marche[0].marche")]
+    assert found[0].uid == "216901231000112025-0101"
+
+
+def test_a_field_name_in_the_wrong_case_is_one_finding_and_read(tmp_path):
+    record = m2022()
+    record["Nature"] = record.pop("nature")
+    found = check_2022(tmp_path, record)
+    assert serious(found) == [("unknown-field", "marches.marche[0].Nature")]
+    assert "« nature »" in found[0].message
+
+
+def test_cents_are_not_a_contract_amount(tmp_path):
+    found = check_2019(tmp_path, m2019(montant=0.5), config=AS_OF_2026)
+    assert [(f.code, f.message.split(" : ")[0]) for f in found if f.severity == "error"] == [
+        ("amount-zero", "Montant de 0,5 €")
+    ]
+    assert "moins de 1 €" in found[0].message
+
+
+# -- the tables written by convert keep what they can of the verdict --------------------------------------
+
+
+def _tables(tmp_path, document) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    out = tmp_path / "tables"
+    result = CliRunner().invoke(cli, ["convert", str(write(tmp_path, document)), "-o", str(out), "-q"])
+    assert result.exit_code in (0, 1), result.output
+    return out
+
+
+def test_tables_still_need_a_titulaire_and_no_repeated_item(tmp_path):
+    alone = m2019()
+    del alone["titulaires"]
+    found = findings([_tables(tmp_path / "a", {"marches": [alone]})], AS_OF_2019)
+    assert [(f.code, f.file, f.line) for f in found if f.severity == "error"] == [("required", "tables/marches.csv", 2)]
+    twice = m2022(titulaires=MARCHE_2022["titulaires"] * 2)
+    found = findings([_tables(tmp_path / "b", {"marches": {"marche": [twice]}})])
+    assert [(f.code, f.file, f.line, f.uid) for f in found if f.severity == "error"] == [
+        ("duplicate-item", "tables/marches_titulaires.csv", 3, "216901231000112025-0101")
+    ]
+
+
+def test_tables_say_that_shape_defects_of_the_published_file_are_gone(tmp_path):
+    report = Report(sink=lambda f: None)
+    validate([_tables(tmp_path, {"marches": {"marche": [m2022(idAccordCadre=None)]}})], AS_OF_2026, None, report)
+    assert any("validez aussi le fichier publié" in notice for notice in report.notices)
+
+
+def test_a_duplicate_between_tables_and_a_file_points_at_the_table_line(tmp_path):
+    source = write(tmp_path, {"marches": {"marche": [m2022()]}}, "source.json")
+    out = tmp_path / "tables"
+    assert CliRunner().invoke(cli, ["convert", str(source), "-o", str(out), "-q"]).exit_code == 0
+    found = findings([out, source])
+    assert {(f.code, f.file, f.line) for f in found if f.code == "duplicate-uid-across-files"} == {
+        ("duplicate-uid-across-files", "tables/marches.csv", 2),
+        ("duplicate-uid-across-files", str(source), None),
+    }
+
+
+@pytest.mark.parametrize("code", ["3111000", "3111000-9"])
+def test_a_cpv_code_that_lost_its_leading_zero_says_so(tmp_path, code):
+    found = check_2022(tmp_path, m2022(codeCPV=code))
+    assert [f.code for f in found if f.severity == "error"] == ["pattern"]
+    assert f"« 0{code} »" in found[0].message
+
+
+def test_a_json_schema_reference_beside_marches_is_not_data(tmp_path):
+    document = {"$schema": "https://example.org/marches.json", "marches": [m2019()]}
+    assert serious(findings([write(tmp_path, document)], AS_OF_2019)) == []
+    document = {"source": "plateforme", "marches": [m2019()]}
+    assert [f.code for f in findings([write(tmp_path, document)], AS_OF_2019)] == ["ignored-key"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -42,8 +43,125 @@ def _fatal_errors(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="marches")
+# click writes its help in English: the words it adds around ours, in French (README: the CLI is French).
+_HELP_WORDS = (
+    ("[%Y-%m-%d]", "AAAA-MM-JJ"),
+    ("INTEGER RANGE", "N"),
+    ("FLOAT RANGE", "NOMBRE"),
+    ("INTEGER", "N"),
+    ("FLOAT", "NOMBRE"),
+    ("DIRECTORY", "DOSSIER"),
+    ("FILE", "FICHIER"),
+    ("PATH", "CHEMIN"),
+    ("TEXT", "TEXTE"),
+    ("[default: ", "[par défaut : "),
+    ("[required]", "[obligatoire]"),
+)
+_HEADINGS = {"Options": "Options ", "Commands": "Commandes ", "Arguments": "Arguments "}  # « Options : »
+
+
+class _FrenchFormatter(click.HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        words = _french(args).replace("COMMAND [ARGS]", "COMMANDE [ARGUMENTS]").replace("FILES", "FICHIERS")
+        super().write_usage(prog, words, "Utilisation : ")
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(_HEADINGS.get(heading, heading))
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(_french(a), _french(b)) for a, b in rows], col_max, col_spacing)
+
+
+def _french(text: str) -> str:
+    for english, french in _HELP_WORDS:
+        text = text.replace(english, french)
+    return text
+
+
+class _FrenchContext(click.Context):
+    formatter_class = _FrenchFormatter
+
+
+class _FrenchCommand(click.Command):
+    context_class = _FrenchContext
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = "Afficher cette aide et quitter."
+        return option
+
+
+class _FrenchGroup(_FrenchCommand, click.Group):
+    command_class = _FrenchCommand
+    group_class = type  # sub-groups (cpv, sirene) are French groups too
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's own errors (unknown option, missing argument, bad value) in French, exit code 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            _show(exc)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Interrompu.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# click's usage errors, as it writes them, and their French wording (the values quoted stay as typed)
+_ERRORS = (
+    (
+        r"No such option:? '?([^' ]+)'?\.?(?: Did you mean '?([^' ]+?)'?\?)?$",
+        lambda m: f"option inconnue : {m[1]}" + (f" (vouliez-vous dire {m[2]} ?)" if m[2] else "."),
+    ),
+    (r"No such command '(.+)'\.$", lambda m: f"commande inconnue : « {m[1]} »."),
+    (r"Missing argument '(.+)'\.$", lambda m: f"argument manquant : {_french(m[1]).replace('FILES', 'FICHIERS')}"),
+    (r"Missing option '(.+)'\.$", lambda m: f"option obligatoire manquante : {_names(m[1])}."),
+    (r"Option '(.+)' requires an argument\.$", lambda m: f"l'option {_names(m[1])} attend une valeur."),
+    (r"Got unexpected extra arguments? \((.+)\)$", lambda m: f"argument(s) en trop : {m[1]}."),
+    (r"Invalid value for '(.+?)': (.+)$", lambda m: f"valeur invalide pour {_names(m[1])} : {_value_error(m[2])}"),
+)
+
+
+def _names(quoted: str) -> str:
+    """click's « -f' / '--format » (quotes inside) as « -f / --format »."""
+    return "« " + quoted.replace("' / '", " / ") + " »"
+
+
+def _value_error(text: str) -> str:
+    patterns = (
+        (r"'(.*)' does not match the formats? '%Y-%m-%d'\.", lambda m: f"« {m[1]} » n'est pas une date AAAA-MM-JJ."),
+        (r"(?:File|Path|Directory) '(.*)' does not exist\.", lambda m: f"« {m[1]} » n'existe pas."),
+        (r"(?:File|Path) '(.*)' is a directory\.", lambda m: f"« {m[1]} » est un dossier, un fichier est attendu."),
+        (r"'(.*)' is not one of (.+)\.", lambda m: f"« {m[1]} » n'est pas parmi {m[2]}."),
+        (r"'(.*)' is not a valid integer(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre entier."),
+        (r"'(.*)' is not a valid float(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre."),
+        (r"(.+) is not in the range (.+)\.", lambda m: f"{m[1]} n'est pas dans l'intervalle {m[2]}."),
+    )
+    for pattern, french in patterns:
+        if m := re.match(pattern, text):
+            return french(m)
+    return text
+
+
+def _show(exc: click.ClickException) -> None:
+    message = exc.format_message()
+    for pattern, french in _ERRORS:
+        if m := re.match(pattern, message):
+            message = french(m)
+            break
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        click.echo(ctx.get_usage(), err=True)
+        click.echo(f"Aide : « {ctx.command_path} -h ».\n", err=True)
+    click.secho(f"Erreur : {message}", fg="red", err=True)
+
+
+@click.group(cls=_FrenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="marches", help="Afficher la version et quitter.")
 @click.option("--debug", is_flag=True, help="Afficher la trace Python complète des erreurs.")
 def cli(debug: bool) -> None:
     """marches : lire, valider, empaqueter et publier les données essentielles de la commande publique."""
@@ -121,6 +239,17 @@ def _validation_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _sirene_option(command):
+    """--sirene: the SIRENE register to check SIRETs with, or to name buyers and titulaires with."""
+    return click.option(
+        "--sirene",
+        "sirene_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Répertoire SIRENE construit par « marches sirene install -o FICHIER » ; par défaut celui installé "
+        "dans le cache.",
+    )(command)
 
 
 def _config(config_file: Path | None, as_of):

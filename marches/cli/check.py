@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, cli
+from marches.errors import InputError, MarchesError, printable
 
 
 @cli.command()
@@ -40,6 +42,7 @@ from marches.cli.base import _config, _fatal_errors, _Progress, _validation_opti
 )
 @click.option("--strict", is_flag=True, help="Les avertissements font échouer la validation (code de sortie 1).")
 @_validation_options
+@_sirene_option
 @click.option(
     "--examples",
     type=click.IntRange(0, 100_000),
@@ -74,6 +77,7 @@ def validate(
     as_of,
     config_file: Path | None,
     cpv_file: Path | None,
+    sirene_file: Path | None,
     examples: int | None,
     json_report: Path | None,
     summary: Path | None,
@@ -84,7 +88,8 @@ def validate(
 
     Lit JSON, XML (formats 2019 et 2022) ou les tables CSV de marches ; vérifie les Table
     Schemas (types, obligatoires, listes fermées, formats, bornes, clés) puis les règles
-    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence). Chaque constat est
+    métier (SIRET, CPV, dates, montants, durées, doublons, cohérence ; avec le répertoire
+    SIRENE : SIRET inconnus, établissements fermés, acheteurs privés). Chaque constat est
     localisé (fichier, enregistrement, chemin JSON ou ligne XML) et expliqué en français.
 
     Codes de sortie : 0 conforme (avertissements permis), 1 erreurs (ou avertissements avec
@@ -97,27 +102,63 @@ def validate(
       marches validate export.json --format html -o rapport.html
       marches validate tables/ --strict --as-of 2026-01-01 --format github
     """
-    from marches import cpv as nomenclature
-    from marches.report import SINKS, Report, render_text
-    from marches.report_html import HTML_FINDINGS_PER_RULE, render_html, report_view
-    from marches.validate import validate as run
+    from marches import sirene as register
+    from marches.report_html import HTML_FINDINGS_PER_RULE
 
     config = _config(config_file, as_of)
+    store = register.resolve(sirene_file)
     if examples is None:
         examples = HTML_FINDINGS_PER_RULE if fmt == "html" else 5
-    handle = output.open("w", encoding="utf-8", newline="") if output else None
+    with contextlib.ExitStack() as outputs:
+        handle = outputs.enter_context(_ReportFile(output, newline="")) if output else None
+        json_handle = outputs.enter_context(_ReportFile(json_report)) if json_report else None
+        passed, fatal = _report(
+            files,
+            fmt,
+            csv_separator,
+            handle,
+            json_handle,
+            strict,
+            config,
+            cpv_file,
+            examples,
+            summary,
+            workers,
+            quiet,
+            store,
+        )
+    if fatal is not None:
+        raise fatal  # after the report: the French message on stderr, exit 3
+    sys.exit(0 if passed else 1)
+
+
+def _report(
+    files, fmt, csv_separator, handle, json_handle, strict, config, cpv_file, examples, summary, workers, quiet, store
+) -> tuple[bool, MarchesError | None]:
+    """Validate and write the report; whether it passed, and an input that cannot be read ends the validation but not the
+    report: it is recorded as an ``unreadable`` finding and every report stays a whole document."""
+    from marches import cpv as nomenclature
+    from marches.findings import Finding
+    from marches.report import SINKS, Report, render_text
+    from marches.report_html import render_html, report_view
+    from marches.validate import validate as run
+
     stream = handle or sys.stdout
     if fmt == "csv":
         sinks = [SINKS["csv"](stream, delimiter=csv_separator)]
     else:
         sinks = [SINKS[fmt](stream)] if fmt in SINKS else []
-    json_handle = json_report.open("w", encoding="utf-8") if json_report else None
     if json_handle:
         sinks.append(SINKS["json"](json_handle))
     report = Report(examples_per_rule=examples, sink=_fan_out(sinks), as_of=config.as_of)
     progress = _Progress(quiet)
+    fatal = None
     try:
-        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, workers=workers)
+        run(list(files), config, nomenclature.resolve(cpv_file), report, progress, workers=workers, sirene=store)
+    except MarchesError as exc:
+        fatal = exc
+        problem = exc.describe_problem() if isinstance(exc, InputError) else str(exc)
+        report.add(Finding.of("unreadable", printable(problem), file=getattr(exc, "file", None)))
     finally:
         progress.close()
     for sink in sinks:
@@ -137,10 +178,29 @@ def validate(
         with summary.open("a", encoding="utf-8") as fh:
             fh.write("## Validation des données essentielles (marches)\n\n```text\n")
             fh.write(click.unstyle(render_text(report, strict, click.style)) + "\n```\n")
-    for h in (handle, json_handle):
-        if h:
-            h.close()
-    sys.exit(0 if report.passed(strict) else 1)
+    return report.passed(strict), fatal
+
+
+class _ReportFile:
+    """A report file written beside its target and put in its place when whole (one rename): a reader
+    never sees half a report, and a run killed midway leaves the previous report, if any."""
+
+    def __init__(self, target: Path, **options):
+        self.target, self.options = target, options
+
+    def __enter__(self):
+        from marches.atomic import staging_path
+
+        self.staging = staging_path(self.target)
+        self.handle = self.staging.open("w", encoding="utf-8", **self.options)
+        return self.handle
+
+    def __exit__(self, kind, error, trace) -> None:
+        self.handle.close()
+        if kind is None:
+            os.replace(self.staging, self.target)
+        else:
+            self.staging.unlink(missing_ok=True)
 
 
 def _fan_out(sinks):

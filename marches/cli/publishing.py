@@ -7,12 +7,16 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _validation_options, _waiting, cli
+from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, _waiting, cli
 from marches.cli.data import generate
 from marches.errors import printable
 from marches.site_validation import MIB, Settings
 
 DEMO_DEFECT_RATE = 0.05
+PUBLISH_NOTICE = (
+    "Répertoire SIRENE non installé : les acheteurs et titulaires n'ont que les noms publiés (format 2019). "
+    "Installez-le avec « marches sirene install » ou passez --sirene FICHIER."
+)
 
 
 @cli.command("package")
@@ -125,25 +129,34 @@ def package_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Nomenclature CPV 2008 pour les libellés (par défaut celle installée).",
 )
+@_sirene_option
 @click.option("-q", "--quiet", is_flag=True, help="Pas de résumé.")
 @_fatal_errors
-def publish(packages: tuple[Path, ...], out: Path, cpv_file: Path | None, quiet: bool) -> None:
+def publish(
+    packages: tuple[Path, ...], out: Path, cpv_file: Path | None, sirene_file: Path | None, quiet: bool
+) -> None:
     """Construire la base SQLite de la plateforme à partir de paquets de données.
 
     Tables typées (SIRET et codes restent du texte), clés, index, recherche plein texte
     insensible aux accents, libellés CPV, vue à plat marché × titulaire et tables
     d'indicateurs pré-calculées. Un contrat présent dans plusieurs paquets n'est publié
-    qu'une fois. Chaque paquet est vérifié (empreintes SHA-256) avant d'être lu.
+    qu'une fois. Chaque paquet est vérifié (empreintes SHA-256) avant d'être lu. Avec le
+    répertoire SIRENE (installé, ou --sirene) : noms, communes, départements, activités et
+    catégories des acheteurs et des titulaires.
 
     \b
     Exemple :
       marches publish datapackages/national -o decp.db
     """
     from marches import cpv as nomenclature
+    from marches import sirene as register
     from marches.publish import publish as run
 
-    summary = run(list(packages), out, nomenclature.resolve(cpv_file), on_wait=_waiting(out, quiet))
+    store = register.resolve(sirene_file)
+    summary = run(list(packages), out, nomenclature.resolve(cpv_file), on_wait=_waiting(out, quiet), sirene=store)
     if not quiet:
+        if store is None:
+            click.echo(f"Note : {PUBLISH_NOTICE}", err=True)
         click.echo(
             f"Base {out} : {summary.rows.get('marches', 0)} marché(s), {summary.rows.get('concessions', 0)} "
             f"concession(s) ; lancez « marches serve {out} ».",
@@ -308,9 +321,10 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
     """Démonstration de bout en bout sur un jeu de données généré.
 
     Génère un fichier DECP JSON 2022 réaliste (5 % de contrats porteurs d'un défaut réel,
-    décrits dans defauts-injectes.csv), le valide (résumé à l'écran, rapport complet dans
-    rapport-validation.json), l'empaquette (datapackages/demo), construit la base (decp.db)
-    et la sert avec Datasette (--no-serve pour s'arrêter avant).
+    décrits dans defauts-injectes.csv) et un répertoire SIRENE fictif de ses acheteurs et
+    titulaires (sirene.sqlite, jamais celui installé), le valide (résumé à l'écran, rapport
+    complet dans rapport-validation.json), l'empaquette (datapackages/demo), construit la base
+    (decp.db) et la sert avec Datasette (--no-serve pour s'arrêter avant).
 
     \b
     Exemple :
@@ -329,7 +343,8 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         truth=out / "defauts-injectes.csv",
         quiet=quiet,
     )
-    _demo_validation(data, out / "rapport-validation.json", quiet)
+    store = _demo_sirene(out, contracts, seed)
+    _demo_validation(data, out / "rapport-validation.json", quiet, store)
     ctx.invoke(
         package_command,
         files=(data,),
@@ -345,7 +360,14 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         quiet=quiet,
     )
     database = out / "decp.db"
-    ctx.invoke(publish, packages=(out / "datapackages" / "demo",), out=database, cpv_file=None, quiet=quiet)
+    ctx.invoke(
+        publish,
+        packages=(out / "datapackages" / "demo",),
+        out=database,
+        cpv_file=None,
+        sirene_file=store,
+        quiet=quiet,
+    )
     if not quiet:
         click.echo(
             f"Consultez {out / 'rapport-validation.json'} (rapport complet), {out / 'datapackages' / 'demo'} "
@@ -356,10 +378,20 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         ctx.invoke(serve, database=database, host="127.0.0.1", port=port, allow_robots=False, sql_time_limit_ms=3000)
 
 
-def _demo_validation(data: Path, report_path: Path, quiet: bool) -> None:
+def _demo_sirene(out: Path, contracts: int, seed: int) -> Path:
+    """A fictitious SIRENE register of the demo's buyers and titulaires, in INSEE's layout, installed apart."""
+    from marches.generate.sirene import generate_sirene
+    from marches.sirene.install import install
+
+    paths, _ = generate_sirene(out / "sirene", "zip", 0, seed, contracts)
+    return install(list(paths.values()), out / "sirene.sqlite").path
+
+
+def _demo_validation(data: Path, report_path: Path, quiet: bool, store_path: Path) -> None:
     """Validate the demo data: summary on stderr (it is a demonstration, not a CI gate), full JSON report."""
     from marches import cpv as nomenclature
     from marches.report import SINKS, Report, render_text
+    from marches.sirene import Sirene
     from marches.validate import validate as run
 
     with report_path.open("w", encoding="utf-8") as fh:
@@ -367,7 +399,7 @@ def _demo_validation(data: Path, report_path: Path, quiet: bool) -> None:
         report = Report(examples_per_rule=2, sink=sink)
         progress = _Progress(quiet)
         try:
-            run([data], None, nomenclature.resolve(None), report, progress)
+            run([data], None, nomenclature.resolve(None), report, progress, sirene=Sirene(store_path))
         finally:
             progress.close()
         sink.close(report, False)

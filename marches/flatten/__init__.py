@@ -37,6 +37,9 @@ class FlatRecord:
     lines: dict[str, int] | None = None  # XML: element paths (relative to the record) -> line
 
 
+# A record written inside its own list item's name, once too often ({"marche": {"marche": {…}}} in XML).
+_RECORD_WRAPPERS = frozenset({"marche", "contrat-concession", "concession"})
+
 # -- entry point -------------------------------------------------------------------------------------
 
 
@@ -48,7 +51,7 @@ def flatten(raw: RawRecord) -> FlatRecord:
     data = raw.data
     readable = isinstance(data, dict)
     if not readable:
-        shown = "null" if data is None else n._show(data)
+        shown = "null" if data is None else f"« {n._show(data)} »"
         ctx.note(
             "not-an-object",
             "",
@@ -58,8 +61,18 @@ def flatten(raw: RawRecord) -> FlatRecord:
         )
         ctx.extra[""] = data
         data = {}
-    data = _expand_flat_keys(ctx, data, "")
-    kind = raw.kind or detect_kind(data)
+    elif len(data) == 1 and (wrapper := next(iter(data))) in _RECORD_WRAPPERS and isinstance(data[wrapper], dict):
+        ctx.note(
+            "list-shape",
+            wrapper,
+            None,
+            f"« {raw.path} » : le contrat est enveloppé une fois de trop dans « {wrapper} » ; "
+            "publiez l'objet du contrat lui-même. Lu à l'intérieur.",
+        )
+        ctx.path = ctx.where(wrapper)  # every finding and row then points inside the wrapper
+        data = data[wrapper]
+    probe = _expand_flat_keys(None, data, "")
+    kind = raw.kind or detect_kind(probe)
     if kind is None:
         if readable:
             ctx.note(
@@ -69,8 +82,10 @@ def flatten(raw: RawRecord) -> FlatRecord:
                 "Impossible de savoir s'il s'agit d'un marché ou d'un contrat de concession ; lu comme un marché.",
             )
         kind = "marche"
-    generation = raw.generation or detect_generation(data)
+    generation = raw.generation or detect_generation(probe)
     ctx.generation = generation
+    ctx.kind = kind
+    data = _expand_flat_keys(ctx, data, "", kind)
     if readable:
         rows = _marche(ctx, data) if kind == "marche" else _concession(ctx, data)
     else:
@@ -81,13 +96,13 @@ def flatten(raw: RawRecord) -> FlatRecord:
     buyer = root.get("acheteur_id") if kind == "marche" else root.get("autoriteConcedante_id")
     uid = f"{buyer}{root['id']}" if buyer and root["id"] else None
     if generation == "2019" and readable:
-        _check_2019_identity(ctx, data, kind, uid)
+        uid = _check_2019_identity(ctx, data, kind, uid)
     key = raw.record_key
     root.update(
         record_key=key,
         uid=uid,
         generation=generation,
-        source_file=raw.source.path.name,
+        source_file=raw.source.file_name,
         source_position=raw.position,
         source_line=raw.line,
         extra_fields={**(raw.extra or {}), **ctx.extra} or None,
@@ -103,8 +118,14 @@ def flatten(raw: RawRecord) -> FlatRecord:
     return FlatRecord(kind, generation, key, uid, root["id"], rows, findings, raw.lines)
 
 
-def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | None) -> None:
-    """``_type`` and ``uid``, two fields of the 2019 format only (schema 1.5.0)."""
+def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | None) -> str | None:
+    """Check ``_type`` and ``uid``, two fields of the 2019 format only (schema 1.5.0); return the uid.
+
+    The uid is the buyer's SIRET followed by the contract's ``id``. When those cannot be read (acheteur
+    null or not an object: already one finding), the published uid is kept as it is, unchecked, so that
+    the contract keeps its identity (duplicates); otherwise a different published uid is reported and
+    the computed one used.
+    """
     published_type = data.get("_type")
     expected = TYPE_2019[kind]
     if published_type is not None and not isinstance(published_type, str):
@@ -125,7 +146,7 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
         )
     published_uid = data.get("uid")
     if published_uid is None:
-        return
+        return uid
     if not isinstance(published_uid, str) or not re.match(UID_2019_PATTERN, published_uid):
         ctx.note(
             "pattern",
@@ -134,6 +155,8 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
             f"« uid » : « {n._show(published_uid)} » n'est pas le SIRET de l'acheteur suivi de l'identifiant "
             "du contrat (14 chiffres puis 7 à 16 caractères).",
         )
+    elif uid is None:
+        return published_uid
     elif published_uid != uid:
         ctx.note(
             "uid-mismatch",
@@ -143,6 +166,7 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
             "l'uid est recalculé, la valeur publiée conservée.",
         )
         ctx.changed("uid", published_uid)
+    return uid
 
 
 def _from_tables(raw: RawRecord) -> FlatRecord:

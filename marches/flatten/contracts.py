@@ -45,7 +45,7 @@ from marches.normalize import RecordContext
 def _marche(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
     t = "marches"
     generation = ctx.generation
-    d = _nulls(ctx, published, "", t)
+    d = _nulls(ctx, published, "", t, "marche")
     check_keys(ctx, d, "", "marche", top_level=True)
     required_object(ctx, published, "acheteur", "marche", "", published)
     required_object(ctx, published, "lieuExecution", "marche", "", published)
@@ -71,8 +71,9 @@ def _marche(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
                 "nature",
             )
             ctx.original.setdefault("nature", d.get("nature"))
+        # the value the 2019 nature stands for replaces « Sans objet » (which says there is none)
         if nature == "Accord-cadre" and "Accord-cadre" not in techniques:
-            techniques.append("Accord-cadre")
+            techniques[:] = [t for t in techniques if t != "Sans objet"] + ["Accord-cadre"]
         if nature == "Marché subséquent" and "Marchés subséquents" not in modalites:
             modalites.append("Marchés subséquents")
         nature = "Marché"
@@ -264,7 +265,7 @@ def _rename(container, old: str, new: str):
 
 def _concession(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
     t = "concessions"
-    d = _nulls(ctx, published, "", t)
+    d = _nulls(ctx, published, "", t, "concession")
     check_keys(ctx, d, "", "concession", top_level=True)
     required_object(ctx, published, "autoriteConcedante", "concession", "", published)
     required_object(ctx, published, "lieuExecution", "concession", "", published)

@@ -39,45 +39,91 @@ def _label(ctx: RecordContext) -> str:
 # -- objects ----------------------------------------------------------------------------------------------
 
 
-def _expand_flat_keys(ctx: RecordContext, obj: dict, rel: str) -> dict:
-    """``{"acheteur.id": "1"}`` -> ``{"acheteur": {"id": "1"}}``, noted."""
+def _set_dotted(target: dict, dotted: str, value: Any) -> None:
+    """``_set_dotted(d, "adresse.ville", v)`` -> ``d["adresse"]["ville"] = v`` (objects created as needed)."""
+    *heads, last = dotted.split(".")
+    for head in heads:
+        child = target.get(head)
+        if not isinstance(child, dict):
+            child = target[head] = {}
+        target = child
+    target[last] = value
+
+
+def _expand_flat_keys(ctx: RecordContext | None, obj: dict, rel: str, kind: str | None = None) -> dict:
+    """``{"acheteur.id": "1"}`` -> ``{"acheteur": {"id": "1"}}``, each flat key noted.
+
+    A dotted key is read as the nested object only when the object is absent and (with ``kind``) is
+    an object of the format (a list cannot be written flat); otherwise it is an ordinary extra key
+    (``check_keys`` keeps it in ``extra_fields``, and reports it where the level admits no extra key).
+    Each object the format has is either required or at a level without extra keys (2.0.3 record
+    level), so the official schema rejects every flat key read here: one ``flat-key`` error each.
+    Without ``ctx`` nothing is noted (a probe to detect the kind and generation of the record).
+    """
     if "." not in "".join(obj):
         return obj
+    readable = readable_keys(kind) if kind else None
     out: dict = {}
+    flat: list[str] = []
     for k, v in obj.items():
-        if "." not in k:
-            out.setdefault(k, v) if not isinstance(v, dict) else out.setdefault(k, {}).update(v)
+        head, dot, tail = k.partition(".")
+        if (
+            not (dot and head and tail)
+            or head in obj
+            or (readable is not None and head not in readable)
+            or (kind is not None and (kind, head) in LISTS)
+        ):
+            out[k] = v
             continue
+        _set_dotted(out.setdefault(head, {}), tail, v)
+        flat.append(k)
+    if ctx is None or not flat:
+        return out
+    for k in flat:
+        head, _, tail = k.partition(".")
         ctx.note(
             "flat-key",
             join(rel, k),
             None,
-            f"« {join(rel, k)} » : clé à plat ; le format attend des objets imbriqués "
-            f"(« {k.partition('.')[0]} » : {{« {k.partition('.')[2]} » : …}}). Lue comme telle.",
+            f"« {join(rel, k)} » : clé à plat ; le {_label(ctx)} attend l'objet imbriqué "
+            f"(« {head} » : {{« {tail} » : …}}). Lue comme telle.",
         )
-        head, _, tail = k.partition(".")
-        target = out.setdefault(head, {})
-        if isinstance(target, dict):
-            target.update(_expand_flat_keys(ctx, {tail: v}, rel))
-        else:
-            ctx.extra[join(rel, k)] = v
     return out
 
 
-def _nulls(ctx: RecordContext, obj: dict, rel: str, table: str, prefix: str = "") -> dict:
-    """Note every ``null`` value of the object (no official schema admits null); the key stays, read as absent."""
+def _nulls(ctx: RecordContext, obj: dict, rel: str, table: str, kind: str, prefix: str = "") -> dict:
+    """Note every ``null`` given to a field of the format (no official schema admits null there); the key
+    stays, read as absent.
+
+    A key the format does not name is not checked here: where the schema allows extra keys (1.5.0
+    everywhere, 2.0.3 below the record) ``"source": null`` is valid and kept in ``extra_fields``; where
+    it forbids them, :func:`check_keys` reports the key itself (one defect, one finding).
+    """
     if None in obj.values():
+        allowed = OBJECT_KEYS[kind][ctx.generation or "2022"]
         for k, v in obj.items():
-            if v is None:
+            if v is not None or k not in allowed:
+                continue
+            if (ctx.generation, k) in UNTYPED_OBJECTS and not ctx.xml:
                 ctx.note(
-                    "object-expected" if (ctx.generation, k) in UNTYPED_OBJECTS and not ctx.xml else "null-value",
+                    "object-expected",
                     join(rel, k),
                     None,
-                    f"« {join(rel, k)} » vaut null : aucun champ du format n'admet null. Omettez le champ s'il est "
-                    "facultatif, sinon publiez sa valeur ; lu comme absent.",
+                    f"« {join(rel, k)} » vaut null : le schéma du {_label(ctx)} l'admet, mais le contrat n'a plus "
+                    f"d'{'acheteur' if k == 'acheteur' else k} identifié ; publiez l'objet avec son identifiant.",
                     table,
                     prefix + k,
                 )
+                continue
+            ctx.note(
+                "null-value",
+                join(rel, k),
+                None,
+                f"« {join(rel, k)} » vaut null : le {_label(ctx)} n'admet pas null pour ce champ. Omettez le champ "
+                "s'il est facultatif, sinon publiez sa valeur ; lu comme absent.",
+                table,
+                prefix + k,
+            )
     return obj
 
 
@@ -89,7 +135,19 @@ def check_keys(ctx: RecordContext, obj: dict, rel: str, kind: str, top_level: bo
         return
     readable = readable_keys(kind) | (DRAFT_2022_NAMES.keys() if kind == "marche" else set())
     strict = strict_keys(ctx.origin, generation, top_level)
-    for k in obj.keys() - allowed:
+    folded = {k.casefold(): k for k in allowed}
+    for k in sorted(obj.keys() - allowed):
+        right = folded.get(k.casefold())
+        if strict and right is not None and right not in obj:  # « Nature » for « nature »: one finding, read
+            obj[right] = obj.pop(k)
+            ctx.note(
+                "unknown-field",
+                join(rel, k),
+                None,
+                f"« {join(rel, k)} » : le {_label(ctx)} écrit « {right} » (majuscules et minuscules comptent) ; "
+                f"lu comme « {right} ».",
+            )
+            continue
         if k not in readable:
             ctx.extra[join(rel, k)] = obj[k]
         if not strict:
@@ -137,7 +195,7 @@ def _object(ctx: RecordContext, value: Any, rel: str, kind: str, table: str, pre
         )
         ctx.extra[rel] = value
         return {}
-    value = _nulls(ctx, _expand_flat_keys(ctx, value, rel), rel, table, prefix)
+    value = _nulls(ctx, _expand_flat_keys(ctx, value, rel, kind), rel, table, kind, prefix)
     check_keys(ctx, value, rel, kind)
     return value
 
@@ -247,7 +305,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "null-value",
                 rel,
                 None,
-                f"« {rel} » vaut null au lieu d'un {spec.item} : élément ignoré ; retirez-le.",
+                f"« {rel} » vaut null au lieu d'un élément « {spec.item} » : ignoré ; retirez-le.",
             )
             continue
         if isinstance(item, list):
@@ -255,7 +313,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "object-expected" if untyped else "nested-list",
                 rel,
                 None,
-                f"« {rel} » : une liste dans la liste au lieu d'un {spec.item} ; lue aplatie.",
+                f"« {rel} » : une liste dans la liste au lieu d'un élément « {spec.item} » ; lue aplatie.",
             )
             for k, x in enumerate(item):
                 suffix, value = _unwrap(ctx, x, spec.item, f"{rel}[{k}]", wrapped_format)
@@ -278,7 +336,7 @@ def _json_items(ctx: RecordContext, container: Any, spec: ListSpec, path: str) -
                 "null-value",
                 f"{rel}{suffix}",
                 None,
-                f"« {rel}{suffix} » vaut null au lieu d'un {spec.item} ; élément ignoré.",
+                f"« {rel}{suffix} » vaut null au lieu d'un élément « {spec.item} » ; ignoré.",
             )
         else:
             deviating += bool(suffix) != wrapped_format
@@ -361,7 +419,20 @@ def _unwrap(ctx: RecordContext, item: Any, wrapper: str, rel: str, wrapped_forma
     keys (which the 2.0.3 schema admits) go to extra_fields; in the 2019 format a single-key object is
     a wrapper only when it holds an object (``{"tarif": 9.1}`` is a tarif without its label).
     """
-    if not isinstance(item, dict) or wrapper not in item:
+    if not isinstance(item, dict):
+        return "", item
+    if wrapper not in item:
+        if wrapped_format and len(item) == 1:  # {"Titulaire": {…}}: the wrapper in the wrong case
+            key, inner = next(iter(item.items()))
+            if key.casefold() == wrapper.casefold() and isinstance(inner, dict):
+                ctx.note(
+                    "unknown-field",
+                    f"{rel}.{wrapper}",
+                    None,
+                    f"« {rel}.{key} » : le {_label(ctx)} écrit « {wrapper} » (majuscules et minuscules comptent) ; "
+                    f"lu comme « {wrapper} ».",
+                )
+                return f".{key}", inner
         return "", item
     if wrapped_format:
         for k in item.keys() - {wrapper}:
@@ -503,7 +574,7 @@ def _flat_values(ctx: RecordContext, values: list[tuple[str, Any]], path: str, t
             flat.extend((f"{item_path}[{k}]", x) for k, x in enumerate(item))
         else:
             flat.append((item_path, item))
-    if not flat:
+    if not values:  # a list of nulls only is already reported, value by value
         ctx.note(
             "empty-list",
             path,

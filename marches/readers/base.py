@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from marches.errors import display_path
 from marches.findings import Finding
 
 Kind = Literal["marche", "concession"]
@@ -31,11 +34,23 @@ class Source:
     scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
 
     @property
+    def file_name(self) -> str:
+        """The file's own name as text (bytes that are not UTF-8 shown as « \ufffd »): its provenance."""
+        return display_path(self.path.name)
+
+    def open(self) -> io.BufferedReader:
+        """The file's bytes, through a handle without a name: parsers that turn the handle's name into
+        text (lxml's base URL) never meet a name whose bytes are not UTF-8."""
+        return open(os.open(self.path, os.O_RDONLY), "rb")
+
+    @property
     def key_prefix(self) -> str:
         return self.sha256[:12]
 
-    def note(self, code: str, message: str, value: Any = None, line: int | None = None) -> None:
-        self.findings.append(Finding.of(code, message, value, file=self.name, line=line))
+    def note(
+        self, code: str, message: str, value: Any = None, line: int | None = None, path: str | None = None
+    ) -> None:
+        self.findings.append(Finding.of(code, message, value, file=self.name, line=line, path=path))
 
 
 @dataclass(slots=True)

@@ -12,10 +12,11 @@ record is still read and the value reported.
 
 from __future__ import annotations
 
+import codecs
 import io
-import itertools
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import ijson
 from marches.errors import InputError
 from marches.flatten.structure import detect_generation, signed_2019
 from marches.flatten.vocabulary import V2_MARKERS
+from marches.french import plural
 from marches.normalize import fold
 from marches.readers.base import RawRecord, Source, hash_file
 
@@ -103,16 +105,24 @@ class _LiteralFilter(io.RawIOBase):
             token = m.group()
             if token == b'"':
                 self.in_string = not self.in_string
-            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2)):
+            elif token[0:1] != b"\\" and not self.in_string and (m.group(1) or m.group(2) or m.group(3)):
                 out += data[i : m.start()] + b'"\\u0000' + token + b'"'
                 i = m.end()
         out += data[i:]
         return bytes(out)
 
 
-_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}")
-# an escape, a quote, a literal (1), or a number with an exponent of three digits or more (2)
-_LITERAL_SCAN = re.compile(rb'\\.|"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][+-]?\d{3,})', re.S)
+# Python refuses to turn more digits than this into an integer (a quadratic conversion): such a number
+# is read as a literal, like 1e400 (both are beyond what any JSON reader holds as a double)
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_LITERAL_TOKEN = re.compile(rb"-?Infinity|NaN|\d[eE][+-]?\d{3}|\d{%d}" % (MAX_DIGITS + 1))
+# an escape, a quote, a literal (1), a number with an exponent of three digits or more (2), or an integer
+# part longer than MAX_DIGITS (3); a number is matched from its first digit only (no quadratic rescans)
+_LITERAL_SCAN = re.compile(
+    rb'\\.|"|(-?Infinity|NaN)|(?<![\d.])(-?\d++(?:\.\d++)?[eE][+-]?\d{3,})'
+    rb"|(?<![\d.])(-?\d{%d,}+(?:\.\d++)?(?:[eE][+-]?\d++)?)" % (MAX_DIGITS + 1),
+    re.S,
+)
 MAX_DEPTH = 64  # a DECP file nests at most a dozen levels; deeper is refused before parsing (memory)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # a high surrogate escape without its low half, or a low one without its high half
@@ -169,11 +179,16 @@ class _Scan:
 
 
 RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
+CONTAINER_NEEDLES = (b'"marches"', b'"marche"', b'"contrat-concession"')  # once each in a well-formed file
+
+
+def _repeated_lists(found: dict[bytes, int]) -> bool:
+    return any(found.get(needle, 0) > 1 for needle in CONTAINER_NEEDLES)
 
 
 def prepare(path: Path, name: str) -> Source:
     scan = _Scan()
-    sha, found = hash_file(path, (b'"contrat-concession"', b'"marche"', *RECORD_NEEDLES), observe=scan)
+    sha, found = hash_file(path, (*CONTAINER_NEEDLES, *RECORD_NEEDLES), observe=scan)
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
@@ -203,6 +218,13 @@ def _sniff(source: Source, skip: int) -> str:
             for prefix, event, _value in ijson.parse(fh):
                 if prefix == "" and event == "start_array":
                     return "bare"
+                if prefix == "" and event not in ("start_map", "map_key", "end_map"):
+                    raise InputError(
+                        source.name,
+                        f"le document JSON est {_EVENTS.get(event, event)} seul, pas un objet",
+                        records_read=0,
+                        hint='Un fichier DECP JSON a la forme {"marches": …}',
+                    )
                 if prefix == "marches" and event in ("start_map", "start_array"):
                     return "object" if event == "start_map" else "array"
                 if prefix == "marches" and event != "map_key":
@@ -214,7 +236,7 @@ def _sniff(source: Source, skip: int) -> str:
                     )
                 if prefix == "" and event == "end_map":
                     break
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeDecodeError):
             return "broken"  # the real parse reports the error with its location
     raise InputError(
         source.name,
@@ -252,8 +274,8 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     A structural pass (``_survey``, memory flat at any depth) refuses files nested deeper than
     ``MAX_DEPTH`` before the records are built, finds keys repeated in an object (the first value is
     lost to every JSON reader) and the keys around the records. It runs on every file up to
-    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting, or when fewer records
-    were read than the file has buyers. Records under an unknown container are read and reported,
+    ``SURVEY_LIMIT``; on larger ones when the hashing pass saw deep nesting or a container key
+    twice, or when fewer records were read than the file has buyers. Records under an unknown container are read and reported,
     other values reported; a file without any record gets an error.
     """
     with source.path.open("rb") as fh:
@@ -276,7 +298,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
     survey = None
-    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH:
+    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH or _repeated_lists(found):
         survey = _survey(source, skip, 0)
         source.bytes_read = 0  # progress counts the reading of the records
     shape = _sniff(source, skip)
@@ -300,6 +322,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         survey = _survey(source, skip, reading.position)
     if survey is not None:
         yield from _around(reading, survey.keys, {p for p, _ in plan})
+        _repeated_containers(source, survey)
     if reading.position == 0:
         source.note(
             "no-record",
@@ -324,8 +347,9 @@ class _Reading:
         """The records of the list at ``prefix`` (a single object there is read as a list of one)."""
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
+        where = self._locator(prefix)
         for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.position), start=1):
-            path = f"{prefix}[{count - 1}]"
+            path = where(count - 1)
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
                     record = self._record(inner, kind, f"{path}[{k}]")
@@ -344,6 +368,22 @@ class _Reading:
                         f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
                     )
                     yield record
+
+    def _locator(self, prefix: str):
+        """The path of the i-th record read at ``prefix``: ijson reads a repeated key's lists one after
+        the other, and the second list's first record is ``marches.marche#2[0]``."""
+        lists = self.survey.lists.get(prefix, []) if self.survey else []
+        if len(lists) < 2:
+            return lambda i: f"{prefix}[{i}]"
+
+        def where(i: int) -> str:
+            for marked, size in lists:
+                if i < size:
+                    return f"{marked}[{i}]"
+                i -= size
+            return f"{prefix}[{i}]"
+
+        return where
 
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
         generation = None
@@ -381,7 +421,7 @@ class _Reading:
                 "(celle du projet de schéma 2.0.0) : au format 2022 en vigueur (schéma 2.0.3), publiez "
                 '{"marches": {"marche": [...], "contrat-concession": [...]}}. Les contrats sont lus.',
             )
-        for rel, key, first in self.survey.duplicates.get(path, ()) if self.survey else ():
+        for rel, key, first in self.survey.duplicates.pop(path, ()) if self.survey else ():
             lost = f" (« {first} »)" if first is not None else ""
             record.note(
                 "duplicate-key",
@@ -400,6 +440,8 @@ class _Survey:
     # record path -> (path in the record, key, first value when it was a scalar)
     duplicates: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
     records: int = 0  # records passed (what a syntax error says was read before it)
+    # each list of records, by path: (its path with repeated keys marked, its size), one per occurrence
+    lists: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def _survey(source: Source, skip: int, records: int) -> _Survey:
@@ -412,24 +454,33 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
     while True:
         stream, counting = _open(source, skip)
         survey = _Survey()
-        # one entry per open container: [current key (maps) or index (arrays), {key: first scalar} or None]
+        # one entry per open container: arrays [index, None], maps [current key, {key: first scalar},
+        # occurrence of the current key (2 for its second time in the object), {repeated key: occurrences}]
         stack: list[list] = []
         try:
             with stream:
                 for event, value in parse(stream, use_float=True, buf_size=_buffer(source)):
                     if event == "map_key":
-                        seen = stack[-1][1]
-                        if value in seen:
-                            _duplicate(survey, stack, value, seen[value])
-                        seen[value] = None
-                        stack[-1][0] = value
+                        top = stack[-1]
+                        if value in top[1]:
+                            _duplicate(survey, stack, value, top[1][value])
+                            top[3][value] = top[2] = top[3].get(value, 1) + 1
+                        else:
+                            top[2] = 1
+                        top[1][value] = None
+                        top[0] = value
                         continue
                     if event in ("end_map", "end_array"):
+                        if event == "end_array" and _record_level(stack):  # a list of records: its size
+                            where = stack[:-1]
+                            survey.lists.setdefault(_path(where, marked=False), []).append((_path(where), stack[-1][0]))
                         stack.pop()
                         survey.records += _record_level(stack)
                         _advance(stack)
                         continue
-                    if len(stack) == 1 or (len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None):
+                    if (len(stack) == 1 and stack[0][1] is not None) or (
+                        len(stack) == 2 and stack[0][0] == "marches" and stack[1][1] is not None
+                    ):
                         survey.keys["" if len(stack) == 1 else "marches"][stack[-1][0]] = event
                     if event not in ("start_map", "start_array"):
                         if stack and stack[-1][1] is not None:
@@ -445,10 +496,10 @@ def _survey(source: Source, skip: int, records: int) -> _Survey:
                             approximate=True,
                             records_read=records,
                         )
-                    stack.append([0, None] if event == "start_array" else [None, {}])
+                    stack.append([0, None] if event == "start_array" else [None, {}, 1, {}])
             return survey
-        except ijson.JSONError as exc:
-            if "floating point" in str(exc) and not source.scan.literals:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            if _beyond_numbers(exc) and not source.scan.literals:
                 source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
                 continue
             if "overflow" in str(exc) and parse is ijson.basic_parse:  # yajl holds 64 bits: the Python backend
@@ -474,21 +525,47 @@ def _advance(stack: list[list]) -> None:
         stack[-1][0] += 1
 
 
+def _path(stack: list[list], marked: bool = True) -> str:
+    """The JSON path of the open containers' current values; a key's second list is ``marche#2``."""
+    return "".join(
+        f"[{entry[0]}]" if entry[1] is None else f".{entry[0]}" + (f"#{entry[2]}" if marked and entry[2] > 1 else "")
+        for entry in stack
+    ).lstrip(".")
+
+
 def _duplicate(survey: _Survey, stack: list[list], key: str, first: Any) -> None:
-    """Note a key repeated in an object, under the path of the record that holds it."""
-    parts = [f"[{k}]" if seen is None else f".{k}" for k, seen in stack[:-1]]
+    """Note a key repeated in an object, under the path of the record that holds it (or of the
+    container: a list of records repeated under the same key)."""
     record_depth = 3 if len(stack) > 2 and stack[1][1] is not None else 2  # marches.marche[i] or marches[i]
-    record = "".join(parts[:record_depth]).lstrip(".")
-    rel = "".join(parts[record_depth:]).lstrip(".")
+    record = _path(stack[:-1][:record_depth])
+    rel = _path(stack[:-1][record_depth:])
     survey.duplicates.setdefault(record, []).append((f"{rel}.{key}" if rel else key, key, first))
+
+
+def _repeated_containers(source: Source, survey: _Survey) -> None:
+    """Keys repeated outside the records (``"marche"`` twice under ``"marches"``): every JSON reader
+    keeps only the last value, so the records of the first list are lost to all of them."""
+    for where, repeated in survey.duplicates.items():
+        for rel, key, _first in repeated:
+            path = f"{where}.{rel}" if where else rel
+            sizes = [size for _marked, size in survey.lists.get(path, [])]
+            counted = f" ({' puis '.join(plural(n, 'contrat') for n in sizes)})" if len(sizes) > 1 else ""
+            source.note(
+                "duplicate-key",
+                f"« {path} » figure plusieurs fois dans le même objet{counted} : tout lecteur JSON ne garde que "
+                "la dernière valeur, ce qui précède est perdu pour lui. marches lit tout (les contrats de la "
+                f"deuxième « {key} » sont situés « {path}#2[…] »). Gardez une seule clé.",
+                path=path,
+            )
+    survey.duplicates.clear()
 
 
 def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set[str]) -> Iterator[RawRecord]:
     """Records and values outside the lists the format names: read when they are contracts, reported always."""
     source = reading.source
     for key, event in skeleton[""].items():
-        if key == "marches":
-            continue
+        if key == "marches" or (key == "$schema" and event == "string"):
+            continue  # "$schema" names the JSON Schema the document follows (the official examples have one)
         if event == "start_array" and _kind_of_container(key):
             source.note(
                 "unknown-container",
@@ -532,53 +609,87 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
 
 
 def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
-    stream, counting = _open(source, skip)
-    yielded = 0
-    try:
-        with stream:
+    """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it."""
+    yielded, backend = 0, ijson
+    while True:
+        stream, counting = _open(source, skip)
+        try:
+            with stream:
+                for i, value in enumerate(backend.items(stream, prefix, use_float=True, buf_size=_buffer(source))):
+                    if i >= yielded:
+                        yielded += 1
+                        yield value
+            return
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            if _beyond_numbers(exc) and not source.scan.literals:
+                source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
+                continue
+            if "overflow" in str(exc) and backend is ijson:  # yajl holds 64 bits: the pure-Python backend
+                backend = ijson.get_backend("python")
+                continue
+            raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
+
+
+def _beyond_numbers(exc: BaseException) -> bool:
+    """Whether a parser stopped at a number it cannot hold: a double beyond 1.8e308 (yajl), or an
+    integer of more than MAX_DIGITS digits (the pure-Python backend, whose int() refuses it)."""
+    if "floating point" in str(exc):
+        return True
+    context = exc.__context__
+    return isinstance(context, ValueError) and "integer string conversion" in str(context)
+
+
+def _not_utf8(source: Source, skip: int, records: int) -> InputError | None:
+    """The exact place of the first byte that is not UTF-8 (one streaming pass), or None.
+
+    Python's decoder is strict where the parser's own check is not (overlong forms, encoded
+    surrogates, code points beyond U+10FFFF); a file that ends inside a character is truncated."""
+    with source.path.open("rb") as fh:
+        fh.seek(skip)
+        offset, line, tail = skip, 1, b""
+        while True:
+            chunk = fh.read(1 << 22)
+            data = tail + chunk
             try:
-                for value in ijson.items(stream, prefix, use_float=True, buf_size=_buffer(source)):
-                    yielded += 1
-                    yield value
-            except ijson.JSONError as exc:
-                if "overflow" not in str(exc):
-                    raise
-                stream.close()
-                if "floating point" in str(exc) and not source.scan.literals:
-                    source.scan.literals = True  # a number beyond doubles: read again, such numbers as literals
-                    yield from itertools.islice(_items(source, prefix, skip, already), yielded, None)
-                    return
-                # yajl cannot hold integers beyond 64 bits: finish this list with the pure-Python backend
-                python = ijson.get_backend("python")
-                again, counting = _open(source, skip)
-                with again:
-                    for i, value in enumerate(python.items(again, prefix, use_float=True)):
-                        if i >= yielded:
-                            yielded += 1
-                            yield value
-    except ijson.JSONError as exc:
-        raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
+                _text, used = codecs.utf_8_decode(data, "strict", not chunk)
+            except UnicodeDecodeError as err:
+                where = {"line": line + data.count(b"\n", 0, err.start), "offset": offset + err.start}
+                if err.reason == "unexpected end of data":
+                    return InputError(
+                        source.name,
+                        "JSON invalide : le fichier s'arrête au milieu d'un caractère (fichier tronqué ?)",
+                        **where,
+                        records_read=records,
+                    )
+                bad = data[err.start : err.end]
+                shown = f"octet {bad[0]:02X}" if len(bad) == 1 else "octets " + " ".join(f"{b:02X}" for b in bad)
+                return InputError(
+                    source.name,
+                    f"encodage invalide : le fichier n'est pas en UTF-8 ({shown} impossible à cette place en UTF-8)",
+                    **where,
+                    records_read=records,
+                    hint="Enregistrez le fichier en UTF-8",
+                )
+            if not chunk:
+                return None
+            line += data.count(b"\n", 0, used)
+            offset += used
+            tail = data[used:]
 
 
 def _locate(source: Source, skip: int, exc: Exception, consumed: int, records: int) -> InputError:
-    """Where a JSON file breaks: exactly for files of a reasonable size, else within a read buffer."""
+    """Where a JSON file breaks: exactly for files of a reasonable size, else within a read buffer.
+
+    An encoding error is always located exactly (a decoding pass costs far less than a parse)."""
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(detail, str) and detail.startswith("b'"):
         detail = detail[2:].split("\\n")[0]
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in detail or source.size <= EXACT_LOCATION_LIMIT:
+        encoding = _not_utf8(source, skip, records)
+        if encoding is not None:
+            return encoding
     if source.size <= EXACT_LOCATION_LIMIT:
-        data = source.path.read_bytes()[skip:]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            return InputError(
-                source.name,
-                "encodage invalide : le fichier n'est pas en UTF-8",
-                line=line,
-                offset=err.start + skip,
-                records_read=records,
-                hint="Enregistrez le fichier en UTF-8",
-            )
+        text = source.path.read_bytes()[skip:].decode("utf-8")
         try:
             json.loads(text)
         except json.JSONDecodeError as err:
@@ -590,6 +701,8 @@ def _locate(source: Source, skip: int, exc: Exception, consumed: int, records: i
                 offset=len(text[: err.pos].encode()) + skip,
                 records_read=records,
             )
+        except ValueError:  # an integer too long for Python: located by the parser below
+            pass
     line = None
     with source.path.open("rb") as fh:
         fh.seek(skip)
@@ -609,6 +722,7 @@ _MESSAGES = {
     "Unterminated string starting at": "chaîne non terminée",
     "Extra data": "données après la fin du document",
     "Invalid control character at": "caractère de contrôle interdit",
+    "Unexpected UTF-8 BOM": "une deuxième marque d'ordre d'octets (BOM UTF-8) suit la première",
 }
 
 

@@ -586,7 +586,7 @@ def read_xml(source: Source) -> Iterator[RawRecord]:
             line=line,
         )
 
-    with source.path.open("rb") as fh:
+    with source.open() as fh:
         stream = _ControlFilter(fh, control) if scan.controls and scan.encoding == "utf-8" else fh
         parser = etree.iterparse(
             stream,

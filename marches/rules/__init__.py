@@ -3,7 +3,8 @@ its reason, and its own valid and invalid examples (run by a parametrized test).
 
 A rule looks at one table of the model. ``prepare`` may add columns it needs (a value from the
 parent table, a lookup in the CPV nomenclature, a checksum computed once per distinct value);
-``ok`` is a polars expression, true where the row passes. Thresholds come from ``Config``.
+``ok`` is a polars expression, true where the row passes. Thresholds come from ``Config``. Rules
+that need the SIRENE register (``needs_sirene``) run only when it is installed or given.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from marches.regulation import GENERATIONS, PUBLICATION_DELAY_MONTHS
 
 if TYPE_CHECKING:
     from marches.cpv import Nomenclature
+    from marches.sirene import Sirene
 
 Severity = Literal["error", "warning", "info"]
 
@@ -65,6 +67,7 @@ class RuleContext:
     config: Config
     cpv: Nomenclature | None
     frames: dict[str, pl.DataFrame]  # typed frames of the batch, by table
+    sirene: Sirene | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Rule:
     invalid: tuple[dict, ...] = ()
     prepare: Callable[[pl.DataFrame, RuleContext], pl.DataFrame] | None = None
     needs_cpv: bool = False
+    needs_sirene: bool = False  # runs only with the SIRENE register (installed, or --sirene)
     scope: Literal["batch", "global"] = "batch"  # global rules run once on every record's keys (duplicates)
     reads: tuple[str, ...] = ()
     params: Callable[[Config], dict[str, str]] | None = None
@@ -121,7 +125,7 @@ RULES: list[tuple[int, Rule]] = []  # (rank of the declaring module, rule)
 
 
 # The order of priority when two rules flag the same cell: by module in this order, then by declaration.
-MODULES = ("amounts", "dates", "identifiers", "nomenclature", "coherence", "identity")
+MODULES = ("amounts", "dates", "identifiers", "sirene", "nomenclature", "coherence", "identity")
 
 
 def rule(**kwargs) -> Rule:
@@ -138,6 +142,20 @@ def rules_for(table: str) -> list[Rule]:
     return [r for r in all_rules() if r.table == table]
 
 
+PUBLISHED = ":publié"  # suffix of the column holding a number as published, next to its typed value
+
+
+def published(column: str) -> str:
+    """The column of ``column``'s published text in the frames rules see (``"montant:publié"``)."""
+    return column + PUBLISHED
+
+
+def with_published(typed: pl.DataFrame, raw: pl.DataFrame, numbers: list[str]) -> pl.DataFrame:
+    """``typed`` with the published text of its number columns: a double rounds what it cannot hold
+    (« 99999999999999999999 » becomes 1e20), and rules on digits (placeholders) read the digits."""
+    return typed.with_columns(raw.get_column(c).alias(published(c)) for c in numbers if c in raw.columns)
+
+
 def all_rules() -> list[Rule]:
     """Every rule, in order of priority (whatever the order the rule modules were imported in)."""
     _load()
@@ -145,4 +163,4 @@ def all_rules() -> list[Rule]:
 
 
 def _load() -> None:
-    from marches.rules import amounts, coherence, dates, identifiers, identity, nomenclature  # noqa: F401
+    from marches.rules import amounts, coherence, dates, identifiers, identity, nomenclature, sirene  # noqa: F401

@@ -7,11 +7,11 @@ import polars as pl
 
 from marches import french
 from marches.regulation import PUBLICATION_THRESHOLDS
-from marches.rules import rule
+from marches.rules import published, rule
 
 PLACEHOLDER_REASON = (
-    "Des montants de remplissage (999 999 999, 123 456 789…) faussent toutes les sommes : "
-    "les montants bruts de la base nationale totalisent environ 10 000 milliards d'euros."
+    "Des montants de remplissage (999\u202f999\u202f999, 123\u202f456\u202f789…) faussent toutes les sommes : "
+    "les montants bruts de la base nationale totalisent environ 10\u202f000 milliards d'euros."
 )
 IMPLAUSIBLE_REASON = (
     "Au-delà de 3 milliards d'euros HT (seuil réglable), un montant est presque toujours une "
@@ -22,7 +22,10 @@ IMPLAUSIBLE_REASON = (
 def _placeholder(column: str):
     def ok(c) -> pl.Expr:
         value = pl.col(column)
-        digits = value.round(0).cast(pl.Decimal(38, 0), strict=False).cast(pl.String)
+        as_published = pl.col(published(column)).str.extract(r"^\s*-?0*(\d+)(?:\.\d*)?\s*$", 1)
+        digits = pl.when(value.is_not_null()).then(
+            pl.coalesce(as_published, value.round(0).cast(pl.Decimal(38, 0), strict=False).cast(pl.String))
+        )
         repeated = pl.any_horizontal([digits.str.contains(str(d) * c.amount_repeated_digits) for d in range(1, 10)])
         return ~(digits.str.starts_with("123456789") | (repeated & (value >= c.amount_placeholder_floor)))
 
@@ -42,12 +45,17 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant de remplissage",
-        message=f"{label} de {{value}} € : valeur de remplissage (123 456 789, chiffre répété), pas un montant "
+        message=f"{label} de {{value}} € : valeur de remplissage (123\u202f456\u202f789, chiffre répété), pas un montant "
         "réel. Publiez le montant HT du contrat.",
         reason=PLACEHOLDER_REASON,
         ok=_placeholder(column),
         valid=({column: 85000.0}, {column: 999999.0}, {column: 1_111_111.0}),
-        invalid=({column: 999999999.0}, {column: 123456789.0}, {column: 7_777_777_777.0}),
+        invalid=(
+            {column: 999999999.0},
+            {column: 123456789.0},
+            {column: 7_777_777_777.0},
+            {column: "99999999999999999999"},  # beyond a double: read on the published digits
+        ),
     )
     rule(
         code="amount-implausible",
@@ -67,11 +75,11 @@ for table, column, label in AMOUNTS:
         severity="error",
         table=table,
         field=column,
-        title="Montant nul",
-        message=f"{label} de {{value}} € : un contrat publié a un montant. Publiez le montant HT "
-        "(pour un accord-cadre sans maximum, le montant estimé).",
-        reason="Le format 2019 admettait 0 € ; un montant nul n'est pas une donnée et fausse les moyennes. "
-        "Le format 2022 exige au moins 1 €.",
+        title="Montant nul ou inférieur à 1 €",
+        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez le "
+        "montant HT (pour un accord-cadre sans maximum, le montant estimé).",
+        reason="Le format 2019 admettait 0 € et les centimes ; un montant nul ou de quelques centimes n'est pas "
+        "une donnée et fausse les moyennes. Le format 2022 exige au moins 1 €.",
         ok=lambda c, col=column: pl.col(col) >= 1,
         valid=({column: 1.0}, {column: 85000.0}),
         invalid=({column: 0.0}, {column: 0.5}),
@@ -93,7 +101,8 @@ for table, column, label in AMOUNTS:
 
 
 def _threshold(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-    """The threshold in force at each notification date (or the one set by the configuration)."""
+    """The threshold in force at each notification date (or the one set by the configuration); null
+    before the first one, and for an unknown date."""
     if ctx.config.publication_threshold is not None:
         threshold = pl.lit(ctx.config.publication_threshold)
     else:
@@ -102,8 +111,7 @@ def _threshold(frame: pl.DataFrame, ctx) -> pl.DataFrame:
             threshold = (
                 pl.when(pl.col("dateNotification") >= pl.lit(t.since)).then(pl.lit(t.amount)).otherwise(threshold)
             )
-        first = pl.lit(PUBLICATION_THRESHOLDS[0].amount)
-        threshold = pl.when(pl.col("dateNotification").is_null()).then(None).otherwise(threshold.fill_null(first))
+        # before the first threshold (01/04/2016) no text set one: the rule has nothing to say
     return frame.with_columns(threshold.alias("_threshold"))
 
 
@@ -126,6 +134,7 @@ rule(
     valid=(
         {"montant": 40000.0, "dateNotification": "2024-03-12"},
         {"montant": 30000.0, "dateNotification": "2018-10-15"},
+        {"montant": 20000.0, "dateNotification": "2016-03-31"},  # no threshold before the first text
     ),
     invalid=(
         {"montant": 12000.0, "dateNotification": "2024-03-12"},

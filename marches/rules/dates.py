@@ -6,7 +6,7 @@ import polars as pl
 
 from marches import french
 from marches.model import TABLES, load_tables
-from marches.regulation import PUBLICATION_DELAY_SOURCE
+from marches.regulation import FORMATS, PUBLICATION_DELAY_SOURCE
 from marches.rules import rule
 
 FLOOR_REASON = (
@@ -125,3 +125,26 @@ rule(
     valid=({"dateDebutExecution": "2024-06-01", "datePublicationDonnees": "2024-03-20"},),
     invalid=({"dateDebutExecution": "2024-06-01", "datePublicationDonnees": "2024-09-10"},),
 )
+
+
+# A contract notified (signed) once the 2022 format is in force is published in it: the 2019 format's
+# schema accepts such a record, the law no longer does.
+_START_2022 = FORMATS["2022"].in_force[0]
+for table, event in (("marches", "dateNotification"), ("concessions", "dateSignature")):
+    rule(
+        code="format-outdated",
+        severity="error",
+        table=table,
+        field=event,
+        title="Contrat récent publié au format 2019",
+        message=f"« {event} » : contrat du {{value}} publié au format 2019 ; depuis le {{start}}, les données "
+        "essentielles se publient au format 2022 (schéma {schema}), qui en demande davantage.",
+        reason=f"Le format 2022 ({FORMATS['2022'].texts}) s'applique aux contrats notifiés ou signés à partir du "
+        f"{french.date(_START_2022)} ; le format 2019 ne vaut que jusqu'au {french.date(FORMATS['2019'].in_force[1])}.",
+        params=lambda c: {"start": french.date(_START_2022), "schema": FORMATS["2022"].schema},
+        generations=("2019",),
+        reads=("_generation",),  # a fact about the record's format, not its date: the date stays usable
+        ok=lambda c, e=event: pl.col(e) < pl.lit(_START_2022),
+        valid=({event: "2023-12-31"}, {event: "2019-05-15"}),
+        invalid=({event: "2024-01-01"}, {event: "2025-06-30"}),
+    )

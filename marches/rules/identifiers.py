@@ -65,7 +65,7 @@ def identifier_status(kind: str | None, value: str) -> str:
     return "ok" if pattern.match(value) else "format"
 
 
-def _with_status(type_column: str | None, id_column: str):
+def with_status(type_column: str | None, id_column: str):
     """A prepare step adding ``_id_status``, computed once per distinct (type, identifier)."""
 
     def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
@@ -94,7 +94,7 @@ def _with_status(type_column: str | None, id_column: str):
 
 
 def _siret_rules(table: str, id_column: str, type_column: str | None, who: str) -> None:
-    prepare = _with_status(type_column, id_column)
+    prepare = with_status(type_column, id_column)
     base = {} if type_column is None else {type_column: "SIRET"}
     reads = (type_column,) if type_column else ()
     rule(

@@ -341,10 +341,12 @@ def message(
         return f"« {name} » : {shown} n'est pas une valeur autorisée {where}{damaged} ; valeurs possibles : {allowed}."
     if code == "pattern":
         return f"« {name} » : {shown} n'a pas le format attendu ({_pattern_hint(field, value, constraint)})."
+    if code in ("minimum", "maximum") and (exact := french.published_number(str(value))):
+        shown = exact  # « 1,5 », as a French reader writes the number
     if code == "minimum":
-        return f"« {name} » : {shown} est inférieur au minimum {where} ({_bound(constraint)})."
+        return f"« {name} » : {shown} est inférieur au minimum de {_bound(constraint)} {where}."
     if code == "maximum":
-        return f"« {name} » : {shown} est supérieur au maximum {where} ({_bound(constraint)})."
+        return f"« {name} » : {shown} est supérieur au maximum de {_bound(constraint)} {where}."
     if code == "minLength":
         return (
             f"« {name} » : {shown} est trop court {where} (au moins {_bound(constraint)} caractère(s) ou élément(s))."
@@ -362,7 +364,8 @@ def message(
 def _pattern_hint(field: str, value: Any, constraint: str) -> str:
     hint = PATTERN_HINTS.get(constraint, constraint)
     text = str(value or "")
-    if field == "codeCPV" and text.isdigit() and len(text) == 7:
+    code, dash, check = text.partition("-")
+    if field == "codeCPV" and code.isdigit() and len(code) == 7 and (not dash or check.isdigit()):
         return f"{hint} ; il a 7 chiffres : le zéro initial a sans doute été perdu, le code est « 0{text} »"
     if constraint == "^[0-9]{14}$" and text.isdigit() and len(text) == 13:
         return f"{hint} ; il a 13 chiffres : un zéro initial a peut-être été perdu (« 0{text} »)"

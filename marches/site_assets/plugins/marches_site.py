@@ -31,12 +31,39 @@ from marches import site_labels, site_pages, site_validation
 from marches.enrich import FOREIGN_KEYS
 from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES
 from marches.report_html import moment
+from marches.sirene import labels as sirene_labels
 
 LOCALE = "fr_FR"
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 BOM = "\ufeff".encode()
 ENTITY_TABLES = {"acheteur": "acheteurs", "titulaire": "titulaires"}
 LABELLED = {"division": (DIVISIONS_CPV, "divisions_cpv"), "departement": (DEPARTEMENTS, "departements")}
+ANNUAIRE = "https://annuaire-entreprises.data.gouv.fr/etablissement/{}"
+SIRET = re.compile(r"^\d{14}$")
+# SIRENE codes shown with their label (facets and cells)
+CODES = {
+    "categorie_entreprise": sirene_labels.CATEGORIES_ENTREPRISE,
+    "tranche_effectifs": sirene_labels.TRANCHES_EFFECTIFS,
+    "etat": sirene_labels.ETATS,
+    "diffusion": sirene_labels.DIFFUSION,
+}
+
+
+def code_label(column: str, value) -> str | None:
+    """« PME — Petite ou moyenne entreprise », « 7210 — Collectivité territoriale » (None when not a code)."""
+    if value is None or value == "":
+        return None
+    if column == "categorie_juridique":
+        return sirene_labels.categorie_juridique(str(value))
+    labels = CODES.get(column)
+    if labels is None:
+        return None
+    return f"{value} — {labels[value]}" if value in labels else str(value)
+
+
+def annuaire(value) -> str | None:
+    """The page of a SIRET in the public company directory."""
+    return ANNUAIRE.format(value) if isinstance(value, str) and SIRET.match(value) else None
 
 
 def nombre(value, decimals: int = 2) -> str:
@@ -102,10 +129,8 @@ def format_value(datasette, database: str, table: str | None, column: str, value
             return markupsafe.Markup(" ; ").join(
                 _link(urls.row(database, "regles", tilde_encode(str(c))), titles.get(c, c), c) for c in _items(value)
             )
-        if kind == "titulaires":
-            return markupsafe.Markup(", ").join(
-                _link(urls.row(database, "titulaires", tilde_encode(str(i))), i) for i in _items(value)
-            )
+        if kind in ("categorie_juridique", "categorie_entreprise", "tranche_effectifs", "etat", "diffusion"):
+            return code_label(kind, value)
         if kind == "contrat" and table not in ("marches", "concessions", "enregistrements"):
             return _link(urls.path(f"-/contrat/{tilde_encode(str(value))}"), value, "Ouvrir le contrat")
         if kind in ENTITY_TABLES:
@@ -119,8 +144,27 @@ def format_value(datasette, database: str, table: str | None, column: str, value
     return None
 
 
+async def titulaires(datasette, database: str, value) -> markupsafe.Markup:
+    """The titulaires of a contract by name (SIRENE or published), each a link to its page."""
+    ids = [str(i) for i in _items(value) if i is not None]
+    names: dict[str, str] = {}
+    if ids:
+        marks = ", ".join("?" for _ in ids)
+        rows = await datasette.get_database(database).execute(
+            f"SELECT titulaire_id, denominationSociale FROM titulaires WHERE titulaire_id IN ({marks})", ids
+        )
+        names = {r[0]: r[1] for r in rows.rows if r[1]}
+    urls = datasette.urls
+    return markupsafe.Markup(", ").join(
+        _link(urls.row(database, "titulaires", tilde_encode(i)), names.get(i, i), i if i in names else None)
+        for i in ids
+    )
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
+    if value not in (None, "") and site_labels.kind(table, column) == "titulaires":
+        return titulaires(datasette, database, value)
     shown = format_value(datasette, database, table, column, value)
     if shown is None and value is None and column in site_pages.RELIABLE:
         keys = row.keys()  # `in row` would test a sqlite3.Row's values, not its columns
@@ -148,6 +192,8 @@ def prepare_jinja2_environment(env, datasette):
     env.globals["libelle"] = site_labels.label
     env.globals["gravite"] = lambda v: SEVERITES.get(v, v)
     env.globals["option_libelle"] = option_label
+    env.globals["code_libelle"] = lambda column, value: code_label(column, value) or value
+    env.globals["annuaire"] = annuaire
     env.globals.setdefault("append_querystring", append_querystring)
     env.globals["titre_table"] = lambda database, table: datasette.metadata("title", database, table) or table
 
