@@ -154,6 +154,15 @@ def test_an_element_in_a_namespace_inside_a_record_is_an_error_on_it(tmp_path):
     assert record.rows["marches"][0]["objet"] == "Travaux de voirie"
 
 
+def test_an_element_of_another_vocabulary_gets_one_namespace_finding_not_one_per_attribute(tmp_path):
+    xinclude = '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd" parse="text"/>'
+    text = RECORD.replace("<objet>Travaux de voirie</objet>", f"<objet>{xinclude}</objet>")
+    source, (record,) = _read(_write(tmp_path, text))
+    found = [(f.code, f.path) for f in _errors(source, [record]) if f.path.startswith("marches.marche[0].objet.")]
+    assert found == [("xml-namespace", "marches.marche[0].objet.include")]
+    assert record.rows["marches"][0]["extra_fields"]["objet.include@href"] == "/etc/passwd"
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -352,6 +352,9 @@ class _Walk:
             return
         for attr, value in found:
             self.extra[f"{where}@{attr}"] = value
+        parent = el.getparent()
+        if parent is not None and _namespace(parent.tag) != _namespace(el.tag):
+            return  # an element of another vocabulary (<xi:include href=…>): its namespace is the one finding
         for value, message in attribute_messages(where or _local(el.tag), found, kept=True):
             self.note(rel, where, "xml-attribute", message, value)
 
