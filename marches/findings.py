@@ -181,7 +181,7 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     FindingType(
         "nan-literal",
         "error",
-        "Nombre impossible à écrire en JSON (NaN, Infinity, 1e400)",
+        "Nombre impossible (NaN, Infinity, 1e400)",
         "NaN et Infinity ne sont pas du JSON valide, et un nombre au-delà de 1,8 × 10^308 ne tient dans aucun "
         "lecteur ; la valeur est lue comme absente, gardée telle que publiée dans original_values.",
         consumes=True,

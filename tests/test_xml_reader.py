@@ -227,3 +227,24 @@ def test_a_record_inside_a_record_is_one_error_and_the_inner_record_is_read(tmp_
     assert [(f.code, f.path) for f in _errors(source, [record])] == [("nested-record", "marches.marche[0].marche")]
     root = record.rows["marches"][0]
     assert record.generation == "2022" and root["id"] == "ST-2024-1" and root["procedure"] == "Procédure adaptée"
+
+
+# -- numbers ------------------------------------------------------------------------------------------------
+
+
+def test_a_number_beyond_any_double_is_read_as_absent_with_one_finding(tmp_path):
+    source, records = _read(
+        _write(tmp_path, RECORD.replace("<montant>230000.00</montant>", "<montant>1e400</montant>", 1))
+    )
+    errors = _errors(source, records)
+    assert [(f.code, f.path.rsplit(".", 1)[-1]) for f in errors] == [("nan-literal", "montant")]
+    assert "inf" not in errors[0].message.lower().replace("infinity", "")
+    assert records[0].rows["marches"][0]["montant"] is None
+
+
+def test_an_integer_published_with_a_decimal_point_is_told_it_is_not_an_integer(tmp_path):
+    text = RECORD.replace("<dureeMois>10</dureeMois>", "<dureeMois>10.0</dureeMois>", 1)
+    source, records = _read(_write(tmp_path, text))
+    (error,) = _errors(source, records)
+    assert error.code == "number-format" and "n'est pas un nombre entier XML" in error.message
+    assert records[0].rows["marches"][0]["dureeMois"] == 10
