@@ -29,7 +29,7 @@ from lxml import etree
 
 from marches import french
 from marches.errors import InputError
-from marches.readers.base import RawRecord, Source, hash_file
+from marches.readers.base import RawRecord, Source, hash_file, value_too_long
 from marches.regulation import LISTS, OBJECT_KEYS, VALUE_LISTS
 
 RECORD_TAGS = {"marche": "marche", "contrat-concession": "concession"}
@@ -451,6 +451,7 @@ class _Repeated(list):
 
 
 _LIBXML = (  # libxml2's words, and what a publisher reads instead
+    ("Resource limit exceeded", value_too_long("un texte ou un attribut")),  # huge_tree=False: MAX_VALUE_BYTES
     ("Opening and ending tag mismatch", "balise fermante qui ne correspond pas à la balise ouvrante"),
     ("Premature end of data", "fichier tronqué : fin de fichier avant la fermeture des éléments"),
     ("EndTag: '</' not found", "fichier tronqué : balise fermante manquante"),
