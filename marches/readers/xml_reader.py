@@ -479,14 +479,10 @@ _LIBXML = (  # libxml2's words, and what a publisher reads instead
         "Excessive depth in document",
         "éléments imbriqués trop profondément (plus de 256 niveaux ; un contrat en compte moins de 10)",
     ),
-    (
-        "Text node too long",
-        "valeur trop longue : un texte dépasse 10 Mo, la limite de lecture sûre",
-    ),
-    (
-        "Resource limit exceeded",
-        "valeur trop longue : un texte ou un attribut dépasse 10 Mo, la limite de lecture sûre",
-    ),
+    ("Text node too long", value_too_long("un texte")),
+    ("CData section too big", value_too_long("une section CDATA")),
+    ("Comment too big", value_too_long("un commentaire")),
+    ("PI too big", value_too_long("une instruction de traitement")),
     ("Name too long", "nom d'élément ou d'attribut trop long (plus de 50 000 caractères)"),
     ("Blank needed here", "espace manquante dans une balise ou dans la déclaration <?xml …?>"),
 )
