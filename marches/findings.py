@@ -94,11 +94,42 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     ),
     FindingType(
         "encoding-mismatch",
-        "warning",
+        "error",
         "Encodage déclaré contredit par le contenu",
-        "Le fichier déclare un encodage mais ses octets en suivent un autre : lu dans son encodage réel. "
-        "Déclarez l'encodage réel (UTF-8).",
-        "reading",
+        "Le fichier XML déclare un encodage (ou n'en déclare pas, ce qui vaut UTF-8) mais ses octets en suivent "
+        "un autre : un lecteur conforme le refuse ou y lit des caractères faux (« MarchÃ© » pour « Marché »). "
+        "marches le lit dans son encodage réel pour le paquet. Déclarez l'encodage réel (UTF-8).",
+        "rule",
+    ),
+    FindingType(
+        "xml-attribute",
+        "error",
+        "Attribut XML hors du format",
+        "Le format DECP n'a aucun attribut (le XSD 2.0.2 n'en déclare pas ; seuls xsi:schemaLocation et "
+        "xsi:noNamespaceSchemaLocation sont admis) : un outil conforme refuse le fichier et n'en lit pas la valeur. "
+        "La valeur est conservée dans extra_fields (« élément@attribut »).",
+    ),
+    FindingType(
+        "nested-record",
+        "error",
+        "Contrat enveloppé dans un autre",
+        "Un <marche> (ou <contrat-concession>) publié dans un autre : le XSD refuse le contrat. Le contrat "
+        "intérieur est lu.",
+    ),
+    FindingType(
+        "duplicate-element",
+        "error",
+        "Élément XML répété",
+        "Un élément que le format n'admet qu'une fois (hors des listes : titulaires, modifications, valeurs des "
+        "listes fermées) figure plusieurs fois dans le même élément : le XSD refuse le contrat. Le premier est lu, "
+        "les copies sont conservées dans extra_fields.",
+    ),
+    FindingType(
+        "xml-namespace",
+        "error",
+        "Espace de noms XML hors du format",
+        "Les éléments du format DECP n'ont pas d'espace de noms (le XSD 2.0.2 n'a pas de targetNamespace) : un "
+        "outil conforme ne reconnaît aucun élément placé dans un espace de noms. marches les lit par leur nom local.",
     ),
     FindingType(
         "damaged-text",
@@ -150,7 +181,7 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     FindingType(
         "nan-literal",
         "error",
-        "Nombre impossible à écrire en JSON (NaN, Infinity, 1e400)",
+        "Nombre impossible (NaN, Infinity, 1e400)",
         "NaN et Infinity ne sont pas du JSON valide, et un nombre au-delà de 1,8 × 10^308 ne tient dans aucun "
         "lecteur ; la valeur est lue comme absente, gardée telle que publiée dans original_values.",
         consumes=True,

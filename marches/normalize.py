@@ -354,6 +354,18 @@ def number(ctx: RecordContext, value: Any, rel: str, table: str, field: str, int
     if ctx.xml and (_XS_INTEGER if integer else _XS_DECIMAL).match(value):
         return int(value) if integer else _decimal(value)
     parsed = _parse_number(value)
+    if parsed is not None and not math.isfinite(parsed):  # « 1e400 »: beyond any double, read as absent
+        ctx.note(
+            "nan-literal",
+            rel,
+            value,
+            f"« {rel} » : « {value} » dépasse tout nombre que les outils savent lire ; lu comme absent. "
+            "Publiez le nombre réel.",
+            table,
+            field,
+        )
+        ctx.changed(rel, value)
+        return None
     if parsed is None or (integer and not parsed.is_integer()):
         return _wrong(ctx, value, rel, table, field, expected)
     if _DIGITS.match(value):
@@ -369,8 +381,11 @@ def number(ctx: RecordContext, value: Any, rel: str, table: str, field: str, int
             "number-format",
             rel,
             value,
-            f"« {rel} » : « {value} » n'est pas un nombre décimal XML (chiffres et point, sans exposant ni espace) ; "
-            f"lu comme {french.number(result)}.",
+            f"« {rel} » : « {value} » n'est pas un nombre entier XML (chiffres seuls, sans point ni exposant) ; "
+            f"lu comme {french.number(result)}."
+            if integer and _XS_DECIMAL.match(value)
+            else f"« {rel} » : « {value} » n'est pas un nombre décimal XML (chiffres et point, sans exposant ni "
+            f"espace) ; lu comme {french.number(result)}.",
             table,
             field,
         )

@@ -23,6 +23,7 @@ from tests.official_schemas import Facets
 
 UNKNOWN_KEY = "champInconnu"
 UNKNOWN_VALUE = "Valeur inconnue"
+UNKNOWN_ATTRIBUTE = "lang"  # the format has no attribute at all
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 # Labels of other versions of the format (``../shared/docs/decp.md`` §2), by field name.
 LEGACY = {
@@ -401,6 +402,7 @@ def xml_mutations(record, path: tuple, facets: Facets | None, wraps_list: bool) 
         out["duplicated"] = _at(path, lambda e: e.addnext(copy.deepcopy(e)))
     if children or not path:
         out["unknown-element"] = _at(path, _add_unknown)
+    out["attribute"] = _at(path, lambda e: e.set(UNKNOWN_ATTRIBUTE, "fr"))
     if path and wraps_list:
         out["wrapper-removed"] = _at(path, _unwrap)
         out["empty-list"] = _at(path, _empty)

@@ -326,3 +326,149 @@ def test_shortened_keeps_both_ends_and_says_the_length():
     assert shortened("abc") == "abc"
     cut = shortened("a" * 150 + "b" * 150)
     assert cut.startswith("a" * 100 + " […] ") and cut.endswith("b" * 100 + " (300 caractères)")
+
+
+# -- T6: one value longer than the limit (memory bounded whatever the input) ------------------------------
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    """A 1 000-byte limit, read in 64-byte chunks: every edge case of the scan on a small file."""
+    from marches.readers import base
+
+    monkeypatch.setattr(base, "MAX_VALUE_BYTES", 1000)
+    monkeypatch.setattr(base, "HASH_CHUNK", 64)
+    return 1000
+
+
+QUOTED_OBJET = b'"' + OBJET + b'"'
+OBJET_PATH = "« marches.marche[0].objet », un texte"
+TOO_LONG = {  # name: (what is replaced, by what, where the long value starts, what the message says of it)
+    "text": (QUOTED_OBJET, b'"' + b"a" * 1500 + b'"', b'"aaa', f"{OBJET_PATH} de 1\u202f500 octets"),
+    "accents": (QUOTED_OBJET, b'"' + "é".encode() * 600 + b'"', b'"\xc3', f"{OBJET_PATH} de 1\u202f200 octets"),
+    "escaped-quotes": (QUOTED_OBJET, b'"' + b'\\"' * 600 + b'"', b'"\\"', f"{OBJET_PATH} de 1\u202f200 octets"),
+    "backslash-runs": (QUOTED_OBJET, b'"' + b"\\\\\\\\x" * 300 + b'"', b'"\\', f"{OBJET_PATH} de 1\u202f500 octets"),
+    "key": (b'"montant": 85000', b'"montant": 85000, "' + b"k" * 1001 + b'": 1', b'"kkk',
+            "une clé de 1\u202f001 octets dans « marches.marche[0] »"),
+    "number": (b'"montant": 85000', b'"montant": ' + b"9" * 1200, b"999",
+               "« marches.marche[0].montant », un nombre de 1\u202f200 octets"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("old", "new", "start", "said"), TOO_LONG.values(), ids=TOO_LONG.keys())
+def test_a_value_beyond_the_limit_is_refused_before_it_is_read(tmp_path, small_limit, old, new, start, said):
+    path = _with(tmp_path, "long.json", old, new)
+    with pytest.raises(InputError) as err:
+        open_input(path)  # refused by the first pass over the bytes, before any record is parsed
+    assert said in err.value.problem
+    assert "dépasse la limite de 1\u202f000 octets par valeur" in err.value.problem
+    assert err.value.offset == path.read_bytes().index(start) and err.value.records_read == 0
+    result = _run("validate", str(path))
+    assert result.exit_code == 3 and said in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("length", "refused"), [(1000, False), (1001, True)], ids=["at-limit", "one-byte-more"])
+def test_the_limit_itself_is_allowed(tmp_path, small_limit, length, refused):
+    path = _with(tmp_path, "long.json", QUOTED_OBJET, b'"' + b"a" * length + b'"')
+    result = _run("validate", str(path))
+    assert (result.exit_code == 3) is refused, result.output
+
+
+def test_a_file_cut_inside_a_long_text_says_at_least(tmp_path, small_limit):
+    path = tmp_path / "cut.json"
+    path.write_bytes(VALID[: VALID.index(QUOTED_OBJET)] + b'"' + b"a" * 1300)
+    with pytest.raises(InputError) as err:
+        open_input(path)
+    assert f"{OBJET_PATH} d'au moins 1\u202f300 octets" in err.value.problem
+
+
+def test_a_value_after_a_syntax_error_is_located_by_its_offset(tmp_path, small_limit):
+    path = _with(tmp_path, "long.json", QUOTED_OBJET, b'nul, "suite": "' + b"a" * 1500 + b'"')  # no path
+    with pytest.raises(InputError) as err:
+        open_input(path)
+    assert err.value.problem.startswith("valeur trop longue : un texte de 1\u202f500 octets dépasse la limite")
+    assert err.value.offset == path.read_bytes().index(b'"aaa')
+
+
+def _encoded(value, ascii_only: bool) -> int:
+    """The bytes a value takes in the file, quotes aside."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    return len(text.encode()) - (2 if isinstance(value, str) else 0)
+
+
+def test_the_scan_measures_every_value_as_a_parser_would(tmp_path, monkeypatch):
+    """Random documents of texts full of escapes and numbers, random chunk sizes: refused exactly when a
+    value (or a key) is longer than the limit, and the scan always ends outside any string at depth 0."""
+    import random
+
+    from marches.readers import base
+
+    rng = random.Random(10)
+    pieces = ["a", "1", "é", "\\", '"', "\n", "/", "\\\\", '\\"', "{", "]", "\u2028"]
+    path = tmp_path / "random.json"
+    for _ in range(400):
+        limit = rng.randint(3, 40)
+        monkeypatch.setattr(base, "MAX_VALUE_BYTES", limit)
+        monkeypatch.setattr(base, "HASH_CHUNK", rng.randint(1, 50))
+        values = [
+            int("9" * rng.randint(1, 60)) if rng.random() < 0.3 else "".join(rng.choices(pieces, k=rng.randint(0, 25)))
+            for _ in range(rng.randint(1, 5))
+        ]
+        keys = ["k" + "\\" * rng.randint(0, 12) for _ in values]
+        records = [{"objet": v, k: [v, {"x": v}]} for k, v in zip(keys, values, strict=True)]
+        ascii_only = rng.random() < 0.5
+        path.write_text(json.dumps({"marches": {"marche": records}}, ensure_ascii=ascii_only), encoding="utf-8")
+        longest = max(_encoded(v, ascii_only) for v in [*values, *keys])
+        try:
+            source = open_input(path).source
+        except InputError as err:
+            assert longest > limit, err
+            assert "valeur trop longue" in err.problem
+        else:
+            assert longest <= limit
+            assert not source.scan.in_string and source.scan.depth == 0
+
+
+def test_escapes_in_texts_do_not_hide_a_deep_nesting(tmp_path):
+    """The first pass tells strings from structure across escapes (« \\n » before a closing quote), so a
+    deep file is refused before its records are built."""
+    from marches.readers.json_reader import MAX_DEPTH
+
+    deep = b'"x": ' + b"[" * 100 + b"]" * 100
+    path = _with(tmp_path, "deep.json", QUOTED_OBJET, b'"ligne\\nsuite", ' + deep)
+    source = open_input(path).source
+    assert source.scan.bound > MAX_DEPTH and not source.scan.in_string
+
+
+def test_xml_says_the_same_sentence_for_a_text_beyond_the_limit(tmp_path):
+    from marches.readers.base import MAX_VALUE_BYTES, value_too_long
+
+    path = tmp_path / "long.xml"
+    text = b"a" * (MAX_VALUE_BYTES + 1)
+    path.write_bytes(b"<marches><marche><id>1</id><objet>" + text + b"</objet></marche></marches>")
+    result = _run("validate", str(path))
+    assert result.exit_code == 3, result.output
+    assert value_too_long("un texte ou un attribut") in result.stderr and "XML_PARSE_HUGE" not in result.stderr
+
+
+def test_the_limits_are_those_the_readme_states():
+    import re
+
+    from marches.readers.base import MAX_VALUE_BYTES
+    from marches.readers.json_reader import MAX_DEPTH
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    limits = " ".join(readme[readme.index("**Limites") :].split("\n\n")[0].split())
+    stated = re.search(r"de plus de ([\d\u202f ]+) octets", limits)
+    assert stated and int(re.sub(r"\D", "", stated.group(1))) == MAX_VALUE_BYTES
+    depth = re.search(r"sur plus de (\d+) niveaux", limits)
+    assert depth and int(depth.group(1)) == MAX_DEPTH
+
+
+def test_a_path_of_long_keys_is_shortened_in_the_message(tmp_path, small_limit):
+    nested = b'{"' + b"k" * 900 + b'": {"' + b"j" * 900 + b'": {"' + b"i" * 900 + b'": "' + b"a" * 1500 + b'"}}}'
+    path = _with(tmp_path, "long.json", QUOTED_OBJET, nested)
+    with pytest.raises(InputError) as err:
+        open_input(path)
+    assert len(err.value.problem) < 2000 and "(900 caractères)" in err.value.problem
+    assert "un texte de 1\u202f500 octets" in err.value.problem

@@ -198,9 +198,9 @@ def test_broken_xml_names_line_and_records_read():
     assert "broken.xml" in str(err.value)
 
 
-def test_undeclared_latin1_xml_is_read_as_windows_1252_with_a_warning():
+def test_undeclared_latin1_xml_is_read_as_windows_1252_with_an_error():
     source, records = read_all(MALFORMED / "latin1-undeclared.xml")
-    assert records and [f.code for f in source.findings] == ["encoding-mismatch"]
+    assert records and [(f.code, f.severity) for f in source.findings] == [("encoding-mismatch", "error")]
     assert "Windows-1252" in source.findings[0].message
     assert "é" in json.dumps([r.rows["marches"][0]["objet"] for r in records], ensure_ascii=False)
 

@@ -105,7 +105,7 @@ def flatten(raw: RawRecord) -> FlatRecord:
         source_file=raw.source.file_name,
         source_position=raw.position,
         source_line=raw.line,
-        extra_fields=ctx.extra or None,
+        extra_fields={**(raw.extra or {}), **ctx.extra} or None,
         original_values=ctx.original or None,
     )
     for table_rows in rows.values():

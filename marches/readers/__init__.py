@@ -32,6 +32,9 @@ def _wide_json(head: bytes) -> bool:
 _JSON_SCALAR = re.compile(rb'(?:null|true|false|-?\d|")')
 
 __all__ = ["Input", "RawRecord", "Source", "detect_format", "open_input"]
+# "<" in UTF-16 (big endian, without byte order mark), in UTF-32 and in EBCDIC: an XML file the XML reader
+# names the encoding of (UTF-16 is read, the others refused)
+XML_STARTS = (b"\x00<", b"\x00\x00\x00<", b"\x4c\x6f\xa7\x94")
 
 
 def detect_format(path: Path, name: str | None = None) -> str:
@@ -53,7 +56,7 @@ def detect_format(path: Path, name: str | None = None) -> str:
         )
     if stripped[:1] in (b"{", b"["):
         return "json"
-    if stripped[:1] == b"<":
+    if stripped[:1] == b"<" or head.startswith(XML_STARTS):
         return "xml"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "json" if path.suffix.lower() == ".json" else "xml"

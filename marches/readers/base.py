@@ -12,9 +12,25 @@ from typing import Any, Literal
 
 from marches.errors import display_path
 from marches.findings import Finding
+from marches.french import number
 
 Kind = Literal["marche", "concession"]
 HASH_CHUNK = 1 << 22
+# The longest value (a text, a key, a number) any reader accepts, in bytes as published. A parser holds a
+# value whole in memory, several times over (a 200 MB JSON string took 2.5 GB), so without a bound memory
+# grows with the longest value whatever the streaming around it. 10 MB is libxml2's own limit on a text
+# node (XML_MAX_TEXT_LENGTH, kept by the XML reader: huge_tree=False), so both formats refuse the same
+# files; the format caps its longest text, « objet », at 1 000 characters.
+MAX_VALUE_BYTES = 10_000_000
+
+
+def value_too_long(subject: str) -> str:
+    """The one sentence of both readers for a value beyond MAX_VALUE_BYTES (``subject`` says which)."""
+    return (
+        f"valeur trop longue : {subject} dépasse la limite de {number(MAX_VALUE_BYTES)} octets par valeur "
+        "(le format limite son texte le plus long, « objet », à 1 000 caractères) ; fichier refusé pour que la "
+        "mémoire utilisée reste bornée"
+    )
 
 
 @dataclass(slots=True)
@@ -69,6 +85,7 @@ class RawRecord:
     provenance: dict[str, Any] | None = None  # technical columns read back from the project's own CSV
     text: str | None = None  # the record as published, when the parsed data cannot say it (an XML fragment)
     lines: dict[str, int] | None = None  # XML: path of each element (relative to the record) -> its line
+    extra: dict[str, Any] | None = None  # what the reader found outside the format's values (XML attributes)
 
     @property
     def record_key(self) -> str:

@@ -5,6 +5,7 @@
 * a bare top-level array of records.
 
 Records are built one at a time by ijson's C backend, so memory does not grow with the file.
+No value longer than ``MAX_VALUE_BYTES`` is ever parsed: the first pass over the bytes refuses the file.
 The object shape is read in one pass per list. Bare ``NaN``/``Infinity`` tokens, which JSON
 forbids but real exports contain, are turned into a sentinel string on the fly, so that the
 record is still read and the value reported.
@@ -27,9 +28,10 @@ import ijson
 from marches.errors import InputError
 from marches.flatten.structure import detect_generation, signed_2019
 from marches.flatten.vocabulary import V2_MARKERS
-from marches.french import plural
+from marches.french import number, plural, short_path
 from marches.normalize import fold
-from marches.readers.base import RawRecord, Source, hash_file
+from marches.readers import base
+from marches.readers.base import RawRecord, Source, hash_file, value_too_long
 
 UTF8_BOM = b"\xef\xbb\xbf"
 OTHER_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
@@ -136,37 +138,57 @@ class _Scan:
 
     ``depth``: an upper bound of the nesting depth (brackets outside strings, balanced pairs removed
     level by level); ``literals``: NaN, Infinity or a huge exponent may be there; ``surrogates``: a
-    surrogate escape (``\\ud800``) may be there; ``long_tokens``: a string or number spans megabytes.
+    surrogate escape (``\\ud800``) may be there; ``long_tokens``: a string or number spans megabytes;
+    ``too_long``: the first value (string or number) longer than ``MAX_VALUE_BYTES``, found before any
+    parser holds it.
+
+    Values are measured where they cross the edge of a piece of at most ``MAX_VALUE_BYTES`` bytes: one
+    that starts and ends within a piece cannot be longer, so the common case costs two searches a chunk.
     """
 
     _BRACKETS = bytes.maketrans(b"[{]}", b"(())")
-    _DELETE = bytes(set(range(256)) - set(b'"\\[]{}'))
+    _DELETE = bytes(set(range(256)) - set(b'"[]{}'))
+    _NUMBER = b"0123456789+-.eE"
 
     def __init__(self) -> None:
         self.depth = self.bound = 0
         self.in_string = self.escaped = False
         self.literals = self.surrogates = self.long_tokens = False
+        self.offset = 0  # bytes seen
+        self.string: int | None = None  # where the open string starts (its quote)
+        self.number: int | None = None  # where the number open at the end of the last piece starts
+        self.too_long: _TooLong | None = None
 
     def __call__(self, chunk: bytes) -> None:
-        if self.escaped:
-            chunk, self.escaped = chunk[1:], False
         # a huge exponent (1e400) is found by the parser itself, which then reads again with the filter
         self.literals = self.literals or b"NaN" in chunk or b"Infinity" in chunk
         if b"\\u" in chunk and _SURROGATE.search(chunk):
             self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
         self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
-        marks = chunk.translate(self._BRACKETS, self._DELETE)
-        backslashes = len(marks) - len(marks.rstrip(b"\\"))
-        if backslashes % 2:  # the chunk ends inside an escape: the next byte is escaped
-            self.escaped, marks = True, marks[:-1]
-        if b"\\" in marks:
-            marks = re.sub(rb"\\.", b"", marks, flags=re.S)
+        step = base.MAX_VALUE_BYTES
+        if len(chunk) <= step:
+            self._piece(chunk)
+        else:  # a limit below the chunk size (tests): a value within a piece is still shorter than it
+            for i in range(0, len(chunk), step):
+                self._piece(chunk[i : i + step])
+
+    def _piece(self, chunk: bytes) -> None:
+        start, self.offset = self.offset, self.offset + len(chunk)
+        if self.escaped:  # the last piece ended inside an escape: this first byte is escaped
+            chunk, start, self.escaped = chunk[1:], start + 1, False
+        was_in_string = self.in_string
+        # escaped backslashes, then escaped quotes, become two harmless bytes: positions are kept and
+        # every quote left opens or closes a string
+        plain = chunk.replace(b"\\\\", b"__").replace(b'\\"', b"__") if b"\\" in chunk else chunk
+        if plain.endswith(b"\\"):  # the chunk ends inside an escape: the next byte is escaped
+            self.escaped, plain = True, plain[:-1] + b"_"
+        marks = plain.translate(self._BRACKETS, self._DELETE)
         if self.in_string:
             marks = b'"' + marks
         marks = marks.replace(b'""', b"")
         if b'"' in marks:
             marks = re.sub(rb'"[^"]*"', b"", marks)
-        self.in_string = marks.endswith(b'"') or b'"' in marks
+        self.in_string = b'"' in marks
         if self.in_string:
             marks = marks[: marks.index(b'"')]
         levels = 0
@@ -176,6 +198,49 @@ class _Scan:
         still_open = len(marks) - opened
         self.bound = max(self.bound, self.depth + still_open + levels)
         self.depth = max(0, self.depth - opened) + still_open
+        self._values(chunk, plain, start, was_in_string)
+
+    def _values(self, chunk: bytes, plain: bytes, start: int, was_in_string: bool) -> None:
+        """Follow the string or number that crosses either edge of the piece."""
+        end = start + len(chunk)
+        first = plain.find(b'"') if was_in_string else -1
+        if was_in_string and self.string is not None:
+            if first < 0:  # the whole piece is inside the string
+                self._measure("string", self.string, end - self.string - 1, finished=False)
+            else:
+                self._measure("string", self.string, start + first - self.string - 1, finished=True)
+                self.string = None
+        if not was_in_string and self.number is not None:
+            lead = len(chunk) - len(chunk.lstrip(self._NUMBER))
+            self._measure("number", self.number, start + lead - self.number, finished=lead < len(chunk))
+            if lead < len(chunk):
+                self.number = None
+        if self.in_string:
+            if not (was_in_string and first < 0):
+                self.string = start + plain.rfind(b'"')
+                self._measure("string", self.string, end - self.string - 1, finished=False)
+        else:
+            tail = len(chunk) - len(chunk.rstrip(self._NUMBER))
+            if not tail:
+                self.number = None
+            elif self.number is None or tail < len(chunk):
+                self.number = end - tail
+
+    def _measure(self, kind: str, where: int, length: int, finished: bool) -> None:
+        if self.too_long is not None and self.too_long.offset == where:
+            self.too_long.length, self.too_long.finished = length, finished
+        elif self.too_long is None and length > base.MAX_VALUE_BYTES:
+            self.too_long = _TooLong(kind, where, length, finished)
+
+
+@dataclass
+class _TooLong:
+    """A value longer than MAX_VALUE_BYTES: a string (its opening quote) or a number, where it starts."""
+
+    kind: str
+    offset: int
+    length: int
+    finished: bool  # False while the file has not shown its end (a truncated file never shows it)
 
 
 RECORD_NEEDLES = (b'"acheteur"', b'"autoriteConcedante"')  # once per marché, once per concession
@@ -193,7 +258,86 @@ def prepare(path: Path, name: str) -> Source:
     source.shape = "json"
     source.markers = found
     source.scan = scan
+    if scan.too_long is not None:
+        raise _too_long(source, scan.too_long)
     return source
+
+
+def _too_long(source: Source, value: _TooLong) -> InputError:
+    """The error for a value beyond MAX_VALUE_BYTES, named by its JSON path when the file up to it can say."""
+    where = _path_before(source, value.offset)
+    if value.kind == "number":
+        what = "un nombre"
+    elif where is not None and where[1]:
+        what = "une clé"
+    else:
+        what = "un texte"
+    size = f"de {number(value.length)} octets" if value.finished else f"d'au moins {number(value.length)} octets"
+    if where is None:
+        subject = f"{what} {size}"
+    elif where[1]:
+        subject = f"{what} {size} dans « {where[0]} »" if where[0] else f"{what} {size}"
+    else:
+        subject = f"« {where[0]} », {what} {size}," if where[0] else f"le document, {what} {size},"
+    return InputError(
+        source.name,
+        value_too_long(subject),
+        offset=value.offset,
+        records_read=0,
+        hint="Vérifiez cette valeur dans l'export : aucune donnée DECP n'a cette taille",
+    )
+
+
+class _Until(io.RawIOBase):
+    """The bytes of a file up to an offset, then an end of file."""
+
+    def __init__(self, raw, remaining: int):
+        self.raw, self.remaining = raw, remaining
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        got = self.raw.readinto(memoryview(buffer)[: min(len(buffer), self.remaining)])
+        self.remaining -= got
+        return got
+
+
+def _path_before(source: Source, offset: int) -> tuple[str, bool] | None:
+    """The JSON path of the value starting at ``offset``, and whether it is a key, from the events before it.
+
+    Every value before it is within the limit (the scan keeps the first too long), so this reading is
+    bounded; None when the file breaks before the offset or nests deeper than MAX_DEPTH there."""
+    with source.path.open("rb") as fh:
+        skip = len(UTF8_BOM) if fh.read(len(UTF8_BOM)) == UTF8_BOM else 0
+        fh.seek(skip)
+        raw = _Until(fh, offset - skip)
+        stream = _LiteralFilter(raw, source.scan.surrogates) if source.scan.literals or source.scan.surrogates else raw
+        stack: list[list] = []  # as in _survey: arrays [index, None], maps [current key, {}, 1]
+        key_next = False  # the next string is a key
+        try:
+            for event, value in ijson.basic_parse(io.BufferedReader(stream, 1 << 16), use_float=True):
+                if event == "map_key":
+                    stack[-1][0], key_next = value, False
+                    continue
+                if event in ("start_map", "start_array"):
+                    if len(stack) >= MAX_DEPTH:
+                        return None
+                    stack.append([0, None] if event == "start_array" else [None, {}, 1])
+                    key_next = event == "start_map"
+                    continue
+                if event in ("end_map", "end_array"):
+                    stack.pop()
+                _advance(stack)
+                key_next = bool(stack) and stack[-1][1] is not None
+        except ijson.IncompleteJSONError as exc:
+            if raw.remaining or "premature EOF" not in str(exc):
+                return None  # broken before the value: the offset says where
+        except (ijson.JSONError, UnicodeDecodeError, ValueError):
+            return None
+    if key_next:
+        return short_path(_path(stack[:-1], marked=False)), True
+    return short_path(_path(stack, marked=False)), False
 
 
 def _open(source: Source, skip: int) -> tuple[io.BufferedReader, _Counting]:
