@@ -68,7 +68,10 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "error",
         "Forme de fichier différente de celle du format",
         'Format 2019 : {"marches": [...]} ; format 2022 (schéma 2.0.3) : {"marches": {"marche": [...], '
-        '"contrat-concession": [...]}}. Les enregistrements sont lus, mais le fichier est refusé par le schéma.',
+        '"contrat-concession": [...]}}. Les enregistrements sont lus, mais le fichier n\'a pas la forme que '
+        "décrivent les arrêtés et leur documentation : le schéma 1.5.0 le refuse, et si le schéma 2.0.3, qui ne "
+        "déclare pas le type de sa racine, laisse passer une liste, aucun outil du format ne la lit.",
+        "rule",
     ),
     FindingType(
         "unknown-container",
