@@ -63,15 +63,23 @@ PUBLISHED_SUFFIXES = (".json", ".xml")
 
 
 def _expanded(paths: Iterable[Path | str]) -> Iterator[Path | str]:
-    """The paths, a folder that holds no marches tables replaced by its JSON and XML files (by name)."""
+    """The paths, a folder that holds no marches tables replaced by its JSON and XML files, sub-folders
+    included (by path; hidden entries and the data packages' own ``datapackage.json`` left aside)."""
     for path in paths:
         folder = Path(path)
         if folder.is_dir() and not any(
             (folder / name).is_file() for name in ("marches.csv", "concessions.csv", "datapackage.json")
         ):
             files = sorted(
-                (p for p in folder.iterdir() if p.suffix.lower() in PUBLISHED_SUFFIXES and p.is_file()),
-                key=lambda p: os.fsencode(p.name),
+                (
+                    p
+                    for p in folder.rglob("*")
+                    if p.suffix.lower() in PUBLISHED_SUFFIXES
+                    and p.name != "datapackage.json"
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                    and p.is_file()
+                ),
+                key=lambda p: os.fsencode(str(p.relative_to(folder))),
             )
             if not files:
                 raise InputError(

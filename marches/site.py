@@ -404,8 +404,8 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
                     "field": "division",
                     "type": "nominal",
                     "sort": "-x",
-                    "title": "Division CPV",
-                    "axis": {"labelLimit": 220},
+                    "title": None,  # the chart's title says it; on a phone the labels need the room
+                    "axis": {"labelLimit": {"expr": "containerSize()[0] < 500 ? 120 : 220"}},
                 },
                 "x": {
                     "field": "montant_total",
@@ -427,7 +427,12 @@ def dashboard(database: str = DATABASE) -> dict[str, Any]:
             {"type": "arc"},
             {
                 "theta": {"field": "nombre", "type": "quantitative", "title": "Marchés"},
-                "color": {"field": "procedure", "type": "nominal", "title": "Procédure"},
+                "color": {
+                    "field": "procedure",
+                    "type": "nominal",
+                    "title": "Procédure",
+                    "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320},
+                },
                 "tooltip": [
                     {"field": "procedure", "title": "Procédure"},
                     {"field": "nombre", "title": "Marchés", "format": ",d"},

@@ -295,10 +295,14 @@ def test_a_folder_of_json_and_xml_files_is_read_file_by_file(tmp_path):
     (folder / "a.json").write_bytes(VALID)
     (folder / "notes.txt").write_text("pas un export")
     (folder / "c.xml").write_bytes((FIXTURES / "modification-actes-xsd-spelling.xml").read_bytes())
+    (folder / "2025").mkdir()  # a sub-folder is read too (a defective file there must not go unseen)
+    (folder / "2025" / "d.json").write_bytes(VALID.replace(b'"id": "2024-', b'"id": "2023-'))
+    (folder / ".git").mkdir()
+    (folder / ".git" / "x.json").write_text("pas un export")
     result = _run("validate", str(folder), "--format", "json")
     assert result.exit_code in (0, 1), result.output
     sources = json.loads(result.stdout)["sources"]
-    assert [Path(s["file"]).name for s in sources] == ["a.json", "b.json", "c.xml"]
+    assert [Path(s["file"]).name for s in sources] == ["d.json", "a.json", "b.json", "c.xml"]
     empty = tmp_path / "vide"
     empty.mkdir()
     refused = _run("validate", str(empty))

@@ -6,6 +6,7 @@ data is shipped.
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 from collections import defaultdict
@@ -282,3 +283,21 @@ def test_generated_buyers_are_in_the_town_they_are_named_after(store, files):
             assert rows[siret]["commune"] == BUYER_TOWNS[town][1], truth.names[siret]
             checked += 1
     assert checked > 10
+
+
+REGISTER_CODES = {"siret-unknown", "siret-closed", "buyer-not-public"}
+
+
+def test_the_package_carries_the_register_s_findings(decp, store, tmp_path):
+    """What validation says with SIRENE, the package (and so the platform) says too."""
+    from marches.package import package
+
+    config = Config(as_of=date(2026, 11, 22))
+    expected = {(f.record_key, f.code) for f in _findings(decp, store)[0] if f.code in REGISTER_CODES}
+    package([decp], tmp_path / "p", sirene=store, config=config)
+    with (tmp_path / "p" / "constats.csv").open(encoding="utf-8") as fh:
+        packaged = {(row["record_key"], row["code"]) for row in csv.DictReader(fh) if row["code"] in REGISTER_CODES}
+    assert expected and packaged == expected
+    package([decp], tmp_path / "sans", config=config)
+    with (tmp_path / "sans" / "constats.csv").open(encoding="utf-8") as fh:
+        assert not any(row["code"] in REGISTER_CODES for row in csv.DictReader(fh))

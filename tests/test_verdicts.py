@@ -611,3 +611,9 @@ def test_a_json_schema_reference_beside_marches_is_not_data(tmp_path):
     assert serious(findings([write(tmp_path, document)], AS_OF_2019)) == []
     document = {"source": "plateforme", "marches": [m2019()]}
     assert [f.code for f in findings([write(tmp_path, document)], AS_OF_2019)] == ["ignored-key"]
+
+
+def test_a_cpv_code_of_zeros_is_not_said_to_have_lost_a_zero(tmp_path):
+    found = check_2022(tmp_path, m2022(codeCPV="0000000"))
+    assert [f.code for f in found if f.severity == "error"] == ["pattern"]
+    assert "zéro initial" not in found[0].message

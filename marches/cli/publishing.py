@@ -50,6 +50,7 @@ PUBLISH_NOTICE = (
 @click.option("--parquet", is_flag=True, help="Écrire aussi chaque table au format Parquet (dossier parquet/).")
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
+@_sirene_option
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
 def package_command(
@@ -63,6 +64,7 @@ def package_command(
     as_of,
     config_file: Path | None,
     cpv_file: Path | None,
+    sirene_file: Path | None,
     quiet: bool,
 ) -> None:
     """Empaqueter des fichiers DECP en paquet de données Frictionless, avec provenance.
@@ -81,6 +83,7 @@ def package_command(
       marches package exports/*.json -o datapackages/national --skip-unreadable
     """
     from marches import cpv as nomenclature
+    from marches import sirene as register
     from marches.package import STATUTS, package
 
     progress = _Progress(quiet)
@@ -94,6 +97,7 @@ def package_command(
             skip_unreadable=skip_unreadable,
             config=_config(config_file, as_of),
             cpv=nomenclature.resolve(cpv_file),
+            sirene=register.resolve(sirene_file),
             title=title,
             progress=progress,
             on_wait=_waiting(out, quiet),
@@ -357,6 +361,7 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
         as_of=None,
         config_file=None,
         cpv_file=None,
+        sirene_file=store,
         quiet=quiet,
     )
     database = out / "decp.db"

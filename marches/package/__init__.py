@@ -31,6 +31,7 @@ from marches.package.state import _decide, _Previous, _read_inputs, _validate
 from marches.package.write import _write
 from marches.readers.base import Source
 from marches.rules import Config
+from marches.sirene import Sirene
 
 __all__ = ["FAULT_POINT", "STATUTS", "PackageSummary", "package"]
 
@@ -45,6 +46,7 @@ def package(
     skip_unreadable: bool = False,
     config: Config | None = None,
     cpv: Nomenclature | None = None,
+    sirene: Sirene | None = None,
     title: str | None = None,
     progress: Callable[[Source], None] | None = None,
     on_wait: Callable[[int | None], None] | None = None,
@@ -80,7 +82,7 @@ def package(
                 summary.records = previous.records.height
                 shutil.rmtree(staging, ignore_errors=True)
                 return summary
-            findings = _validate(new, config, cpv)
+            findings = _validate(new, config, cpv, sirene)
             fault("validated")
             records = _decide(new, findings, previous, drop_invalid)
             _write(

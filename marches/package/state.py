@@ -20,6 +20,7 @@ from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
 from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, PackageSummary, check_integrity, read_table
 from marches.report import Report
 from marches.rules import Config
+from marches.sirene import Sirene
 from marches.tables import TableWriter, json_text
 from marches.validate import Validator
 from marches.validation.structure import typed_frame
@@ -153,13 +154,19 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
     return order
 
 
-def _validate(new: _New, config: Config, cpv: Nomenclature | None) -> list[Finding]:
-    """Reader findings, then the validation of the new records' tables, pointing at the source files."""
+def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Sirene | None = None) -> list[Finding]:
+    """Reader findings, then the validation of the new records' tables (with the SIRENE rules when a register
+    is given), pointing at the source files."""
     findings: list[Finding] = list(new.reader_findings)
     if not new.sources:
         return findings
     validator = Validator(
-        config, cpv, Report(examples_per_rule=0, sink=findings.append), point_at_tables=False, blocking=new.blocking
+        config,
+        cpv,
+        Report(examples_per_rule=0, sink=findings.append),
+        point_at_tables=False,
+        blocking=new.blocking,
+        sirene=sirene,
     )
     validator.consume(new.reader_findings)
     validator.run([new.work])

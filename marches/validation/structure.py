@@ -365,8 +365,8 @@ def _pattern_hint(field: str, value: Any, constraint: str) -> str:
     hint = PATTERN_HINTS.get(constraint, constraint)
     text = str(value or "")
     code, dash, check = text.partition("-")
-    if field == "codeCPV" and code.isdigit() and len(code) == 7 and (not dash or check.isdigit()):
+    if field == "codeCPV" and code.isdigit() and len(code) == 7 and code.strip("0") and (not dash or check.isdigit()):
         return f"{hint} ; il a 7 chiffres : le zéro initial a sans doute été perdu, le code est « 0{text} »"
-    if constraint == "^[0-9]{14}$" and text.isdigit() and len(text) == 13:
+    if constraint == "^[0-9]{14}$" and text.isdigit() and len(text) == 13 and text.strip("0"):
         return f"{hint} ; il a 13 chiffres : un zéro initial a peut-être été perdu (« 0{text} »)"
     return hint
