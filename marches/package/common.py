@@ -79,20 +79,14 @@ def check_integrity(directory: Path, descriptor: dict[str, Any]) -> None:
 
 def read_table(directory: Path, name: str) -> pl.DataFrame:
     """A table of a package (or of work tables) as text, with every column of its schema (empty if absent)."""
-    path = directory / f"{name}.csv"
-    fields = load_tables()[name].field_names
-    if not path.is_file():
-        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
-    frame = pl.read_csv(path, infer_schema=False)
-    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in frame.columns]
-    return frame.with_columns(missing).select(fields)
+    return scan_table(directory, name).collect()
 
 
-BATCH_ROWS = 100_000  # rows of a table read (and written) at a time, so that memory does not grow with the tables
+BATCH_ROWS = 50_000  # rows of a table read (and written) at a time, so that memory does not grow with the tables
 
 
 def scan_table(directory: Path, name: str) -> pl.LazyFrame:
-    """``read_table``, lazily: the rows are read when collected, in batches with ``table_batches``."""
+    """A table as ``read_table`` gives it, lazily: read when collected, or in batches with ``table_batches``."""
     path = directory / f"{name}.csv"
     fields = load_tables()[name].field_names
     if not path.is_file():

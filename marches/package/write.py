@@ -61,26 +61,33 @@ def _write(
     wanted = pl.concat([retained, copies.select("record_key")])
     models = load_tables()
 
-    def kept(name: str, keep: pl.DataFrame) -> pl.LazyFrame:
+    def every(name: str) -> pl.LazyFrame:
+        """The rows of a table: those of the package already there, then the new ones."""
         parts = [scan_table(new.work, name)]
         if previous is not None:
             parts.insert(0, scan_table(previous.directory, name))
-        return pl.concat(parts, how="vertical_relaxed").join(
-            keep.lazy(), on="record_key", how="semi", maintain_order="left"
-        )
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def kept(name: str, keep: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        """The rows of the records of ``keep``, batch by batch (filtered here, not in the scan: a scan
+        that filters and joins reads far ahead of the writing, and holds what it has read)."""
+        keys = keep.get_column("record_key").implode()
+        for batch in table_batches(every(name)):
+            yield batch.filter(pl.col("record_key").is_in(keys))
 
     # the modifications (a small part of the data) are merged whole; every other table goes by batches
     modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
-    merged = merge_modifications({t: kept(t, wanted).collect() for t in modification_tables}, copies)
+    wanted_keys = wanted.get_column("record_key").implode()
+    merged = merge_modifications(
+        {t: every(t).filter(pl.col("record_key").is_in(wanted_keys)).collect() for t in modification_tables}, copies
+    )
     for name, frame in merged.items():
         frame.write_csv(staging / f"{name}.csv", null_value="")
     for name in TABLES:
         if name not in modification_tables and name not in ROOTS.values():
-            write_batches(staging / f"{name}.csv", models[name].field_names, table_batches(kept(name, retained)))
+            write_batches(staging / f"{name}.csv", models[name].field_names, kept(name, retained))
     for root in ROOTS.values():
-        batches = (
-            _current_state(root, batch, merged, records, staging) for batch in table_batches(kept(root, retained))
-        )
+        batches = (_current_state(root, batch, merged, records, staging) for batch in kept(root, retained))
         write_batches(staging / f"{root}.csv", models[root].field_names, batches)
     _write_side_tables(staging, new, findings, records, previous)
     if parquet:
