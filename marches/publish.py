@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from marches.cpv import Nomenclature
 from marches.enrich import DERIVED, FOREIGN_KEYS, SUMMARIES
 from marches.errors import InputError, OutputError, display_path, os_problem
 from marches.model import PACKAGE_TABLES, TABLES, Table, load_tables
-from marches.package.common import check_integrity, read_table
+from marches.package.common import check_integrity, read_table, scan_table, table_batches
 from marches.package.contracts import MODIFICATIONS, across_packages, current_state, merge_modifications, reconstructed
 from marches.sirene import Sirene
 from marches.sirene import platform as sirene_platform
@@ -188,7 +188,7 @@ def _build(
             summary.rows[name] = summary.rows.get(name, 0) + inserted
             summary.skipped += skipped
     for name, frame in plan.merged.items():  # the modifications of contracts published in several packages
-        inserted, _ = _insert(db, models[name], frame, directories[0])
+        inserted, _ = _insert(db, models[name], [frame], directories[0])
         summary.rows[name] = summary.rows.get(name, 0) + inserted
     plan.set_aside(db)
     _cpv_labels(db, cpv)
@@ -271,12 +271,14 @@ class _Plan:
             for name, frame in merge_modifications(tables, self.copies).items()
         }
 
-    def rows(self, index: int, directory: Path, name: str) -> pl.DataFrame | None:
-        """The rows of one table of one package to insert, the copies set aside left out."""
-        path = directory / f"{name}.csv"
-        if not path.is_file():
-            return None
-        frame = read_table(directory, name)
+    def rows(self, index: int, directory: Path, name: str) -> Iterator[pl.DataFrame]:
+        """The rows of one table of one package to insert, the copies set aside left out, batch by batch."""
+        if (directory / f"{name}.csv").is_file():
+            for frame in table_batches(scan_table(directory, name)):
+                yield self._published(index, directory, name, frame)
+
+    def _published(self, index: int, directory: Path, name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of a batch to insert (see ``rows``)."""
         if self.copies.height == 0 or name not in TABLES:
             return frame
         aside = self.copies.filter(pl.col("paquet") == index)["record_key"].implode()
@@ -289,8 +291,10 @@ class _Plan:
             return frame
         tables = dict(self.merged)
         if name == "marches":
-            tables["marches_titulaires"] = read_table(directory, "marches_titulaires").filter(
-                pl.col("record_key").is_in(changed["record_key"].implode())
+            tables["marches_titulaires"] = (
+                scan_table(directory, "marches_titulaires")
+                .filter(pl.col("record_key").is_in(changed["record_key"].implode()))
+                .collect()
             )
         updated = current_state(name, changed, tables).select(frame.columns)
         return pl.concat([frame.filter(~pl.col("record_key").is_in(self.kept.implode())), updated])
@@ -347,17 +351,37 @@ def _create(db: sqlite_utils.Database, model: Table) -> None:
     )
 
 
-def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None, origin: Path) -> tuple[int, int]:
-    """Insert rows read as text, typed by their Table Schema; returns (inserted, already present)."""
-    if raw is None or raw.height == 0:
-        return 0, 0
-    typed, errors = typed_frame(raw, model)
-    if errors.height:
+def _insert(db: sqlite_utils.Database, model: Table, batches: Iterable[pl.DataFrame], origin: Path) -> tuple[int, int]:
+    """Insert rows read as text, batch by batch, typed by their Table Schema; returns (inserted, already present).
+
+    A cell that does not respect its type stops the publication once the whole table is read, with
+    the count of such cells in the table and its first example."""
+    before = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
+    rows, wrong, example = 0, 0, None
+    for raw in batches:
+        if raw.height == 0:
+            continue
+        typed, errors = typed_frame(raw, model)
+        if errors.height:
+            wrong += errors.height
+            first = errors.row(0)  # errors come field by field: the example is the first field's first error
+            if example is None or model.field_names.index(first[1]) < model.field_names.index(example[1]):
+                example = first
+            continue
+        if not wrong:
+            _insert_batch(db, model, raw, typed)
+        rows += raw.height
+    if wrong:
         raise InputError(
             display_path(origin / f"{model.name}.csv"),
-            f"{errors.height} cellule(s) ne respectent pas leur type (par ex. "
-            f"{errors.row(0)[1]} = « {errors.row(0)[2]} ») : ce paquet n'est pas valide",
+            f"{wrong} cellule(s) ne respectent pas leur type (par ex. "
+            f"{example[1]} = « {example[2]} ») : ce paquet n'est pas valide",
         )
+    inserted = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0] - before
+    return inserted, rows - inserted
+
+
+def _insert_batch(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame, typed: pl.DataFrame) -> None:
     converted = []
     for f in model.fields:
         name = f["name"]
@@ -374,13 +398,10 @@ def _insert(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame | None, o
     frame = pl.DataFrame(converted)
     placeholders = ", ".join("?" for _ in model.field_names)
     columns = ", ".join(f'"{c}"' for c in model.field_names)
-    before = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
     with db.conn:
         db.conn.executemany(
             f'INSERT OR IGNORE INTO "{model.name}" ({columns}) VALUES ({placeholders})', frame.iter_rows()
         )
-    after = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
-    return after - before, frame.height - (after - before)
 
 
 def _as_of(packages: list[Path]) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from datetime import date
 from pathlib import Path
 
+from marches.generate import generate
 from marches.package import package
 from marches.publish import publish
 from marches.rules import Config
@@ -169,3 +171,60 @@ def test_publish_of_packages_holding_the_same_contract_shows_it_once(tmp_path):
     (copy,) = db.execute("SELECT retenu_record_key, format_publie, publie FROM doublons")
     assert copy[0] == kept[0] and copy[1] == "json-reconstitué" and json.loads(copy[2])["montant"] == 85000
     assert db.execute("SELECT sum(nombre) FROM stats_annee").fetchone()[0] == 2
+
+
+def _database_content(database: Path) -> dict[str, list[tuple]]:
+    """Every table and index of a database with its rows, but what differs from one build to the next: its
+    identifier (``_inspect``), and where and when its packages were built (``paquets``)."""
+    columns = {"paquets": "nom, titre, date_verification, enregistrements_lus, sources", "_inspect": "1"}
+    db = sqlite3.connect(database)
+    try:
+        content = {}
+        for kind, name, sql in db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name"):
+            query = f'SELECT {columns.get(name, "*")} FROM "{name}"'
+            rows = db.execute(query).fetchall() if kind == "table" else []
+            content[f"{kind} {name}"] = [(sql,), *rows]
+        return content
+    finally:
+        db.close()
+
+
+def test_package_and_publish_in_batches_give_the_output_of_one_batch(tmp_path, monkeypatch):
+    """Tables are read, merged and written a few rows at a time, the findings written in batches and the
+    database filled batch by batch: the package's files (its descriptor but for its dates) and the
+    database are those of one batch, with copies across files and packages, quarantine and an update."""
+    import marches.package.common as common
+
+    source = tmp_path / "decp.json"
+    generate(source, "json-2022", contracts=150, seed=17, concession_share=0.1, defect_rate=0.3)
+    copies = write(
+        tmp_path / "copies.json",
+        contract("2024-03-20", modification(1, "2024-06-01", montant=95000)),
+        contract("2024-05-02", modification(2, "2024-09-01", montant=99000)),
+        contract("2024-04-20", id="2024-0099"),
+    )
+    newer = write(tmp_path / "newer.json", contract("2024-12-01", modification(3, "2024-11-02", montant=101000)))
+
+    def build(directory: Path) -> tuple[Path, Path]:
+        main, side = directory / "national", directory / "copies"
+        package([source, copies], main, config=CONFIG)
+        package([newer], main, update=True, config=CONFIG)
+        package([copies], side, config=CONFIG)
+        publish([main, side], directory / "decp.db")
+        return main, directory / "decp.db"
+
+    whole, whole_db = build(tmp_path / "whole")
+    monkeypatch.setattr(common, "BATCH_ROWS", 4)
+    batched, batched_db = build(tmp_path / "batched")
+    files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*.csv"))
+    assert files and files == sorted(p.relative_to(batched).as_posix() for p in batched.rglob("*.csv"))
+    assert len(rows(whole, "doublons")) >= 2 and rows(whole, "quarantaine"), "copies and quarantine are exercised"
+    for name in files:
+        assert (whole / name).read_bytes() == (batched / name).read_bytes(), name
+
+    def descriptor(directory: Path) -> str:
+        text = (directory / "datapackage.json").read_text(encoding="utf-8")
+        return re.sub(r'"(added|created|updated)": "[^"]*"', "", text).replace(directory.parent.name, "")
+
+    assert descriptor(whole) == descriptor(batched)
+    assert _database_content(whole_db) == _database_content(batched_db)

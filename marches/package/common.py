@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,34 @@ def check_integrity(directory: Path, descriptor: dict[str, Any]) -> None:
 
 def read_table(directory: Path, name: str) -> pl.DataFrame:
     """A table of a package (or of work tables) as text, with every column of its schema (empty if absent)."""
+    return scan_table(directory, name).collect()
+
+
+BATCH_ROWS = 50_000  # rows of a table read (and written) at a time, so that memory does not grow with the tables
+
+
+def scan_table(directory: Path, name: str) -> pl.LazyFrame:
+    """A table as ``read_table`` gives it, lazily: read when collected, or in batches with ``table_batches``."""
     path = directory / f"{name}.csv"
     fields = load_tables()[name].field_names
     if not path.is_file():
-        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
-    frame = pl.read_csv(path, infer_schema=False)
-    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in frame.columns]
-    return frame.with_columns(missing).select(fields)
+        return pl.LazyFrame(schema=dict.fromkeys(fields, pl.String))
+    scan = pl.scan_csv(path, infer_schema=False)
+    present = set(scan.collect_schema().names())
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in present]
+    return scan.with_columns(missing).select(fields)
+
+
+def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.DataFrame]:
+    """The rows of ``scan`` in their order, ``rows`` at a time (``BATCH_ROWS`` by default)."""
+    for frame in scan.collect_batches(chunk_size=rows or BATCH_ROWS, maintain_order=True):
+        if frame.height:
+            yield frame
+
+
+def write_batches(path: Path, fields: list[str], batches: Iterable[pl.DataFrame]) -> None:
+    """A CSV file written batch by batch: the same bytes as the concatenated batches written at once."""
+    with path.open("wb") as fh:
+        pl.DataFrame(schema=dict.fromkeys(fields, pl.String)).write_csv(fh)
+        for frame in batches:
+            frame.select(fields).write_csv(fh, include_header=False, null_value="")

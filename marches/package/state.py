@@ -17,7 +17,16 @@ from marches.errors import InputError, display_path, os_problem
 from marches.findings import Finding
 from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
-from marches.package.common import COMPUTED, NOT_FLAGS, ROOTS, PackageSummary, check_integrity, read_table
+from marches.package.common import (
+    COMPUTED,
+    NOT_FLAGS,
+    ROOTS,
+    PackageSummary,
+    check_integrity,
+    read_table,
+    scan_table,
+    table_batches,
+)
 from marches.report import Report
 from marches.rules import Config
 from marches.sirene import Sirene
@@ -183,22 +192,34 @@ def _summaries(new: _New) -> pl.DataFrame:
     """One row per new record: provenance, and what deduplication weighs."""
     parts = []
     for kind, root in ROOTS.items():
-        frame = read_table(new.work, root)
-        if frame.height == 0:
-            continue
-        tables = MARCHE_TABLES if kind == "marche" else CONCESSION_TABLES
+        scan = scan_table(new.work, root)
+        columns = scan.collect_schema().names()
         decp = [
             c
-            for c in frame.columns
+            for c in columns
             if not c.startswith("source_")
             and c not in ("record_key", "uid", "generation", "extra_fields", "original_values", *COMPUTED[root])
         ]
-        frame = frame.with_columns(
-            pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in decp]).alias("completude"),
-            pl.lit(0, dtype=pl.Int64).alias("nombreModifications"),
+        # only the columns kept here are held, batch by batch: never the whole table
+        frame = pl.concat(
+            [
+                pl.DataFrame(schema=dict.fromkeys(_SUMMARY_COLUMNS, pl.String)).with_columns(
+                    pl.lit(0, dtype=pl.Int64).alias("completude")
+                ),
+                *table_batches(
+                    scan.select(
+                        *_SUMMARY_COLUMNS,
+                        pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in decp]).alias("completude"),
+                    )
+                ),
+            ]
         )
+        if frame.height == 0:
+            continue
+        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("nombreModifications"))
+        tables = MARCHE_TABLES if kind == "marche" else CONCESSION_TABLES
         for child in tables[1:]:
-            counts = read_table(new.work, child).group_by("record_key").len(name="_n")
+            counts = scan_table(new.work, child).group_by("record_key").len(name="_n").collect()
             frame = frame.join(counts, on="record_key", how="left").with_columns(
                 (pl.col("completude") + pl.col("_n").fill_null(0)).alias("completude")
             )
@@ -230,6 +251,17 @@ def _summaries(new: _New) -> pl.DataFrame:
     return frame.join(order, on="record_key", how="left")
 
 
+_SUMMARY_COLUMNS = (
+    "record_key",
+    "uid",
+    "id",
+    "generation",
+    "source_file",
+    "source_position",
+    "source_path",
+    "source_line",
+    "datePublicationDonnees",
+)
 _RECORD_SCHEMA = {
     "record_key": pl.String,
     "kind": pl.String,

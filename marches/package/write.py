@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import shutil
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,17 @@ from marches import __version__
 from marches.cpv import Nomenclature
 from marches.findings import Finding
 from marches.model import PACKAGE_TABLES, TABLES, load_tables, schema_dir
-from marches.package.common import LICENCE, ROOTS, STATUTS, file_digest, read_table
+from marches.package import common
+from marches.package.common import (
+    LICENCE,
+    ROOTS,
+    STATUTS,
+    file_digest,
+    read_table,
+    scan_table,
+    table_batches,
+    write_batches,
+)
 from marches.package.contracts import MODIFICATIONS, current_state, merge_modifications, reconstructed
 from marches.package.state import _New, _Previous
 from marches.report import CSV_COLUMNS
@@ -47,32 +59,46 @@ def _write(
         "record_key", "retenu_record_key", pl.col("ordre").alias("rang")
     )
     wanted = pl.concat([retained, copies.select("record_key")])
-    modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
-    finals: dict[str, pl.DataFrame] = {}
-    for name in TABLES:
-        parts = [read_table(new.work, name)]
+    models = load_tables()
+
+    def every(name: str) -> pl.LazyFrame:
+        """The rows of a table: those of the package already there, then the new ones."""
+        parts = [scan_table(new.work, name)]
         if previous is not None:
-            parts.insert(0, previous.table(name))
-        keep = wanted if name in modification_tables else retained
-        finals[name] = pl.concat(parts, how="vertical_relaxed").join(
-            keep, on="record_key", how="semi", maintain_order="left"
-        )
-    finals.update(merge_modifications({t: finals[t] for t in modification_tables}, copies))
-    for root in ROOTS.values():
-        finals[root] = _current_state(root, finals, records)
-    for name, frame in finals.items():
+            parts.insert(0, scan_table(previous.directory, name))
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def kept(name: str, keep: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        """The rows of the records of ``keep``, batch by batch (filtered here, not in the scan: a scan
+        that filters and joins reads far ahead of the writing, and holds what it has read)."""
+        keys = keep.get_column("record_key").implode()
+        for batch in table_batches(every(name)):
+            yield batch.filter(pl.col("record_key").is_in(keys))
+
+    # the modifications (a small part of the data) are merged whole; every other table goes by batches
+    modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
+    wanted_keys = wanted.get_column("record_key").implode()
+    merged = merge_modifications(
+        {t: every(t).filter(pl.col("record_key").is_in(wanted_keys)).collect() for t in modification_tables}, copies
+    )
+    for name, frame in merged.items():
         frame.write_csv(staging / f"{name}.csv", null_value="")
-    _write_side_tables(staging, new, findings, records, previous, finals)
+    for name in TABLES:
+        if name not in modification_tables and name not in ROOTS.values():
+            write_batches(staging / f"{name}.csv", models[name].field_names, kept(name, retained))
+    for root in ROOTS.values():
+        batches = (_current_state(root, batch, merged, records, staging) for batch in kept(root, retained))
+        write_batches(staging / f"{root}.csv", models[root].field_names, batches)
+    _write_side_tables(staging, new, findings, records, previous)
     if parquet:
         (staging / "parquet").mkdir()
-        models = load_tables()
-        for name, frame in finals.items():
-            typed, _ = typed_frame(frame, models[name])
+        for name in TABLES:  # one table in memory at a time
+            typed, _ = typed_frame(read_table(staging, name), models[name])
             typed.write_parquet(staging / "parquet" / f"{name}.parquet")
     (staging / "schemas").mkdir()
     for name in TABLES + PACKAGE_TABLES:
         shutil.copyfile(schema_dir() / f"{name}.json", staging / "schemas" / f"{name}.json")
-    descriptor = _descriptor(title, new, findings, records, previous, finals, drop_invalid, parquet, config, cpv)
+    descriptor = _descriptor(title, new, findings, records, previous, staging, drop_invalid, parquet, config, cpv)
     for resource in descriptor["resources"]:  # what --update and publish check before trusting a table
         path = staging / resource["path"]
         resource["bytes"] = path.stat().st_size
@@ -93,10 +119,25 @@ def _json_list(column: str) -> pl.Expr:
     return pl.col(column).map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String)
 
 
-def _current_state(root: str, finals: dict[str, pl.DataFrame], records: pl.DataFrame) -> pl.DataFrame:
-    """The contract after its modifications, and the codes of the rules it breaks (``constats``)."""
-    frame = current_state(root, finals[root].drop("constats"), finals)
-    flags = records.filter("retenu").select(
+def _current_state(
+    root: str, frame: pl.DataFrame, merged: dict[str, pl.DataFrame], records: pl.DataFrame, staging: Path
+) -> pl.DataFrame:
+    """A batch of contracts after their modifications, with the codes of the rules each breaks (``constats``).
+
+    ``merged`` holds the final modification tables; the initial titulaires of the batch are read
+    from the final ``marches_titulaires`` already written in ``staging``.
+    """
+    keys = frame.get_column("record_key").implode()
+    tables = {name: table.filter(pl.col("record_key").is_in(keys)) for name, table in merged.items()}
+    if root == "marches":
+        tables["marches_titulaires"] = (
+            scan_table(staging, "marches_titulaires")
+            .select("record_key", "position", "id")
+            .filter(pl.col("record_key").is_in(keys))
+            .collect()
+        )
+    frame = current_state(root, frame.drop("constats"), tables)
+    flags = records.filter(pl.col("retenu") & pl.col("record_key").is_in(keys)).select(
         "record_key", pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats")
     )
     frame = frame.join(flags, on="record_key", how="left", maintain_order="left")
@@ -109,16 +150,15 @@ def _write_side_tables(
     findings: list[Finding],
     records: pl.DataFrame,
     previous: _Previous | None,
-    finals: dict[str, pl.DataFrame],
 ) -> None:
     """enregistrements, quarantaine, doublons and constats."""
     models = load_tables()
-    new_keys = set(new.order)
+    new_keys = pl.Series(list(new.order), dtype=pl.String).implode()
     wanted_quarantine = set(
-        records.filter((pl.col("statut") == "quarantaine") & pl.col("record_key").is_in(list(new_keys)))["record_key"]
+        records.filter((pl.col("statut") == "quarantaine") & pl.col("record_key").is_in(new_keys))["record_key"]
     )
     wanted_copies = set(
-        records.filter((pl.col("statut") == "doublon") & pl.col("record_key").is_in(list(new_keys)))["record_key"]
+        records.filter((pl.col("statut") == "doublon") & pl.col("record_key").is_in(new_keys))["record_key"]
     )
     published = {}
     with (new.work / "published.jsonl").open("rb") as fh:
@@ -146,11 +186,13 @@ def _write_side_tables(
         ],
         schema=dict.fromkeys(models["quarantaine"].field_names, pl.String),
     )
-    retained_of = dict(zip(records["record_key"].to_list(), records["retenu_record_key"].to_list(), strict=True))
+    doubles = records.filter(pl.col("record_key").is_in(list(wanted_copies)))
+    uid_of = dict(zip(doubles["record_key"].to_list(), doubles["uid"].to_list(), strict=True))
+    retained_of = dict(zip(doubles["record_key"].to_list(), doubles["retenu_record_key"].to_list(), strict=True))
     copies = [
         {
             "record_key": k,
-            "uid": records.filter(pl.col("record_key") == k)["uid"].item(),
+            "uid": uid_of[k],
             "retenu_record_key": retained_of[k],
             "publie": published[k][0],
             "format_publie": published[k][1],
@@ -159,30 +201,44 @@ def _write_side_tables(
     ]
     if previous is not None:
         quarantine = pl.concat([previous.table("quarantaine"), quarantine])
-        old_copies = previous.table("doublons").with_columns(
-            pl.col("record_key").replace_strict(retained_of, default=None).alias("retenu_record_key")
+        old_copies = (
+            previous.table("doublons")
+            .drop("retenu_record_key")
+            .join(records.select("record_key", "retenu_record_key"), on="record_key", how="left", maintain_order="left")
+            .select(models["doublons"].field_names)
         )
         demoted = records.filter(
             (pl.col("statut") == "doublon")
-            & ~pl.col("record_key").is_in(list(new_keys))
+            & ~pl.col("record_key").is_in(new_keys)
             & ~pl.col("record_key").is_in(old_copies["record_key"].implode())
         )
-        tables = {name: previous.table(name) for name in TABLES} if demoted.height else {}
+        demoted_keys = demoted.get_column("record_key").implode()
+        tables = {
+            name: scan_table(previous.directory, name).filter(pl.col("record_key").is_in(demoted_keys)).collect()
+            for name in (TABLES if demoted.height else ())
+        }
         copies = old_copies.to_dicts() + copies + reconstructed(tables, demoted)
     copies_frame = pl.DataFrame(copies, schema=dict.fromkeys(models["doublons"].field_names, pl.String))
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
-    rows = [{c: _cell(getattr(f, c)) for c in CSV_COLUMNS} for f in findings]
-    found = pl.DataFrame(rows, schema=dict.fromkeys(CSV_COLUMNS, pl.String))
-    if previous is not None:
-        found = pl.concat([previous.table("constats"), found])
-    found.write_csv(staging / "constats.csv", null_value="")
-    out = records.with_columns(
-        pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats"),
-        pl.col("retenu").cast(pl.String).str.to_lowercase(),
-        pl.col("datePublicationDonnees").cast(pl.String),
+    found = table_batches(scan_table(previous.directory, "constats")) if previous is not None else iter(())
+    write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, _finding_batches(findings)))
+    out = (
+        records.slice(start, common.BATCH_ROWS).with_columns(
+            pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats"),
+            pl.col("retenu").cast(pl.String).str.to_lowercase(),
+            pl.col("datePublicationDonnees").cast(pl.String),
+        )
+        for start in range(0, records.height, common.BATCH_ROWS)
     )
-    out.select(models["enregistrements"].field_names).write_csv(staging / "enregistrements.csv", null_value="")
+    write_batches(staging / "enregistrements.csv", models["enregistrements"].field_names, out)
+
+
+def _finding_batches(findings: list[Finding]) -> Iterator[pl.DataFrame]:
+    """The findings as rows of ``constats``, ``common.BATCH_ROWS`` at a time."""
+    for start in range(0, len(findings), common.BATCH_ROWS):
+        rows = [{c: _cell(getattr(f, c)) for c in CSV_COLUMNS} for f in findings[start : start + common.BATCH_ROWS]]
+        yield pl.DataFrame(rows, schema=dict.fromkeys(CSV_COLUMNS, pl.String))
 
 
 def _cell(value: Any) -> str | None:
@@ -195,7 +251,7 @@ def _descriptor(
     findings: list[Finding],
     records: pl.DataFrame,
     previous: _Previous | None,
-    finals: dict[str, pl.DataFrame],
+    staging: Path,
     drop_invalid: bool,
     parquet: bool,
     config: Config,
@@ -206,10 +262,11 @@ def _descriptor(
     dates = (
         pl.concat(
             [
-                finals["marches"].select(pl.col("dateNotification").alias("d")),
-                finals["concessions"].select(pl.col("dateSignature").alias("d")),
+                scan_table(staging, "marches").select(pl.col("dateNotification").alias("d")),
+                scan_table(staging, "concessions").select(pl.col("dateSignature").alias("d")),
             ]
         )
+        .collect()
         .get_column("d")
         .drop_nulls()
         .str.to_date("%Y-%m-%d", strict=False)
