@@ -463,11 +463,10 @@ class Validator:
         locations: pl.DataFrame,
     ) -> None:
         """Rules of a cell's own value first, then rules comparing cells; each sees only sound cells."""
-        tables = load_tables()
         clean = {
-            name: with_published(
-                _hide(frame, defective[name]), raw[name], [c for c, t in tables[name].types.items() if t == "number"]
-            ).with_columns(_generations(raw[name], locations).alias("_generation"))
+            name: with_published(_hide(frame, defective[name]), raw[name], name).with_columns(
+                _generations(raw[name], locations).alias("_generation")
+            )
             for name, frame in typed.items()
         }
         usable = [

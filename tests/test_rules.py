@@ -137,8 +137,7 @@ def _raw(table: str, rows: list[dict]) -> pl.DataFrame:
 def evaluate(rule: Rule, example: dict) -> tuple[list[bool], list[str]]:
     """The rule's verdict on each row of its example, and its messages, as the validator writes them."""
     rows = example.get("@rows") or [{k: v for k, v in example.items() if not k.startswith("@")}]
-    numbers = [c for c, t in load_tables()[rule.table].types.items() if t == "number"]
-    frames = {rule.table: with_published(_frame(rule.table, rows), _raw(rule.table, rows), numbers)}
+    frames = {rule.table: with_published(_frame(rule.table, rows), _raw(rule.table, rows), rule.table)}
     for key, value in example.items():
         if key.startswith("@") and key != "@rows":
             table, column = key[1:].split(".")

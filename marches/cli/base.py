@@ -131,28 +131,32 @@ def _names(quoted: str) -> str:
     return "« " + quoted.replace("' / '", " / ") + " »"
 
 
+# click's words on a bad value (after « Invalid value for '…': »)
+_VALUE_ERRORS = (
+    (r"'(.*)' does not match the formats? '%Y-%m-%d'\.", lambda m: f"« {m[1]} » n'est pas une date AAAA-MM-JJ."),
+    (r"(?:File|Path|Directory) '(.*)' does not exist\.", lambda m: f"« {m[1]} » n'existe pas."),
+    (r"(?:File|Path) '(.*)' is a directory\.", lambda m: f"« {m[1]} » est un dossier, un fichier est attendu."),
+    (r"'(.*)' is not one of (.+)\.", lambda m: f"« {m[1]} » n'est pas parmi {m[2]}."),
+    (r"'(.*)' is not a valid integer(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre entier."),
+    (r"'(.*)' is not a valid float(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre."),
+    (r"(.+) is not in the range (.+)\.", lambda m: f"{m[1]} n'est pas dans l'intervalle {m[2]}."),
+)
+
+
 def _value_error(text: str) -> str:
-    patterns = (
-        (r"'(.*)' does not match the formats? '%Y-%m-%d'\.", lambda m: f"« {m[1]} » n'est pas une date AAAA-MM-JJ."),
-        (r"(?:File|Path|Directory) '(.*)' does not exist\.", lambda m: f"« {m[1]} » n'existe pas."),
-        (r"(?:File|Path) '(.*)' is a directory\.", lambda m: f"« {m[1]} » est un dossier, un fichier est attendu."),
-        (r"'(.*)' is not one of (.+)\.", lambda m: f"« {m[1]} » n'est pas parmi {m[2]}."),
-        (r"'(.*)' is not a valid integer(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre entier."),
-        (r"'(.*)' is not a valid float(?: range)?\.", lambda m: f"« {m[1]} » n'est pas un nombre."),
-        (r"(.+) is not in the range (.+)\.", lambda m: f"{m[1]} n'est pas dans l'intervalle {m[2]}."),
-    )
-    for pattern, french in patterns:
+    return _translated(text, _VALUE_ERRORS)
+
+
+def _translated(text: str, table) -> str:
+    """``text`` in French by the first pattern of ``table`` it matches, else unchanged."""
+    for pattern, french in table:
         if m := re.match(pattern, text):
             return french(m)
     return text
 
 
 def _show(exc: click.ClickException) -> None:
-    message = exc.format_message()
-    for pattern, french in _ERRORS:
-        if m := re.match(pattern, message):
-            message = french(m)
-            break
+    message = _translated(exc.format_message(), _ERRORS)
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         click.echo(ctx.get_usage(), err=True)

@@ -150,10 +150,13 @@ def published(column: str) -> str:
     return column + PUBLISHED
 
 
-def with_published(typed: pl.DataFrame, raw: pl.DataFrame, numbers: list[str]) -> pl.DataFrame:
-    """``typed`` with the published text of its number columns: a double rounds what it cannot hold
-    (« 99999999999999999999 » becomes 1e20), and rules on digits (placeholders) read the digits."""
-    return typed.with_columns(raw.get_column(c).alias(published(c)) for c in numbers if c in raw.columns)
+def with_published(typed: pl.DataFrame, raw: pl.DataFrame, table: str) -> pl.DataFrame:
+    """``typed`` (rows of ``table``) with the published text of its number columns: a double rounds what it
+    cannot hold (« 99999999999999999999 » becomes 1e20), and rules on digits (placeholders) read the digits."""
+    from marches.model import load_tables
+
+    numbers = [c for c, t in load_tables()[table].types.items() if t == "number" and c in raw.columns]
+    return typed.with_columns(raw.get_column(c).alias(published(c)) for c in numbers)
 
 
 def all_rules() -> list[Rule]:
