@@ -16,11 +16,13 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from marches.atomic import glob_escape, sibling
+from marches.errors import OutputError, os_problem
 from marches.publish import stored_inspection
 from marches.site import ASSETS, VALIDATION_DEFAULTS, build_metadata, package_directory
 
 SQL_THREADS = 8  # Datasette's default is 3: three slow queries would hold every page
 SQL_SLOTS = 3  # arbitrary SQL queries running at once (marches.serve_plugin), the other threads stay free
 STOP_SECONDS = 10
+SIRENE_ENV = "MARCHES_SIRENE"  # the register given to marches serve --sirene, for the validation page's jobs
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -49,6 +53,7 @@ class Service:
     snapshot: bool
     lock_fd: int
     package: Path | None = None  # the data package the database was built from, served under /paquet/
+    sirene: Path | None = None  # the SIRENE register the validation page checks SIRETs with (None: the installed one)
 
     @classmethod
     def prepare(
@@ -147,6 +152,7 @@ class Service:
             "MARCHES_SERVE_PARENT": str(os.getpid()),
             "MARCHES_HIDDEN_PATHS": hidden,
             "MARCHES_SQL_SLOTS": str(SQL_SLOTS),
+            **({SIRENE_ENV: str(self.sirene)} if self.sirene else {}),
         }
 
     def run(self, host: str, port: int, sql_time_limit_ms: int, on_signal: Callable[[int], None] | None = None) -> int:
@@ -205,6 +211,45 @@ def remove_abandoned(database: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why this machine cannot listen on ``host:port`` (None: it can); bound as the server will bind."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def next_free_port(host: str, port: int, tries: int = 50) -> int:
+    """The first port after ``port`` this machine can listen on (``port + 1`` when none of ``tries`` is)."""
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        if _bind_error(host, candidate) is None:
+            return candidate
+    return port + 1
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse, in French and before anything starts, an address this machine cannot listen on.
+
+    Raises ``OutputError`` when the port is taken by another program (Datasette's server would
+    only say so in English once started) or when the host is not an address of this machine."""
+    try:
+        problem = _bind_error(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OutputError(f"Adresse « {host} » inconnue : donnez une adresse de cette machine avec --host.") from exc
+    if problem is None:
+        return
+    if problem.errno == errno.EADDRINUSE:
+        raise OutputError(
+            f"Le port {port} est déjà utilisé sur {host} (une autre plateforme tourne-t-elle ?) : arrêtez-la ou "
+            f"choisissez un autre port avec --port, par exemple --port {next_free_port(host, port)}."
+        )
+    raise OutputError(f"Impossible d'écouter sur {host}:{port} : {os_problem(problem, with_file=False)}.")
+
+
 def serve(
     database: Path,
     host: str,
@@ -216,9 +261,14 @@ def serve(
     validation: dict[str, Any] | None = VALIDATION_DEFAULTS,
     on_start: Callable[[Service], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
+    sirene: Path | None = None,
 ) -> int:
-    """Serve ``database`` until stopped; everything ``marches serve`` created is removed on the way out."""
+    """Serve ``database`` until stopped; everything ``marches serve`` created is removed on the way out.
+
+    Raises ``OutputError`` when ``host:port`` cannot be listened on (see ``check_port``)."""
+    check_port(host, port)
     service = Service.prepare(database, allow_robots, package_url, validation)
+    service.sirene = Path(os.path.abspath(sirene)) if sirene else None
     try:
         if on_start:
             on_start(service)
@@ -227,4 +277,4 @@ def serve(
         service.close()
 
 
-__all__ = ["SQL_SLOTS", "SQL_THREADS", "Service", "remove_abandoned", "serve"]
+__all__ = ["SQL_SLOTS", "SQL_THREADS", "Service", "check_port", "next_free_port", "remove_abandoned", "serve"]

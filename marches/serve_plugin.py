@@ -36,6 +36,7 @@ import ctypes
 import ctypes.util
 import itertools
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -343,7 +344,57 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(0)
 
 
+class _QuietLifecycle(logging.Filter):
+    """Drops the server's English start and stop lines (« Uvicorn running on… », « Application startup
+    complete. »): ``marches serve`` says when the platform starts and stops, in French. Warnings and
+    errors stay; uvicorn's own logging setup keeps a logger's filters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO
+
+
+_LEVELS = {"WARNING": "Attention", "ERROR": "Erreur", "CRITICAL": "Erreur"}
+
+
+class _Levels(logging.Formatter):
+    """Warnings and errors of the server prefixed in French (« Attention : », « Erreur : »)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        prefix = _LEVELS.get(record.levelname, record.levelname.capitalize())
+        return f"{prefix} : {super().formatMessage(record)}"
+
+
+def _access_formatter(**kwargs) -> logging.Formatter:
+    """One line per request, without English level and status words: « 01/12/2026 10:55:12 127.0.0.1:47250
+    "GET /decp HTTP/1.1" 200 »."""
+    from uvicorn.logging import AccessFormatter
+
+    class Access(AccessFormatter):
+        def get_status_code(self, status_code: int) -> str:
+            return str(status_code)
+
+    return Access(use_colors=False, **kwargs)
+
+
+def _french_logs() -> None:
+    """The server's log as ``marches serve`` shows it: no English start/stop lines, French prefixes.
+
+    uvicorn configures its loggers from ``uvicorn.config.LOGGING_CONFIG`` when Datasette starts it;
+    the formatters are replaced there (the same dict object) before it does."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    when = {"datefmt": "%d/%m/%Y %H:%M:%S"}
+    LOGGING_CONFIG["formatters"]["default"] = {"()": _Levels, "fmt": "%(message)s"}
+    LOGGING_CONFIG["formatters"]["access"] = {
+        "()": _access_formatter,
+        "fmt": '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s',
+        **when,
+    }
+    logging.getLogger("uvicorn.error").addFilter(_QuietLifecycle())
+
+
 def main() -> None:
+    _french_logs()
     parent = int(os.environ.get("MARCHES_SERVE_PARENT", "0"))
     if parent:
         _die_with_parent(parent)

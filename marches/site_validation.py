@@ -539,6 +539,7 @@ def validate_upload(names: list[str], as_of: dt.date | None, out: Path, max_find
     from marches.report import SINKS, Report
     from marches.report_html import HTML_FINDINGS_PER_RULE, render_html, report_view
     from marches.rules import Config
+    from marches.serve import SIRENE_ENV
     from marches.validate import CPV_NOTICE, SIRENE_NOTICE, validate
 
     config = Config(as_of=as_of) if as_of else Config()
@@ -549,7 +550,9 @@ def validate_upload(names: list[str], as_of: dt.date | None, out: Path, max_find
         sinks = [SINKS["json"](as_json), SINKS["csv"](as_csv)]
         capped = _Capped(sinks, max_findings)
         report = Report(examples_per_rule=HTML_FINDINGS_PER_RULE, sink=capped, as_of=config.as_of)
-        validate([Path(n) for n in names], config, cpv.resolve(None), report, sirene=sirene.resolve(None))
+        served = os.environ.get(SIRENE_ENV)  # marches serve --sirene
+        register = sirene.resolve(Path(served) if served else None)
+        validate([Path(n) for n in names], config, cpv.resolve(None), report, sirene=register)
         web = {CPV_NOTICE: WEB_CPV_NOTICE, SIRENE_NOTICE: WEB_SIRENE_NOTICE}
         report.notices = [web.get(n, n) for n in report.notices]
         if capped.dropped:

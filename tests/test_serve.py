@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -354,3 +355,52 @@ def test_the_dashboards_queries_are_trusted_with_any_filters_chosen():
         assert replace_opts_in_query(chart["query"], {}) in trusted
         assert replace_opts_in_query(chart["query"], {"annee": "2025", "procedure": "x"}) in trusted
     assert "select * from marches" not in trusted
+
+
+def test_a_taken_port_is_refused_in_french_before_anything_starts(database):
+    from click.testing import CliRunner
+
+    from marches.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(database), "--port", str(port)])
+    assert result.exit_code == 3
+    assert f"Le port {port} est déjà utilisé sur 127.0.0.1" in result.output
+    assert "--port" in result.output and "Traceback" not in result.output
+    assert not list(database.parent.glob("*serve-*")), "nothing prepared for a server that cannot start"
+
+
+def test_the_server_log_has_no_english_start_lines_and_one_french_line_per_request(served):
+    running, _ = served
+    _get(running.url + "/decp")
+    time.sleep(0.5)
+    log = running.log.read_text(encoding="utf-8", errors="replace")
+    assert "Plateforme : http://127.0.0.1:" in log
+    for english in ("Uvicorn running", "Application startup", "Started server process", "INFO:", " OK"):
+        assert english not in log
+    assert re.search(r'\d\d/\d\d/\d{4} \d\d:\d\d:\d\d 127\.0\.0\.1:\d+ "GET /decp HTTP/1\.1" 200', log)
+
+
+def test_serve_sirene_is_the_register_of_the_validation_page(database, tmp_path):
+    service = Service.prepare(database, allow_robots=False)
+    try:
+        assert "MARCHES_SIRENE" not in service.environment()
+        service.sirene = tmp_path / "sirene.sqlite"
+        assert service.environment()["MARCHES_SIRENE"] == str(tmp_path / "sirene.sqlite")
+    finally:
+        service.close()
+
+
+def test_the_next_free_port_skips_a_taken_one():
+    from marches.serve import check_port, next_free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free = next_free_port("127.0.0.1", port)
+        assert free > port
+        check_port("127.0.0.1", free)  # does not raise

@@ -385,3 +385,18 @@ def test_drain_stops_at_the_end_of_the_body():
     browser = Browser(b"x" * 5000, 1000)
     asyncio.run(drain(browser, 1 << 20))
     assert browser.sent == 5
+
+
+def test_the_web_report_checks_sirets_with_the_register_given_to_marches_serve(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARCHES_CACHE_DIR", str(tmp_path / "cache"))  # nothing installed
+    monkeypatch.chdir(tmp_path)
+    generate(tmp_path / "export.json", "json-2022", contracts=300, seed=8, defect_rate=0.1)
+    paths, _ = generate_sirene(tmp_path / "stock", "zip", 0, 8, 300)
+    register = install(list(paths.values()), tmp_path / "sirene.sqlite").path
+    monkeypatch.setenv("MARCHES_SIRENE", str(register))  # as « marches serve --sirene » sets it for its jobs
+    out = tmp_path / "rapport"
+    out.mkdir()
+    validate_upload(["export.json"], date(2026, 11, 22), out, max_findings=10_000)
+    document = json.loads((out / "rapport.json").read_text(encoding="utf-8"))
+    assert WEB_SIRENE_NOTICE not in document["notices"]
+    assert {"siret-unknown", "siret-closed"} <= {f["code"] for f in document["findings"]}

@@ -222,6 +222,7 @@ def publish(
     help="Validations menées en même temps (chacune dans son processus) ; deux fois plus peuvent attendre, "
     "les suivantes sont invitées à réessayer.",
 )
+@_sirene_option
 @_fatal_errors
 def serve(
     database: Path,
@@ -233,6 +234,7 @@ def serve(
     validation_max_mb: float,
     validation_time_limit: float,
     validation_workers: int,
+    sirene_file: Path | None,
 ) -> None:
     """Servir la base avec Datasette : lecture seule, immuable, requêtes limitées en durée et en taille, avec
     la page de validation des fichiers (/-/valider).
@@ -246,6 +248,7 @@ def serve(
       marches serve decp.db --port 8001
       marches serve decp.db --validation-max-mb 20 --validation-workers 4
       marches serve decp.db --no-validation
+      marches serve decp.db --sirene sirene.sqlite
     """
     from marches.serve import serve as run
 
@@ -273,11 +276,11 @@ def serve(
         validation=limits.to_config() if validation else None,
         on_start=started,
         on_signal=stopping,
+        sirene=sirene_file,
     )
     if code != 0:  # Datasette stopped by itself: its own (English) message is above
         click.secho(
-            f"Erreur : Datasette s'est arrêté (code {code}) ; si le message ci-dessus parle d'adresse déjà "
-            f"utilisée, le port {port} est pris : choisissez-en un autre avec --port.",
+            f"Erreur : Datasette s'est arrêté (code {code}) ; le message ci-dessus en donne la raison.",
             fg="red",
             err=True,
         )
@@ -380,7 +383,31 @@ def demo(ctx: click.Context, out: Path, contracts: int, seed: int, serve_after: 
             err=True,
         )
     if serve_after:
-        ctx.invoke(serve, database=database, host="127.0.0.1", port=port, allow_robots=False, sql_time_limit_ms=3000)
+        if ctx.get_parameter_source("port") is click.core.ParameterSource.DEFAULT:
+            port = _free_port(port)
+        ctx.invoke(
+            serve,
+            database=database,
+            host="127.0.0.1",
+            port=port,
+            allow_robots=False,
+            sql_time_limit_ms=3000,
+            sirene_file=store,  # the validation page checks SIRETs with the demo's own register
+        )
+
+
+def _free_port(port: int) -> int:
+    """The demo's default port, or the next free one when another program holds it (said on stderr)."""
+    from marches.errors import OutputError
+    from marches.serve import check_port, next_free_port
+
+    try:
+        check_port("127.0.0.1", port)
+    except OutputError:
+        chosen = next_free_port("127.0.0.1", port)
+        click.echo(f"Le port {port} est déjà utilisé : la démonstration est servie sur le port {chosen}.", err=True)
+        return chosen
+    return port
 
 
 def _demo_sirene(out: Path, contracts: int, seed: int) -> Path:
