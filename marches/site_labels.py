@@ -14,7 +14,8 @@ from marches.model import PACKAGE_TABLES, TABLES, load_tables
 
 # Short labels for listings, whatever the table (the schema title stays in the column description).
 SHORT = {
-    "record_key": "Clé",
+    "record_key": "Contrat",
+    "rowid": "ordre d'enregistrement",
     "objet": "Objet",
     "acheteur_id": "Acheteur",
     "autoriteConcedante_id": "Autorité concédante",

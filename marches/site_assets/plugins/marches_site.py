@@ -178,6 +178,13 @@ def render_cell(row, value, column, table, database, datasette):
     return shown
 
 
+def row_count(count: int) -> str:
+    """« aucune ligne », « 1 ligne », « 19 313 lignes » (French: 0 and 1 are singular)."""
+    if not count:
+        return "aucune ligne"
+    return f"{nombre(count)} ligne{'s' if count > 1 else ''}"
+
+
 def option_label(key: str, option) -> str:
     """A dashboard filter's choice in clear: « 45 — Travaux de construction », « 69 — Rhône »."""
     names = {"division": DIVISIONS_CPV, "departement": DEPARTEMENTS}.get(key, {})
@@ -187,12 +194,14 @@ def option_label(key: str, option) -> str:
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
     env.filters["nombre"] = lambda v: nombre(v) if v is not None else ""
+    env.filters["lignes"] = row_count
     env.filters["euros"] = lambda v: euros(v) if v is not None else ""
     env.filters["date_fr"] = lambda v: date_fr(v) if v else ""
     env.globals["libelle"] = site_labels.label
     env.globals["gravite"] = lambda v: SEVERITES.get(v, v)
     env.globals["option_libelle"] = option_label
     env.globals["code_libelle"] = lambda column, value: code_label(column, value) or value
+    env.globals["categorie_en_clair"] = lambda value: sirene_labels.CATEGORIES_ENTREPRISE.get(value, value).lower()
     env.globals["annuaire"] = annuaire
     env.globals.setdefault("append_querystring", append_querystring)
     env.globals["titre_table"] = lambda database, table: datasette.metadata("title", database, table) or table
