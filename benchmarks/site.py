@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "marches-site-bench")
     parser.add_argument("--readme", type=Path)
     parser.add_argument("--reuse", action="store_true", help="reuse the data and package of a previous run")
+    parser.add_argument(
+        "--reuse-database", action="store_true", help="with --reuse: serve the database of a previous run as it is"
+    )
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -140,9 +143,10 @@ def main() -> None:
             "sirene install",
             [*marches, "sirene", "install", "-q", "-o", str(store), *map(str, sorted((work / "stock").glob("*.zip")))],
         )
-    steps["publish"] = _run(
-        "publish", [*marches, "publish", str(pkg), "-o", str(database), "--sirene", str(store), "-q"]
-    )
+    if not (args.reuse and args.reuse_database and database.is_file()):
+        steps["publish"] = _run(
+            "publish", [*marches, "publish", str(pkg), "-o", str(database), "--sirene", str(store), "-q"]
+        )
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,6 +191,7 @@ def main() -> None:
         pages += ["/decp/marches/__KEY__", "/decp/acheteurs/__BUYER__", "/decp/titulaires/__HOLDER__"]
         pages.append("/-/recherche?q=__HOLDER__")
         pages += ["/-/recherche?q=__NAME__", "/decp/marches?_search=__NAME__"]
+        pages.append("/decp/marches?_search=__NAME__&_repartition=1")  # its facets, asked for
         pages += ["/decp/titulaires?departement=69", "/decp/titulaires?categorie_entreprise=PME"]
         pages += ["/decp/acheteurs?departement=75", "/decp/marches?categorie_entreprise=PME"]
         sample = json.loads(_get(base + "/decp/marches.json?_size=1&_shape=array")[2])[0]
@@ -221,9 +226,9 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    info = {**machine(), "load": os.getloadavg()}
     (HERE / "site-results.json").write_text(
-        json.dumps({"machine": machine(), "contracts": args.contracts, "steps": steps, "pages": results}, indent=2)
-        + "\n"
+        json.dumps({"machine": info, "contracts": args.contracts, "steps": steps, "pages": results}, indent=2) + "\n"
     )
     print(rerender(args.readme))
 
@@ -233,7 +238,14 @@ def render(results: list[dict], steps: dict, info: dict, contracts: int) -> str:
     lines = [
         f"{contracts:,} contrats générés".replace(",", "\u202f")
         + f" ; machine : {info['cpu']}, {info['cores']} cœurs ; "
-        f"mesuré le {info['date']}. Construction : " + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()) + ".",
+        f"mesuré le {info['date']}. "
+        + ("Construction : " + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()) if steps else "Base reprise")
+        + "."
+        + (
+            " Charge de la machine à la fin (1, 5, 15 min) : " + ", ".join(f"{x:.2f}" for x in info["load"]) + "."
+            if info.get("load")
+            else ""
+        ),
         "",
         f"{len(results)} pages et requêtes ; {len(results) - len(slow)} sous la seconde (médiane de 3 appels), "
         f"toutes les facettes par défaut calculées : {'oui' if not any(r['facets_missing'] for r in results) else 'non'}.",

@@ -57,6 +57,7 @@ SQL_QUEUE_SECONDS = 10.0
 CACHE_BYTES = 128_000_000  # pages kept in memory, all together
 CACHE_PAGE_BYTES = 2_000_000  # the largest page kept
 READ_METHODS = ("GET", "HEAD")
+MMAP_BYTES = 1 << 34  # asked of SQLite, which caps it to its own limit
 HIDDEN_PATHS = "MARCHES_HIDDEN_PATHS"  # os.pathsep-separated folders to remove from responses
 SQL_SLOTS = "MARCHES_SQL_SLOTS"
 
@@ -75,6 +76,9 @@ VISITOR_ERROR = contextvars.ContextVar("marches_visitor_error")  # {"yes": True}
 @hookimpl
 def prepare_connection(conn, database, datasette):
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    # the snapshot is immutable: pages read through the memory map are shared by every connection and
+    # not copied into each one's cache (SQLite caps the map, 2 GB in Python's build)
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     make_row = conn.row_factory or (lambda cursor, row: row)
     spent: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -22,6 +22,8 @@ ASSETS = Path(__file__).parent / "site_assets"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 VALIDATION_DEFAULTS = Settings().to_config()  # the validation page's limits (marches serve options)
 XLSX_MAX_ROWS = 100_000  # an Excel export beyond that is better taken from the data package
+# tables whose full-text search page computes its facets only when asked (marches_site._facets_on_demand)
+SEARCH_FACETS_ON_DEMAND = frozenset({"marches"})
 FACETS = {
     "marches": ["annee_fiable", "procedure", "division_cpv"],  # each facet costs ~0.2 s on 1.5 M rows
     "concessions": ["annee_fiable", "nature", "procedure"],

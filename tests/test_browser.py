@@ -8,6 +8,7 @@ artefacts to look at when a page changes.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import urllib.request
@@ -84,6 +85,28 @@ def _shot(page, captures: Path, name: str) -> None:
 def _english(page) -> list[str]:
     text = page.inner_text("body")
     return [w for w in ENGLISH + JARGON if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)]
+
+
+def test_a_search_in_the_contracts_table_shows_its_facets_when_asked(site, browser, captures):
+    page = browser.new_page()
+    page.goto(site + "/decp/marches?_search=entretien")
+    page.wait_for_load_state()
+    assert page.locator(".facet-info").count() == 0, "a search page answers without its facets"
+    assert page.locator("table.rows-and-columns tbody tr").count() > 0
+    link = page.locator(".facettes-sur-demande a")
+    assert link.inner_text() == "répartir ces résultats par année, procédure et division CPV"
+    link.click()
+    page.wait_for_load_state()
+    _shot(page, captures, "recherche-table-repartition")
+    assert "_repartition=1" in page.url and "_search=entretien" in page.url
+    assert {"annee_fiable", "procedure", "division_cpv"} <= {
+        page.locator(".facet-info").nth(i).get_attribute("data-column")
+        for i in range(page.locator(".facet-info").count())
+    }
+    api = json.loads(urllib.request.urlopen(site + "/decp/marches.json?_search=entretien&_size=1").read())
+    assert "annee_fiable" in api["facet_results"], "the JSON API is served as Datasette serves it"
+    page.goto(site + "/decp/marches")
+    assert page.locator(".facet-info").count() == 3, "without a search, the default facets are there"
 
 
 def test_search_a_place_and_open_a_contract(site, built, browser, captures):

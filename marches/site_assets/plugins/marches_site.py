@@ -17,6 +17,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.parse
 import weakref
 
 import markupsafe
@@ -27,7 +28,7 @@ from datasette.utils.asgi import AsgiFileDownload, Base400
 from datasette.views.base import DatasetteError
 from itsdangerous import BadSignature
 
-from marches import site_labels, site_pages, site_validation
+from marches import site, site_labels, site_pages, site_validation
 from marches.enrich import FOREIGN_KEYS
 from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES
 from marches.report_html import moment
@@ -322,6 +323,21 @@ def forbidden(datasette, request, message):
     return inner
 
 
+def _facets_on_demand(scope) -> bool:
+    """A full-text search in a national table's HTML page: its default facets wait until asked for.
+
+    Each facet reads every matching row again: a common word matches a tenth of 1.5 M contracts, and
+    the three facets then took longer than the page itself (README, site benchmark). The page offers
+    them with one click (``_repartition=1``); JSON and CSV exports, and explicit ``_facet`` requests,
+    are left as Datasette serves them."""
+    parts = scope.get("path", "").strip("/").split("/")
+    if len(parts) != 2 or parts[1] not in site.SEARCH_FACETS_ON_DEMAND:
+        return False
+    args = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    asked = any(k.startswith(("_facet", "_nofacet", "_repartition")) for k in args)
+    return bool(args.get("_search", [""])[0].strip()) and not asked
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     """``_bom=1`` on a CSV export: the byte order mark lets Excel read the UTF-8 accents. And when the server
@@ -331,6 +347,8 @@ def asgi_wrapper(datasette):
         async def with_bom(scope, receive, send):
             if scope["type"] == "lifespan":
                 return await app(scope, _closing_validations(receive), send)
+            if scope["type"] == "http" and _facets_on_demand(scope):
+                scope = {**scope, "query_string": scope["query_string"] + b"&_nofacet=1"}
             if scope["type"] != "http" or b"_bom=1" not in scope.get("query_string", b""):
                 return await app(scope, receive, send)
             state = {"csv": False, "sent": False}
