@@ -48,11 +48,14 @@ class Source:
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
     markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
     scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
+    _file_name: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def file_name(self) -> str:
         """The file's own name as text (bytes that are not UTF-8 shown as « \ufffd »): its provenance."""
-        return display_path(self.path.name)
+        if self._file_name is None:
+            self._file_name = display_path(self.path.name)
+        return self._file_name
 
     def open(self) -> io.BufferedReader:
         """The file's bytes, through a handle without a name: parsers that turn the handle's name into

@@ -163,9 +163,9 @@ class _Scan:
     def __call__(self, chunk: bytes) -> None:
         # a huge exponent (1e400) is found by the parser itself, which then reads again with the filter
         self.literals = self.literals or b"NaN" in chunk or b"Infinity" in chunk
-        if b"\\u" in chunk and _SURROGATE.search(chunk):
+        if b"\\" in chunk and b"\\u" in chunk and _SURROGATE.search(chunk):  # a backslash first: one byte, faster
             self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
-        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
+        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and _fewer(chunk, b'"', 16))
         step = base.MAX_VALUE_BYTES
         if len(chunk) <= step:
             self._piece(chunk)
@@ -232,6 +232,16 @@ class _Scan:
             self.too_long.length, self.too_long.finished = length, finished
         elif self.too_long is None and length > base.MAX_VALUE_BYTES:
             self.too_long = _TooLong(kind, where, length, finished)
+
+
+def _fewer(data: bytes, byte: bytes, count: int) -> bool:
+    """Whether ``data`` holds ``byte`` fewer than ``count`` times (stops at the count-th one)."""
+    at = -1
+    for _ in range(count):
+        at = data.find(byte, at + 1)
+        if at < 0:
+            return True
+    return False
 
 
 @dataclass
@@ -539,7 +549,7 @@ class _Reading:
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
         generation = None
         if self.shape == "object":  # the 2022 shape, unless the record is plainly one of 2019
-            plainly_2019 = isinstance(value, dict) and signed_2019(value) and not value.keys() & V2_MARKERS
+            plainly_2019 = isinstance(value, dict) and V2_MARKERS.isdisjoint(value) and signed_2019(value)
             generation = "2019" if plainly_2019 else "2022"
             if generation == "2019" and not self.shape_noted:
                 self.shape_noted = True
