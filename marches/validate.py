@@ -518,7 +518,7 @@ class Validator:
             for r in rules
         ]
         outputs = pl.collect_all(
-            [check(frame.lazy()).check_output for check, frame in zip(checks, inputs, strict=True)]
+            [structure.check_output(check, frame.lazy()) for check, frame in zip(checks, inputs, strict=True)]
         )
         taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
         for r, frame, output in zip(rules, inputs, outputs, strict=True):
