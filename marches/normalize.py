@@ -99,6 +99,7 @@ class RecordContext:
         "original",
         "path",
         "position",
+        "xml",
     )
 
     def __init__(
@@ -111,6 +112,7 @@ class RecordContext:
         lines: dict[str, int] | None = None,
     ):
         self.origin = origin
+        self.xml = origin == "xml"  # read against the XSD
         self.file = file
         self.position = position
         self.path = path
@@ -121,10 +123,6 @@ class RecordContext:
         self.extra: dict[str, Any] = {}
         self.generation: str | None = None
         self.kind: str | None = None  # "marche" or "concession", once known
-
-    @property
-    def xml(self) -> bool:
-        return self.origin == "xml"
 
     def where(self, rel: str) -> str:
         """The published path of ``rel`` (relative to the record)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandera.polars as pa
 import polars as pl
 
@@ -42,6 +43,8 @@ from marches.sirene import NOTICE as SIRENE_NOTICE
 from marches.sirene import Sirene
 from marches.tables import to_cell
 from marches.validation import structure
+
+_dumps = orjson.dumps
 
 BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
@@ -515,7 +518,7 @@ class Validator:
             for r in rules
         ]
         outputs = pl.collect_all(
-            [check(frame.lazy()).check_output for check, frame in zip(checks, inputs, strict=True)]
+            [structure.check_output(check, frame.lazy()) for check, frame in zip(checks, inputs, strict=True)]
         )
         taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
         for r, frame, output in zip(rules, inputs, outputs, strict=True):
@@ -755,20 +758,21 @@ def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Coun
 def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:
     """The rows of each table as a text frame (the CSV form of every value), built by polars."""
     frames = {}
-    lists: dict[tuple[str, ...], str] = {}  # closed lists repeat the same few values: each written once
     for name, table_rows in rows.items():
         if not table_rows and name not in ROOTS:
             continue
         for r in table_rows:  # in place: the rows are the batch's own, read once more by polars below
             for k, v in r.items():
-                if v.__class__ is str or v is None:
+                kind = v.__class__
+                if kind is str or v is None:
                     continue
-                if v.__class__ is list and all(x.__class__ is str for x in v):
-                    key = tuple(v)
-                    cell = lists.get(key)
-                    if cell is None:
-                        cell = lists[key] = to_cell(v)
-                    r[k] = cell
+                if kind is int:
+                    r[k] = str(v)  # as to_cell writes it
+                elif kind is list:  # closed lists: compact JSON, as to_cell writes it
+                    try:
+                        r[k] = _dumps(v).decode()
+                    except TypeError:  # integers beyond 64 bits
+                        r[k] = to_cell(v)
                 else:
                     r[k] = to_cell(v)
         frames[name] = pl.from_dicts(table_rows, schema=dict.fromkeys(models[name].field_names, pl.String))

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from marches.cli import cli
 from marches.errors import InputError
 from marches.flatten import flatten
-from marches.readers import open_input
+from marches.readers import json_reader, open_input
 from tests.conftest import FIXTURES
 
 VALID = (FIXTURES / "valid-2022.json").read_bytes()
@@ -476,3 +476,52 @@ def test_a_path_of_long_keys_is_shortened_in_the_message(tmp_path, small_limit):
         open_input(path)
     assert len(err.value.problem) < 2000 and "(900 caractères)" in err.value.problem
     assert "un texte de 1\u202f500 octets" in err.value.problem
+
+
+# -- each list parsed from its own bytes (the 2022 shape with both lists) ------------------------------
+
+_M = '{"id": "M1", "acheteur": {"id": "21750001600019"}, "objet": "une concession"}'
+_C = '{"id": "C1", "autoriteConcedante": {"id": "21750001600019"}}'
+SEGMENT_LAYOUTS = {
+    "plain": f'{{"marches": {{"marche": [{_M}, {_M}], "contrat-concession": [{_C}]}}}}',
+    "pretty": f'{{\n  "marches" : {{\n    "marche" : [\n{_M}\n ] ,\n  "contrat-concession":[{_C}]\n  }}\n}}\n',
+    "concessions-first": f'{{"marches": {{"contrat-concession": [{_C}], "marche": [{_M}]}}}}',
+    "key-between": f'{{"marches": {{"marche": [{_M}], "autre": [1], "contrat-concession": [{_C}]}}}}',
+    "key-after": f'{{"marches": {{"marche": [{_M}], "contrat-concession": [{_C}]}}, "x": [2]}}',
+    "schema-first": f'{{"$schema": "s", "marches": {{"marche": [{_M}], "contrat-concession": [{_C}]}}}}',
+    "nested-key": f'{{"marches": {{"marche": [{{"x": {{"contrat-concession": [{_C}]}}}}, {_M}]}}}}',
+    "broken-marche": f'{{"marches": {{"marche": [{_M}, {{"id": }}], "contrat-concession": [{_C}]}}}}',
+    "broken-concession": f'{{"marches": {{"marche": [{_M}], "contrat-concession": [{_C}, ]}}}}',
+    "truncated": f'{{"marches": {{"marche": [{_M}], "contrat-concession": [{_C}]',
+    "needle-in-value": f'{{"marches": {{"marche": [{{"objet": "contrat-concession"}}], "contrat-concession": [{_C}]}}}}',
+    "nan": f'{{"marches": {{"marche": [{_M}], "contrat-concession": [{{"valeurGlobale": NaN}}]}}}}',
+}
+
+
+def _reading(path: Path):
+    """What reading a file gives: each record (path, kind, data) and the findings, or the fatal error."""
+    opened = open_input(path)
+    try:
+        records = [(r.path, r.kind, r.generation, r.data, [f.message for f in r.findings]) for r in opened.records]
+    except InputError as exc:
+        return ("error", str(exc), exc.line, exc.offset, exc.records_read)
+    return records, [f.message for f in opened.source.findings]
+
+
+@pytest.mark.parametrize("layout", list(SEGMENT_LAYOUTS), ids=list(SEGMENT_LAYOUTS))
+def test_lists_read_from_their_own_bytes_as_from_the_whole_file(tmp_path, monkeypatch, layout):
+    """Parsing each list of the 2022 shape from its own bytes gives the records, findings and errors of
+    reading the whole file once per list, whatever the layout."""
+    path = tmp_path / "f.json"
+    path.write_text(SEGMENT_LAYOUTS[layout], encoding="utf-8")
+    fast = _reading(path)
+    used = {}
+    original = json_reader._segments
+    monkeypatch.setattr(json_reader, "_segments", lambda *a: used.setdefault("segments", original(*a)))
+    assert _reading(path) == fast
+    monkeypatch.setattr(json_reader, "_segments", lambda *a: {})
+    assert _reading(path) == fast
+    if layout in ("plain", "pretty", "concessions-first", "key-between"):
+        assert used["segments"], "the plain layouts are read list by list"
+    if layout in ("key-after", "nested-key", "truncated", "needle-in-value", "nan"):
+        assert not used.get("segments")

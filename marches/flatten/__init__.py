@@ -85,7 +85,8 @@ def flatten(raw: RawRecord) -> FlatRecord:
     generation = raw.generation or detect_generation(probe)
     ctx.generation = generation
     ctx.kind = kind
-    data = _expand_flat_keys(ctx, data, "", kind)
+    if probe is not data:  # flat keys: read again, knowing the kind (which keys are objects of the format)
+        data = _expand_flat_keys(ctx, data, "", kind)
     if readable:
         rows = _marche(ctx, data) if kind == "marche" else _concession(ctx, data)
     else:

@@ -594,6 +594,12 @@ def closed_list(ctx: RecordContext, d: dict, key: str, table: str, spec: Enum) -
         inner = container.get(VALUE_LISTS[key])
         if type(inner) is str and ctx.xml and inner in spec.allowed:
             return [inner]
+        if type(inner) is list and not ctx.xml and inner:  # JSON values are exact str: no other type is allowed
+            try:
+                if spec.allowed.issuperset(inner) and len(inner) == len(set(inner)):
+                    return list(inner)
+            except TypeError:  # an object or a list among the values: read below
+                pass
         official = isinstance(inner, list) and (ctx.xml or type(inner) is list) and inner
         if official and all(type(v) is str and v in spec.allowed for v in inner) and len(inner) == len(set(inner)):
             return list(inner)

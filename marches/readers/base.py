@@ -48,11 +48,14 @@ class Source:
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
     markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
     scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
+    _file_name: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def file_name(self) -> str:
         """The file's own name as text (bytes that are not UTF-8 shown as « \ufffd »): its provenance."""
-        return display_path(self.path.name)
+        if self._file_name is None:
+            self._file_name = display_path(self.path.name)
+        return self._file_name
 
     def open(self) -> io.BufferedReader:
         """The file's bytes, through a handle without a name: parsers that turn the handle's name into
@@ -110,16 +113,21 @@ class RawRecord:
 
 
 def hash_file(
-    path: Path, needles: tuple[bytes, ...] = (), observe: Callable[[bytes], None] | None = None
+    path: Path,
+    needles: tuple[bytes, ...] = (),
+    observe: Callable[[bytes], None] | None = None,
+    first: dict[bytes, int] | None = None,
 ) -> tuple[str, dict[bytes, int]]:
     """SHA-256 of a file, and how many times each of ``needles`` occurs in it, in one streaming pass.
 
     Needles must not overlap themselves (``"marche"`` is fine, ``aa`` is not). ``observe`` sees
-    every chunk, in order (a reader's own pre-scan)."""
+    every chunk, in order (a reader's own pre-scan). ``first``, when given, receives the byte offset
+    of each needle's first occurrence (needles absent from the file are absent from it)."""
     digest = hashlib.sha256()
     counts = dict.fromkeys(needles, 0)
     overlap = max((len(n) for n in needles), default=1) - 1
     tail = b""
+    offset = 0  # bytes before the current chunk
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
@@ -127,6 +135,10 @@ def hash_file(
                 observe(chunk)
             window = tail + chunk
             for needle in needles:
-                counts[needle] += window.count(needle) - tail.count(needle)
+                found = window.count(needle) - tail.count(needle)
+                if found and first is not None and needle not in first:  # none before: none in the tail
+                    first[needle] = offset - len(tail) + window.find(needle)
+                counts[needle] += found
             tail = window[-overlap:] if overlap else b""
+            offset += len(chunk)
     return digest.hexdigest(), counts

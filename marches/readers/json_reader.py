@@ -158,13 +158,14 @@ class _Scan:
         self.string: int | None = None  # where the open string starts (its quote)
         self.number: int | None = None  # where the number open at the end of the last piece starts
         self.too_long: _TooLong | None = None
+        self.first: dict[bytes, int] = {}  # byte offset of each needle's first occurrence (see hash_file)
 
     def __call__(self, chunk: bytes) -> None:
         # a huge exponent (1e400) is found by the parser itself, which then reads again with the filter
         self.literals = self.literals or b"NaN" in chunk or b"Infinity" in chunk
-        if b"\\u" in chunk and _SURROGATE.search(chunk):
+        if b"\\" in chunk and b"\\u" in chunk and _SURROGATE.search(chunk):  # a backslash first: one byte, faster
             self.surrogates = self.surrogates or bool(_LONE_SURROGATE.search(chunk))
-        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and chunk.count(b'"') < 16)
+        self.long_tokens = self.long_tokens or (len(chunk) > 1 << 20 and _fewer(chunk, b'"', 16))
         step = base.MAX_VALUE_BYTES
         if len(chunk) <= step:
             self._piece(chunk)
@@ -233,6 +234,16 @@ class _Scan:
             self.too_long = _TooLong(kind, where, length, finished)
 
 
+def _fewer(data: bytes, byte: bytes, count: int) -> bool:
+    """Whether ``data`` holds ``byte`` fewer than ``count`` times (stops at the count-th one)."""
+    at = -1
+    for _ in range(count):
+        at = data.find(byte, at + 1)
+        if at < 0:
+            return True
+    return False
+
+
 @dataclass
 class _TooLong:
     """A value longer than MAX_VALUE_BYTES: a string (its opening quote) or a number, where it starts."""
@@ -253,7 +264,7 @@ def _repeated_lists(found: dict[bytes, int]) -> bool:
 
 def prepare(path: Path, name: str) -> Source:
     scan = _Scan()
-    sha, found = hash_file(path, (*CONTAINER_NEEDLES, *RECORD_NEEDLES), observe=scan)
+    sha, found = hash_file(path, (*CONTAINER_NEEDLES, *RECORD_NEEDLES), observe=scan, first=scan.first)
     source = Source(path=path, name=name, sha256=sha, size=path.stat().st_size)
     source.shape = "json"
     source.markers = found
@@ -459,6 +470,10 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     else:
         plan = [("" if shape == "bare" else "marches", None)]
     source.work = max(1, len(plan)) * (source.size - skip)
+    if shape == "object" and len(plan) > 1:
+        reading.segments = _segments(source, plan, found)
+        if reading.segments:
+            source.work = sum(end - start for start, end in reading.segments.values())
     for prefix, kind in plan:
         yield from reading.list(prefix, kind)
     buyers = sum(found[n] for n in RECORD_NEEDLES)
@@ -485,6 +500,7 @@ class _Reading:
     def __init__(self, source: Source, skip: int, shape: str, survey: _Survey | None):
         self.source, self.skip, self.shape, self.survey = source, skip, shape, survey
         self.position = 0
+        self.segments: dict[str, tuple[int, int]] = {}  # list prefix -> its bytes (see _segments)
         self.shape_noted = False  # a record of the other generation than the file's shape was reported
 
     def list(self, prefix: str, kind: str | None) -> Iterator[RawRecord]:
@@ -492,7 +508,8 @@ class _Reading:
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
         where = self._locator(prefix)
-        for count, value in enumerate(_items(self.source, item_prefix, self.skip, self.position), start=1):
+        items = _items(self.source, item_prefix, self.skip, self.position, self.segments.get(prefix))
+        for count, value in enumerate(items, start=1):
             path = where(count - 1)
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
@@ -532,7 +549,7 @@ class _Reading:
     def _record(self, value, kind: str | None, path: str) -> RawRecord:
         generation = None
         if self.shape == "object":  # the 2022 shape, unless the record is plainly one of 2019
-            plainly_2019 = isinstance(value, dict) and signed_2019(value) and not value.keys() & V2_MARKERS
+            plainly_2019 = isinstance(value, dict) and V2_MARKERS.isdisjoint(value) and signed_2019(value)
             generation = "2019" if plainly_2019 else "2022"
             if generation == "2019" and not self.shape_noted:
                 self.shape_noted = True
@@ -752,9 +769,21 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
             )
 
 
-def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
-    """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it."""
+def _items(source: Source, prefix: str, skip: int, already: int, segment: tuple[int, int] | None = None) -> Iterator:
+    """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it.
+
+    With ``segment`` (see :func:`_segments`), only the list's own bytes are parsed first; when they do
+    not parse whole, the file is read as usual, past the values the segment gave."""
     yielded, backend = 0, ijson
+    if segment is not None:
+        try:
+            with io.BufferedReader(_Segment(source, *segment), 1 << 16) as stream:
+                for value in ijson.items(stream, prefix.partition(".")[2], use_float=True, buf_size=_buffer(source)):
+                    yielded += 1
+                    yield value
+            return
+        except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError):
+            pass  # the whole file below tells what is wrong, where
     while True:
         stream, counting = _open(source, skip)
         try:
@@ -772,6 +801,88 @@ def _items(source: Source, prefix: str, skip: int, already: int) -> Iterator:
                 backend = ijson.get_backend("python")
                 continue
             raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
+
+
+_WHITESPACE = b" \t\r\n"
+_BEFORE_LISTS = re.compile(rb'"marches"[ \t\r\n]*:[ \t\r\n]*\{[ \t\r\n]*')
+
+
+def _segments(
+    source: Source, plan: list[tuple[str, str | None]], found: dict[bytes, int]
+) -> dict[str, tuple[int, int]]:
+    """The bytes of each list of the 2022 shape, so that each is parsed alone instead of the whole file
+    once per list: by list prefix, (offset of its key, offset just past its closing bracket).
+
+    Only for the plain well-formed layout ``{… "marches": {"marche": [...], "contrat-concession": [...]} …}``
+    with each key once in the file, the lists side by side (nothing between them but a comma), the
+    last one closing both objects at the end of the file; nothing otherwise (then every list is read
+    from the whole file). Parsing ``{`` + a segment + ``}`` then yields exactly the values the whole
+    file has at the list's prefix; a segment that does not parse falls back on the whole file."""
+    scan = source.scan
+    if scan.literals or scan.surrogates or found.get(b'"marches"') != 1 or b'"marches"' not in scan.first:
+        return {}
+    starts = {}
+    for prefix, _kind in plan:
+        needle = f'"{prefix.partition(".")[2]}"'.encode()
+        if found.get(needle) != 1 or needle not in scan.first:
+            return {}
+        starts[prefix] = scan.first[needle]
+    order = sorted(starts, key=starts.__getitem__)
+    marches_at = scan.first[b'"marches"']
+    segments = {}
+    with source.path.open("rb") as fh:
+        if not 0 < starts[order[0]] - marches_at <= 4096:
+            return {}
+        fh.seek(marches_at)
+        if not _BEFORE_LISTS.fullmatch(fh.read(starts[order[0]] - marches_at)):
+            return {}  # the first list is not the first key of « marches »
+        for i, prefix in enumerate(order):
+            start = starts[prefix]
+            end = starts[order[i + 1]] if i + 1 < len(order) else source.size
+            fh.seek(max(start, end - 4096))
+            tail = fh.read(end - fh.tell())
+            trimmed = tail.rstrip(_WHITESPACE)
+            closers = (b",",) if i + 1 < len(order) else (b"}", b"}")  # before the next list, or the end
+            for closer in closers:
+                if not trimmed.endswith(closer):
+                    return {}
+                trimmed = trimmed[:-1].rstrip(_WHITESPACE)
+            if not trimmed.endswith(b"]"):
+                return {}
+            segments[prefix] = (start, end - (len(tail) - len(trimmed)))
+    return segments
+
+
+class _Segment(io.RawIOBase):
+    """``{`` + the file's bytes from ``start`` to ``end`` + ``}``: one list of the file as a document."""
+
+    def __init__(self, source: Source, start: int, end: int):
+        self.source, self.fh = source, source.path.open("rb")
+        self.fh.seek(start)
+        self.head, self.remaining, self.foot = b"{", end - start, b"}"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            buffer[:1], self.head = self.head, b""
+            return 1
+        if self.remaining > 0:
+            got = self.fh.readinto(memoryview(buffer)[: min(len(buffer), self.remaining)])
+            if got:
+                self.remaining -= got
+                self.source.bytes_read += got
+                return got
+            self.remaining = 0
+        if self.foot:
+            buffer[:1], self.foot = self.foot, b""
+            return 1
+        return 0
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
 
 
 def _beyond_numbers(exc: BaseException) -> bool:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
+from pandera.constants import CHECK_OUTPUT_KEY
 
 from marches import french
 from marches.model import Table, load_tables
@@ -196,6 +198,23 @@ def pandera_schema(
     return pa.DataFrameSchema(columns, name=table_name), meta
 
 
+def check_output(check: pa.Check, lazy: pl.LazyFrame, column: str | None = None) -> pl.LazyFrame:
+    """``check(lazy, column=column).check_output``, still lazy: one boolean column, null counted as Pandera does.
+
+    Pandera collects each check's output as soon as the check is called, one pass over the frame per
+    check; left lazy, the outputs of all the checks are collected together (``pl.collect_all``). The
+    check function, its output and the handling of nulls are Pandera's own (its polars check backend)."""
+    name = getattr(check._check_fn, "__name__", None)
+    if name is not None and check.is_builtin_check(name):  # as Check.__call__ does
+        check._check_fn = check.get_builtin_check_fn(name)
+    backend = check.get_backend(lazy)(check)
+    out = backend.apply(PolarsData(backend.preprocess(lazy, column), column or "*"))
+    if isinstance(out, bool):
+        return check(lazy, column=column).check_output
+    result = pl.col(CHECK_OUTPUT_KEY)
+    return out.with_columns(result | result.is_null() if check.ignore_na else result.fill_null(False))
+
+
 def constraint_failures(typed: pl.DataFrame, table_name: str, generations: pl.Series | None = None) -> pl.DataFrame:
     """Cells that break a constraint of their record's format: row, field, code, value, constraint, generation.
 
@@ -242,7 +261,7 @@ def _failures_of(typed: pl.DataFrame, table_name: str, generation: str | None) -
             rows = typed.get_column(name).is_null().arg_true()
             if len(rows):
                 parts.append(_failures(rows, name, "required", None, True))
-        pending += [(name, number, check(lazy, column=name).check_output) for number, check in enumerate(column.checks)]
+        pending += [(name, number, check_output(check, lazy, name)) for number, check in enumerate(column.checks)]
     outputs = pl.collect_all([output for *_, output in pending])  # one pass, checks evaluated together
     for (name, number, _), output in zip(pending, outputs, strict=True):
         rows = (~output.to_series().fill_null(True)).arg_true()
