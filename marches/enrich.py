@@ -430,14 +430,34 @@ def create_reference_tables(db: sqlite_utils.Database) -> None:
 
 
 def derive(db: sqlite_utils.Database, as_of: str, stages: tuple[int, ...] = (1, 2)) -> None:
-    """Fill the derived columns, stage by stage (one UPDATE per table and stage)."""
+    """Fill the derived columns, stage by stage (one UPDATE per table and stage).
+
+    A column some index already covers is set apart, only in the rows where its value changes:
+    SQLite rewrites the index entries of every row an UPDATE sets, changed or not. The expressions
+    of a stage read only columns of earlier stages, so setting them in two statements changes nothing.
+    """
     for stage in stages:
         for table in dict.fromkeys(d.table for d in DERIVED):
             columns = [d for d in DERIVED if d.table == table and d.stage == stage]
-            if columns:
-                assignments = ", ".join(f'"{d.name}" = {d.sql.format(as_of=as_of)}' for d in columns)
+            indexed = _indexed_columns(db, table)
+            plain = [d for d in columns if d.name not in indexed]
+            if plain:
+                assignments = ", ".join(f'"{d.name}" = {d.sql.format(as_of=as_of)}' for d in plain)
                 db.execute(f'UPDATE "{table}" SET {assignments}')
+            for d in columns:
+                if d.name in indexed:
+                    value = d.sql.format(as_of=as_of)
+                    db.execute(f'UPDATE "{table}" SET "{d.name}" = {value} WHERE "{d.name}" IS NOT {value}')
     db.conn.commit()
+
+
+def _indexed_columns(db: sqlite_utils.Database, table: str) -> set[str]:
+    """The columns of ``table`` that at least one of its indexes covers."""
+    return {
+        column
+        for (index,) in db.execute("SELECT name FROM pragma_index_list(?)", [table])
+        for (column,) in db.execute("SELECT name FROM pragma_index_info(?)", [index])
+    }
 
 
 def entities(db: sqlite_utils.Database) -> None:

@@ -16,7 +16,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,11 @@ SQL_TYPES = {"string": str, "integer": int, "number": float, "boolean": int, "da
 PUBLISHED = TABLES + PACKAGE_TABLES
 TOKENIZER = "unicode61 remove_diacritics 2"  # "Marché" is found by "marche"
 
+
+# The database is a staging file renamed at the end: no journal, no syncs, no other connection, no zeroing
+# of freed space. SQLite's page cache stays small: the file is in the system's cache, and a large page
+# cache makes the sorts of CREATE INDEX and GROUP BY slower (their runs grow with it).
+BUILD_PRAGMAS = ("journal_mode = OFF", "synchronous = OFF", "locking_mode = EXCLUSIVE", "secure_delete = OFF")
 
 INDEXES = {
     "marches": [
@@ -149,22 +156,25 @@ def publish(
         for directory in directories:
             _checked(directory)
         tmp = staging_path(out)
+        vacuumed = tmp.with_name(tmp.name + "-vacuum")
         try:
-            _build(tmp, directories, cpv, progress, summary, sirene)
+            _build(tmp, vacuumed, directories, cpv, progress, summary, sirene)
             fault("built")
-            os.replace(tmp, out)
+            os.replace(vacuumed, out)
         except sqlite_utils.db.AlterError as exc:
             raise OutputError(f"Base {display_path(out)} : {exc}") from exc
         except OSError as exc:
             raise OutputError(f"Impossible d'écrire {display_path(out)} : {os_problem(exc)}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+            vacuumed.unlink(missing_ok=True)
         out.with_name(out.stem + ".counts.json").unlink(missing_ok=True)  # written by earlier versions
     return summary
 
 
 def _build(
     tmp: Path,
+    vacuumed: Path,
     directories: list[Path],
     cpv: Nomenclature | None,
     progress,
@@ -172,8 +182,8 @@ def _build(
     sirene: Sirene | None,
 ) -> None:
     db = sqlite_utils.Database(tmp)
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
+    for pragma in BUILD_PRAGMAS:
+        db.execute(f"PRAGMA {pragma}")
     models = load_tables()
     enrich.create_reference_tables(db)
     for name in PUBLISHED:
@@ -193,9 +203,11 @@ def _build(
     plan.set_aside(db)
     _cpv_labels(db, cpv)
     enrich.derive(db, _as_of(directories))
+    db.execute("PRAGMA threads = 2")  # an index's entries sorted on both cores (its keys are unique: same order)
     for table, indexes in INDEXES.items():
         for columns in indexes:
             db[table].create_index(columns, if_not_exists=True)
+    db.execute("PRAGMA threads = 0")
     enrich.entities(db)
     sirene_platform.enrich(db, sirene)
     enrich.derive(db, _as_of(directories), stages=(3,))
@@ -207,7 +219,9 @@ def _build(
     db.execute("ANALYZE")
     db.conn.commit()
     _store_counts(db)
-    db.vacuum()
+    # the compacted copy is written once, to the file renamed into place (VACUUM writes it twice)
+    vacuumed.unlink(missing_ok=True)
+    db.execute("VACUUM INTO ?", [str(vacuumed)])
     db.close()
 
 
@@ -354,23 +368,25 @@ def _create(db: sqlite_utils.Database, model: Table) -> None:
 def _insert(db: sqlite_utils.Database, model: Table, batches: Iterable[pl.DataFrame], origin: Path) -> tuple[int, int]:
     """Insert rows read as text, batch by batch, typed by their Table Schema; returns (inserted, already present).
 
-    A cell that does not respect its type stops the publication once the whole table is read, with
-    the count of such cells in the table and its first example."""
+    The batches are read, typed and turned into rows by a second thread while SQLite inserts the
+    previous ones. A cell that does not respect its type stops the publication once the whole table
+    is read, with the count of such cells in the table and its first example."""
     before = db.execute(f'SELECT count(*) FROM "{model.name}"').fetchone()[0]
     rows, wrong, example = 0, 0, None
-    for raw in batches:
-        if raw.height == 0:
-            continue
-        typed, errors = typed_frame(raw, model)
-        if errors.height:
+    placeholders = ", ".join("?" for _ in model.field_names)
+    columns = ", ".join(f'"{c}"' for c in model.field_names)
+    statement = f'INSERT OR IGNORE INTO "{model.name}" ({columns}) VALUES ({placeholders})'
+    for height, errors, chunks in _ahead(_prepared(model, batches)):
+        if errors is not None:
             wrong += errors.height
             first = errors.row(0)  # errors come field by field: the example is the first field's first error
             if example is None or model.field_names.index(first[1]) < model.field_names.index(example[1]):
                 example = first
             continue
         if not wrong:
-            _insert_batch(db, model, raw, typed)
-        rows += raw.height
+            with db.conn:
+                db.conn.executemany(statement, chunks)
+        rows += height
     if wrong:
         raise InputError(
             display_path(origin / f"{model.name}.csv"),
@@ -381,7 +397,29 @@ def _insert(db: sqlite_utils.Database, model: Table, batches: Iterable[pl.DataFr
     return inserted, rows - inserted
 
 
-def _insert_batch(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame, typed: pl.DataFrame) -> None:
+ROWS_AHEAD = 10_000  # rows handed to SQLite at a time by the thread that prepares them
+
+
+def _prepared(
+    model: Table, batches: Iterable[pl.DataFrame]
+) -> Iterator[tuple[int, pl.DataFrame | None, list[tuple] | None]]:
+    """(rows of the batch, its type errors or None, a part of its rows as SQLite values or None) for
+    each part of each batch; a batch with type errors gives one item, without rows."""
+    for raw in batches:
+        if raw.height == 0:
+            continue
+        typed, errors = typed_frame(raw, model)
+        if errors.height:
+            yield raw.height, errors, None
+            continue
+        frame = _sqlite_values(model, raw, typed)
+        for start in range(0, frame.height, ROWS_AHEAD):
+            part = frame.slice(start, ROWS_AHEAD)
+            yield (raw.height if start == 0 else 0), None, part.rows()
+
+
+def _sqlite_values(model: Table, raw: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
+    """The columns of a batch as they are stored: arrays and dates as published, booleans as 0/1."""
     converted = []
     for f in model.fields:
         name = f["name"]
@@ -395,13 +433,53 @@ def _insert_batch(db: sqlite_utils.Database, model: Table, raw: pl.DataFrame, ty
             converted.append(typed.get_column(name).cast(pl.Int64))
         else:
             converted.append(typed.get_column(name))
-    frame = pl.DataFrame(converted)
-    placeholders = ", ".join("?" for _ in model.field_names)
-    columns = ", ".join(f'"{c}"' for c in model.field_names)
-    with db.conn:
-        db.conn.executemany(
-            f'INSERT OR IGNORE INTO "{model.name}" ({columns}) VALUES ({placeholders})', frame.iter_rows()
-        )
+    return pl.DataFrame(converted)
+
+
+_DONE = object()
+
+
+def _ahead(items: Iterable, depth: int = 3) -> Iterator:
+    """The items of ``items`` in order, produced by another thread up to ``depth`` items ahead.
+
+    Polars and SQLite release the GIL while they work: reading and typing the next batch takes the
+    second core while SQLite inserts. An exception of the producer is raised here; leaving the loop
+    early stops the producer."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="marches-publish-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def _as_of(packages: list[Path]) -> str:

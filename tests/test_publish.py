@@ -212,3 +212,47 @@ def test_growth_is_measured_on_reliable_amounts_only(built):
     db = connect(database)
     rows = db.execute("SELECT montant_fiable FROM marches WHERE hausse_pct IS NOT NULL").fetchall()
     assert rows and all(m is not None and m >= 1000 for (m,) in rows)
+
+
+def test_rows_handed_to_sqlite_in_small_parts_give_the_same_database(built, tmp_path, monkeypatch):
+    """The thread that prepares the rows hands them over in parts: their size changes nothing."""
+    from marches import publish as module
+    from tests.test_package_contracts import _database_content
+
+    database, pkg = built
+    monkeypatch.setattr(module, "ROWS_AHEAD", 3)
+    again = tmp_path / "decp.db"
+    publish([pkg], again, cpv.load(CPV_FILE) if CPV_FILE.is_file() else None)
+    assert _database_content(again) == _database_content(database)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name], "no staging file left"
+
+
+def test_items_prepared_ahead_come_in_order_and_errors_reach_the_reader():
+    import threading
+
+    from marches.publish import _ahead
+
+    assert list(_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("illisible")
+
+    got = []
+    with pytest.raises(ValueError, match="illisible"):
+        for item in _ahead(failing()):
+            got.append(item)
+    assert got == [1]
+    # a reader that stops early stops the thread producing ahead of it
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(len(produced))
+            yield produced[-1]
+
+    before = threading.active_count()
+    for item in _ahead(endless(), depth=2):
+        if item == 5:
+            break
+    assert threading.active_count() == before and len(produced) <= 5 + 1 + 2 + 1
