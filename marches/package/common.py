@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,33 @@ def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.Da
     for frame in scan.collect_batches(chunk_size=rows or BATCH_ROWS, maintain_order=True):
         if frame.height:
             yield frame
+
+
+_ESCAPED = r'["\\\x00-\x1f]'  # what json.dumps(ensure_ascii=False) escapes in a string
+
+
+def json_lists(values: pl.Series) -> pl.Series:
+    """Each list of strings as ``json.dumps(list, ensure_ascii=False)`` writes it (null stays null).
+
+    Lists of plain strings are joined by polars; the few with a null or a character JSON escapes
+    are written by ``json.dumps`` itself, so the text is the same either way."""
+    v = pl.col("v")
+    frame = values.to_frame("v").select(
+        pl.when(v.list.len() == 0)
+        .then(pl.lit("[]"))
+        .otherwise(pl.concat_str(pl.lit('["'), v.list.join('", "'), pl.lit('"]')))
+        .alias("text"),
+        v.list.eval(pl.element().is_null() | pl.element().str.contains(_ESCAPED))
+        .list.any()
+        .fill_null(False)
+        .alias("special"),
+    )
+    out, special = frame.get_column("text"), frame.get_column("special")
+    rows = special.arg_true()
+    if len(rows):
+        texts = [json.dumps(list(v), ensure_ascii=False) for v in values.gather(rows).to_list()]
+        out = out.scatter(rows, pl.Series(texts, dtype=pl.String))
+    return out.alias(values.name)
 
 
 def write_batches(path: Path, fields: list[str], batches: Iterable[pl.DataFrame]) -> None:

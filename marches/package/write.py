@@ -26,6 +26,7 @@ from marches.package.common import (
     ROOTS,
     STATUTS,
     file_digest,
+    json_lists,
     read_table,
     scan_table,
     table_batches,
@@ -116,7 +117,7 @@ def _write(
 
 
 def _json_list(column: str) -> pl.Expr:
-    return pl.col(column).map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String)
+    return pl.col(column).map_batches(json_lists, return_dtype=pl.String)
 
 
 def _current_state(
