@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from marches.errors import InputError, display_path
-from marches.model import load_tables
+from marches.model import TABLES, load_tables
 
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
@@ -90,12 +90,25 @@ def scan_table(directory: Path, name: str) -> pl.LazyFrame:
     """A table as ``read_table`` gives it, lazily: read when collected, or in batches with ``table_batches``."""
     path = directory / f"{name}.csv"
     fields = load_tables()[name].field_names
-    if not path.is_file():
+    if (directory / f"{name}.arrow").is_file():  # a work table already parsed (``arrow_tables``)
+        scan = pl.scan_ipc(directory / f"{name}.arrow")
+    elif not path.is_file():
         return pl.LazyFrame(schema=dict.fromkeys(fields, pl.String))
-    scan = pl.scan_csv(path, infer_schema=False)
+    else:
+        scan = pl.scan_csv(path, infer_schema=False)
     present = set(scan.collect_schema().names())
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in present]
     return scan.with_columns(missing).select(fields)
+
+
+def arrow_tables(directory: Path) -> None:
+    """Each CSV table of ``directory`` parsed once into an Arrow IPC file (``name.arrow``, the same text
+    values and nulls) that ``scan_table`` reads from then on; the CSV file is removed."""
+    for name in TABLES:
+        path = directory / f"{name}.csv"
+        if path.is_file():
+            pl.scan_csv(path, infer_schema=False).sink_ipc(directory / f"{name}.arrow", compression="lz4")
+            path.unlink()
 
 
 def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.DataFrame]:

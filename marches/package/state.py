@@ -16,7 +16,7 @@ from marches.cpv import Nomenclature
 from marches.errors import InputError, display_path, os_problem
 from marches.findings import Finding
 from marches.flatten import flatten
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, load_tables
 from marches.package.common import (
     COMPUTED,
     NOT_FLAGS,
@@ -178,7 +178,8 @@ def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Siren
         sirene=sirene,
     )
     validator.consume(new.reader_findings)
-    validator.run([new.work])
+    tables = {name: scan_table(new.work, name).with_row_index("_file_row") for name in TABLES}
+    validator.run_tables(new.work, tables)
     for f in findings:
         if f.record_key:
             f.file = new.name_of.get(f.record_key.split("-")[0], f.file)
