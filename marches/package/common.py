@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 import polars as pl
 
 from marches.errors import InputError, display_path
+from marches.findings import Finding
 from marches.model import TABLES, load_tables
+from marches.report import CSV_COLUMNS
 
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
@@ -151,3 +154,53 @@ def write_batches(path: Path, fields: list[str], batches: Iterable[pl.DataFrame]
         pl.DataFrame(schema=dict.fromkeys(fields, pl.String)).write_csv(fh)
         for frame in batches:
             frame.select(fields).write_csv(fh, include_header=False, null_value="")
+
+
+_CELLS = operator.attrgetter(*CSV_COLUMNS)
+
+
+class Findings:
+    """The findings of the new records, kept as rows of ``constats`` (every cell as text) in Arrow IPC
+    files of the work directory, ``BATCH_ROWS`` at a time, rather than as objects in memory.
+
+    ``add`` takes a finding (the reading's or the validation's) and points it at its source file as
+    the user named it (``name_of``: record_key prefix -> file name); ``scan`` gives every row so far,
+    in the order they were added."""
+
+    def __init__(self, work: Path, name_of: dict[str, str]):
+        self.directory = work / "constats"
+        self.directory.mkdir(exist_ok=True)
+        self.name_of = name_of
+        self.rows: list[tuple] = []
+        self.parts: list[Path] = []
+
+    def add(self, f: Finding) -> None:
+        if f.record_key:
+            f.file = self.name_of.get(f.record_key.split("-")[0], f.file)
+        self.rows.append(_CELLS(f))
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        frame = pl.DataFrame(
+            [[None if v is None else str(v) for v in row] for row in self.rows],
+            schema=dict.fromkeys(CSV_COLUMNS, pl.String),
+            orient="row",
+        )
+        path = self.directory / f"{len(self.parts):06d}.arrow"
+        frame.write_ipc(path, compression="lz4")
+        self.parts.append(path)
+        self.rows = []
+
+    def scan(self) -> pl.LazyFrame:
+        self.flush()
+        if not self.parts:
+            return pl.LazyFrame(schema=dict.fromkeys(CSV_COLUMNS, pl.String))
+        return pl.scan_ipc(self.parts)
+
+    def severities(self) -> dict[str, int]:
+        """Findings by severity, in the order each severity first appears."""
+        counts = self.scan().group_by("severity", maintain_order=True).len().collect()
+        return dict(zip(counts["severity"].to_list(), counts["len"].to_list(), strict=True))

@@ -18,13 +18,13 @@ import polars as pl
 
 from marches import __version__
 from marches.cpv import Nomenclature
-from marches.findings import Finding
 from marches.model import PACKAGE_TABLES, TABLES, load_tables, schema_dir
 from marches.package import common
 from marches.package.common import (
     LICENCE,
     ROOTS,
     STATUTS,
+    Findings,
     file_digest,
     json_lists,
     read_table,
@@ -44,7 +44,7 @@ from marches.validation.structure import typed_frame
 def _write(
     staging: Path,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
     drop_invalid: bool,
@@ -148,7 +148,7 @@ def _current_state(
 def _write_side_tables(
     staging: Path,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
 ) -> None:
@@ -169,11 +169,16 @@ def _write_side_tables(
                 published[key] = (text, fmt)
     messages: dict[str, list[str]] = defaultdict(list)
     codes: dict[str, list[str]] = defaultdict(list)
-    for f in findings:
-        if f.record_key in wanted_quarantine and f.severity in ("error", "warning"):
-            messages[f.record_key].append(f"{f.path or ''} : {f.message}")
-            if f.code not in codes[f.record_key]:
-                codes[f.record_key].append(f.code)
+    quarantined = (
+        findings.scan()
+        .filter(pl.col("record_key").is_in(list(wanted_quarantine)) & pl.col("severity").is_in(["error", "warning"]))
+        .select("record_key", "path", "message", "code")
+        .collect()
+    )
+    for key, path, message, code in quarantined.iter_rows():
+        messages[key].append(f"{path or ''} : {message}")
+        if code not in codes[key]:
+            codes[key].append(code)
     quarantine = pl.DataFrame(
         [
             {
@@ -223,7 +228,7 @@ def _write_side_tables(
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
     found = table_batches(scan_table(previous.directory, "constats")) if previous is not None else iter(())
-    write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, _finding_batches(findings)))
+    write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, table_batches(findings.scan())))
     out = (
         records.slice(start, common.BATCH_ROWS).with_columns(
             pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats"),
@@ -235,21 +240,10 @@ def _write_side_tables(
     write_batches(staging / "enregistrements.csv", models["enregistrements"].field_names, out)
 
 
-def _finding_batches(findings: list[Finding]) -> Iterator[pl.DataFrame]:
-    """The findings as rows of ``constats``, ``common.BATCH_ROWS`` at a time."""
-    for start in range(0, len(findings), common.BATCH_ROWS):
-        rows = [{c: _cell(getattr(f, c)) for c in CSV_COLUMNS} for f in findings[start : start + common.BATCH_ROWS]]
-        yield pl.DataFrame(rows, schema=dict.fromkeys(CSV_COLUMNS, pl.String))
-
-
-def _cell(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def _descriptor(
     title: str,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
     staging: Path,
@@ -274,9 +268,7 @@ def _descriptor(
         .drop_nulls()
     )
     dates = dates.filter((dates.dt.year() >= config.year_floor) & (dates <= config.as_of))  # not the typos
-    severities = defaultdict(int)
-    for f in findings:
-        severities[f.severity] += 1
+    severities = defaultdict(int, findings.severities())
     if previous is not None:
         for severity, n in previous.descriptor.get("x-marches", {}).get("validation", {}).get("findings", {}).items():
             severities[severity] += n
