@@ -9,7 +9,7 @@ import re
 import shutil
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,9 @@ def _write(
     def kept(name: str, keep: pl.DataFrame) -> Iterator[pl.DataFrame]:
         """The rows of the records of ``keep``, batch by batch (filtered here, not in the scan: a scan
         that filters and joins reads far ahead of the writing, and holds what it has read)."""
-        keys = keep.get_column("record_key").implode()
+        among = _among(keep.get_column("record_key"), records.get_column("record_key"))
         for batch in table_batches(every(name)):
-            yield batch.filter(pl.col("record_key").is_in(keys))
+            yield batch.filter(among)
 
     # the modifications (a small part of the data) are merged whole; every other table goes by batches
     modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
@@ -87,8 +87,11 @@ def _write(
     for name in TABLES:
         if name not in modification_tables and name not in ROOTS.values():
             write_batches(staging / f"{name}.csv", models[name].field_names, kept(name, retained))
+    flags = records.filter(pl.col("retenu") & (pl.col("constats").list.len() > 0)).select(
+        "record_key", _json_list("constats")
+    )
     for root in ROOTS.values():
-        batches = (_current_state(root, batch, merged, records, staging) for batch in kept(root, retained))
+        batches = (_current_state(root, batch, merged, flags, every) for batch in kept(root, retained))
         write_batches(staging / f"{root}.csv", models[root].field_names, batches)
     _write_side_tables(staging, new, findings, records, previous)
     if parquet:
@@ -120,27 +123,39 @@ def _json_list(column: str) -> pl.Expr:
     return pl.col(column).map_batches(json_lists, return_dtype=pl.String)
 
 
+def _among(keys: pl.Series, every: pl.Series) -> pl.Expr:
+    """Whether a row's ``record_key`` is one of ``keys``, for rows whose key is one of ``every`` (the keys of
+    all the records, as every row of the tables has): tested against the fewer of ``keys`` and the other
+    keys, since polars builds the set to look up again for each batch tested."""
+    if 2 * len(keys) <= len(every):
+        return pl.col("record_key").is_in(keys.implode())
+    others = every.filter(~every.is_in(keys.implode()))
+    return ~pl.col("record_key").is_in(others.implode())
+
+
 def _current_state(
-    root: str, frame: pl.DataFrame, merged: dict[str, pl.DataFrame], records: pl.DataFrame, staging: Path
+    root: str,
+    frame: pl.DataFrame,
+    merged: dict[str, pl.DataFrame],
+    flags: pl.DataFrame,
+    every: Callable[[str], pl.LazyFrame],
 ) -> pl.DataFrame:
     """A batch of contracts after their modifications, with the codes of the rules each breaks (``constats``).
 
-    ``merged`` holds the final modification tables; the initial titulaires of the batch are read
-    from the final ``marches_titulaires`` already written in ``staging``.
+    ``merged`` holds the final modification tables; ``flags`` the codes (JSON list) of the retained
+    records that break a rule; the initial titulaires of the batch are its rows of
+    ``marches_titulaires`` (``every`` gives a table's rows, those written to the package among them).
     """
     keys = frame.get_column("record_key").implode()
     tables = {name: table.filter(pl.col("record_key").is_in(keys)) for name, table in merged.items()}
     if root == "marches":
         tables["marches_titulaires"] = (
-            scan_table(staging, "marches_titulaires")
+            every("marches_titulaires")
             .select("record_key", "position", "id")
             .filter(pl.col("record_key").is_in(keys))
             .collect()
         )
     frame = current_state(root, frame.drop("constats"), tables)
-    flags = records.filter(pl.col("retenu") & pl.col("record_key").is_in(keys)).select(
-        "record_key", pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats")
-    )
     frame = frame.join(flags, on="record_key", how="left", maintain_order="left")
     return frame.select(load_tables()[root].field_names)
 
@@ -163,9 +178,10 @@ def _write_side_tables(
     )
     published = {}
     with (new.work / "published.jsonl").open("rb") as fh:
-        for line in fh:
-            key, text, fmt = orjson.loads(line)
+        for line in fh:  # ["record_key","text","format"]: the key read first, the rest only when wanted
+            key = line[2 : line.index(b'"', 2)].decode()
             if key in wanted_quarantine or key in wanted_copies:
+                key, text, fmt = orjson.loads(line)
                 published[key] = (text, fmt)
     messages: dict[str, list[str]] = defaultdict(list)
     codes: dict[str, list[str]] = defaultdict(list)
