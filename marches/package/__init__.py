@@ -26,7 +26,7 @@ from pathlib import Path
 from marches.atomic import FAULT_POINT, Lock, fault, remove_leftovers, replace_directory, staging_path
 from marches.cpv import Nomenclature
 from marches.errors import InputError, OutputError, display_path, os_problem
-from marches.package.common import STATUTS, PackageSummary, arrow_tables
+from marches.package.common import STATUTS, PackageSummary
 from marches.package.state import _decide, _Previous, _read_inputs, _validate
 from marches.package.write import _write
 from marches.readers.base import Source
@@ -82,7 +82,7 @@ def package(
                 summary.records = previous.records.height
                 shutil.rmtree(staging, ignore_errors=True)
                 return summary
-            arrow_tables(new.work)  # parsed once here, read by every pass below
+            new.settle()
             findings = _validate(new, config, cpv, sirene)
             fault("validated")
             records = _decide(new, findings, previous, drop_invalid)

@@ -23,6 +23,7 @@ from marches.package.common import (
     ROOTS,
     Findings,
     PackageSummary,
+    arrow_tables,
     check_integrity,
     read_table,
     scan_table,
@@ -81,6 +82,17 @@ class _New:
     name_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> file name as given
     order: dict[str, int] = field(default_factory=dict)  # record_key -> reading order, all files together
     blocking: set[str] = field(default_factory=set)  # records whose rows break the packaged tables' schemas
+    ordre: pl.DataFrame | None = None  # ``order`` as a frame (record_key, ordre), once ``settle`` has run
+
+    def settle(self) -> None:
+        """Once every file is read: the work tables parsed once into Arrow IPC files (``arrow_tables``),
+        and the reading order held as a frame (``ordre``) rather than a dict of every record."""
+        arrow_tables(self.work)
+        self.ordre = pl.DataFrame(
+            {"record_key": list(self.order), "ordre": list(self.order.values())},
+            schema={"record_key": pl.String, "ordre": pl.Int64},
+        )
+        self.order = {}
 
 
 def _read_inputs(
@@ -246,11 +258,7 @@ def _summaries(new: _New) -> pl.DataFrame:
             )
         )
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=_RECORD_SCHEMA)
-    order = pl.DataFrame(
-        {"record_key": list(new.order), "ordre": list(new.order.values())},
-        schema={"record_key": pl.String, "ordre": pl.Int64},
-    )
-    return frame.join(order, on="record_key", how="left")
+    return frame.join(new.ordre, on="record_key", how="left")
 
 
 _SUMMARY_COLUMNS = (

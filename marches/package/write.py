@@ -169,7 +169,7 @@ def _write_side_tables(
 ) -> None:
     """enregistrements, quarantaine, doublons and constats."""
     models = load_tables()
-    new_keys = pl.Series(list(new.order), dtype=pl.String).implode()
+    new_keys = new.ordre.get_column("record_key").implode()
     wanted_quarantine = set(
         records.filter((pl.col("statut") == "quarantaine") & pl.col("record_key").is_in(new_keys))["record_key"]
     )
@@ -204,7 +204,7 @@ def _write_side_tables(
                 "publie": published[k][0],
                 "format_publie": published[k][1],
             }
-            for k in sorted(wanted_quarantine, key=new.order.get)
+            for k in _in_reading_order(new, wanted_quarantine)
         ],
         schema=dict.fromkeys(models["quarantaine"].field_names, pl.String),
     )
@@ -219,7 +219,7 @@ def _write_side_tables(
             "publie": published[k][0],
             "format_publie": published[k][1],
         }
-        for k in sorted(wanted_copies, key=new.order.get)
+        for k in _in_reading_order(new, wanted_copies)
     ]
     if previous is not None:
         quarantine = pl.concat([previous.table("quarantaine"), quarantine])
@@ -254,6 +254,11 @@ def _write_side_tables(
         for start in range(0, records.height, common.BATCH_ROWS)
     )
     write_batches(staging / "enregistrements.csv", models["enregistrements"].field_names, out)
+
+
+def _in_reading_order(new: _New, keys: set[str]) -> list[str]:
+    """These new records' keys in the order they were read."""
+    return new.ordre.filter(pl.col("record_key").is_in(list(keys))).sort("ordre").get_column("record_key").to_list()
 
 
 def _descriptor(
