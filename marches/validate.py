@@ -249,15 +249,37 @@ class Validator:
             if unknown:
                 raise InputError(str(path), f"colonnes inconnues du schéma {name} : {', '.join(unknown)}", line=1)
             scans[name] = pl.scan_csv(path, infer_schema=False, encoding="utf8").with_row_index("_file_row")
+        opened.source.records += self._scanned_tables(
+            directory, scans, directory.name if self.point_at_tables else None, TABLES_NOTICE
+        )
+
+    def run_tables(self, directory: Path, scans: dict[str, pl.LazyFrame]) -> Report:
+        """Like ``run`` on a directory of marches tables, but on tables already opened (``scans``: table
+        name -> its rows as text, each row numbered in its file in a column ``_file_row``), such as
+        the work tables of ``marches package``; findings point at the records' sources."""
+        if self.cpv is None:
+            self.report.notices.append(CPV_NOTICE)
+        self._scanned_tables(directory, scans, None)
+        self._global_rules()
+        return self.report
+
+    def _scanned_tables(
+        self, directory: Path, scans: dict[str, pl.LazyFrame], table_dir: str | None, notice: str | None = None
+    ) -> int:
+        """The batches of ``_tables``; returns the number of records (rows of the root tables)."""
         keys = {name: _collect(directory, name, scan.select("record_key")) for name, scan in scans.items()}
+        records = 0
         for root in ROOTS:
             if root in keys:
-                opened.source.records += keys[root].height
+                records += keys[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += keys[root].height
-        self.table_dir = directory.name if self.point_at_tables else None
-        self.report.notices.append(TABLES_NOTICE.format(directory=directory.name))
+        chunks = _key_chunks(keys, TABLE_BATCH_RECORDS)
+        del keys  # the chunks hold the distinct keys only, not every row's
+        self.table_dir = table_dir
+        if notice is not None:
+            self.report.notices.append(notice.format(directory=directory.name))
         try:
-            for chunk in _key_chunks(keys, TABLE_BATCH_RECORDS):
+            for chunk in chunks:
                 frames = {}
                 for name, scan in scans.items():
                     part = scan if chunk is None else scan.filter(chunk)
@@ -271,6 +293,7 @@ class Validator:
         finally:
             self.table_dir = None
             self.file_rows.clear()
+        return records
 
     def _table_lists(self, frames: dict[str, pl.DataFrame]) -> None:
         """What the tables still carry of the format's list rules (schemas 1.5.0 and 2.0.3): every
@@ -685,14 +708,17 @@ def _collect(directory: Path, name: str, frame: pl.LazyFrame) -> pl.DataFrame:
 def _key_chunks(keys: dict[str, pl.DataFrame], size: int) -> Iterator[pl.Expr | None]:
     """Which rows each batch holds: ``size`` records at a time, in the order of the root tables (None:
     the tables are small enough for one batch). Keys only child tables have (orphans) and rows without
-    a key go with the last batch."""
+    a key go with the last batch. The keys are gathered at once: ``keys`` is not held by the batches."""
     roots = [keys[root].get_column("record_key") for root in ROOTS if root in keys]
     if sum(len(r) for r in roots) <= size:
-        yield None
-        return
+        return iter([None])
     children = [k.get_column("record_key") for name, k in keys.items() if name not in ROOTS]
     ordered = pl.concat([*roots, *children]).drop_nulls().unique(maintain_order=True)
     known = pl.concat(roots).drop_nulls().n_unique()
+    return _chunks(ordered, known, size)
+
+
+def _chunks(ordered: pl.Series, known: int, size: int) -> Iterator[pl.Expr]:
     for start in range(0, max(known, 1), size):
         if start + size < known:
             yield pl.col("record_key").is_in(ordered.slice(start, size).implode())

@@ -82,6 +82,7 @@ def package(
                 summary.records = previous.records.height
                 shutil.rmtree(staging, ignore_errors=True)
                 return summary
+            new.settle()
             findings = _validate(new, config, cpv, sirene)
             fault("validated")
             records = _decide(new, findings, previous, drop_invalid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,9 @@ from typing import Any
 import polars as pl
 
 from marches.errors import InputError, display_path
-from marches.model import load_tables
+from marches.findings import Finding
+from marches.model import TABLES, load_tables
+from marches.report import CSV_COLUMNS
 
 NOT_FLAGS = frozenset({"duplicate-uid", "duplicate-uid-across-files"})  # resolved by deduplication
 ROOTS = {"marche": "marches", "concession": "concessions"}
@@ -89,12 +93,25 @@ def scan_table(directory: Path, name: str) -> pl.LazyFrame:
     """A table as ``read_table`` gives it, lazily: read when collected, or in batches with ``table_batches``."""
     path = directory / f"{name}.csv"
     fields = load_tables()[name].field_names
-    if not path.is_file():
+    if (directory / f"{name}.arrow").is_file():  # a work table already parsed (``arrow_tables``)
+        scan = pl.scan_ipc(directory / f"{name}.arrow")
+    elif not path.is_file():
         return pl.LazyFrame(schema=dict.fromkeys(fields, pl.String))
-    scan = pl.scan_csv(path, infer_schema=False)
+    else:
+        scan = pl.scan_csv(path, infer_schema=False)
     present = set(scan.collect_schema().names())
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in present]
     return scan.with_columns(missing).select(fields)
+
+
+def arrow_tables(directory: Path) -> None:
+    """Each CSV table of ``directory`` parsed once into an Arrow IPC file (``name.arrow``, the same text
+    values and nulls) that ``scan_table`` reads from then on; the CSV file is removed."""
+    for name in TABLES:
+        path = directory / f"{name}.csv"
+        if path.is_file():
+            pl.scan_csv(path, infer_schema=False).sink_ipc(directory / f"{name}.arrow", compression="lz4")
+            path.unlink()
 
 
 def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.DataFrame]:
@@ -104,9 +121,86 @@ def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.Da
             yield frame
 
 
+_ESCAPED = r'["\\\x00-\x1f]'  # what json.dumps(ensure_ascii=False) escapes in a string
+
+
+def json_lists(values: pl.Series) -> pl.Series:
+    """Each list of strings as ``json.dumps(list, ensure_ascii=False)`` writes it (null stays null).
+
+    Lists of plain strings are joined by polars; the few with a null or a character JSON escapes
+    are written by ``json.dumps`` itself, so the text is the same either way."""
+    v = pl.col("v")
+    frame = values.to_frame("v").select(
+        pl.when(v.list.len() == 0)
+        .then(pl.lit("[]"))
+        .otherwise(pl.concat_str(pl.lit('["'), v.list.join('", "'), pl.lit('"]')))
+        .alias("text"),
+        v.list.eval(pl.element().is_null() | pl.element().str.contains(_ESCAPED))
+        .list.any()
+        .fill_null(False)
+        .alias("special"),
+    )
+    out, special = frame.get_column("text"), frame.get_column("special")
+    rows = special.arg_true()
+    if len(rows):
+        texts = [json.dumps(list(v), ensure_ascii=False) for v in values.gather(rows).to_list()]
+        out = out.scatter(rows, pl.Series(texts, dtype=pl.String))
+    return out.alias(values.name)
+
+
 def write_batches(path: Path, fields: list[str], batches: Iterable[pl.DataFrame]) -> None:
     """A CSV file written batch by batch: the same bytes as the concatenated batches written at once."""
     with path.open("wb") as fh:
         pl.DataFrame(schema=dict.fromkeys(fields, pl.String)).write_csv(fh)
         for frame in batches:
             frame.select(fields).write_csv(fh, include_header=False, null_value="")
+
+
+_CELLS = operator.attrgetter(*CSV_COLUMNS)
+
+
+class Findings:
+    """The findings of the new records, kept as rows of ``constats`` (every cell as text) in Arrow IPC
+    files of the work directory, ``BATCH_ROWS`` at a time, rather than as objects in memory.
+
+    ``add`` takes a finding (the reading's or the validation's) and points it at its source file as
+    the user named it (``name_of``: record_key prefix -> file name); ``scan`` gives every row so far,
+    in the order they were added."""
+
+    def __init__(self, work: Path, name_of: dict[str, str]):
+        self.directory = work / "constats"
+        self.directory.mkdir(exist_ok=True)
+        self.name_of = name_of
+        self.rows: list[tuple] = []
+        self.parts: list[Path] = []
+
+    def add(self, f: Finding) -> None:
+        if f.record_key:
+            f.file = self.name_of.get(f.record_key.split("-")[0], f.file)
+        self.rows.append(_CELLS(f))
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        frame = pl.DataFrame(
+            [[None if v is None else str(v) for v in row] for row in self.rows],
+            schema=dict.fromkeys(CSV_COLUMNS, pl.String),
+            orient="row",
+        )
+        path = self.directory / f"{len(self.parts):06d}.arrow"
+        frame.write_ipc(path, compression="lz4")
+        self.parts.append(path)
+        self.rows = []
+
+    def scan(self) -> pl.LazyFrame:
+        self.flush()
+        if not self.parts:
+            return pl.LazyFrame(schema=dict.fromkeys(CSV_COLUMNS, pl.String))
+        return pl.scan_ipc(self.parts)
+
+    def severities(self) -> dict[str, int]:
+        """Findings by severity, in the order each severity first appears."""
+        counts = self.scan().group_by("severity", maintain_order=True).len().collect()
+        return dict(zip(counts["severity"].to_list(), counts["len"].to_list(), strict=True))

@@ -21,6 +21,7 @@ import polars as pl
 
 from marches import unflatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
+from marches.package.common import json_lists
 from marches.validation.structure import typed_frame
 
 # root table -> (its modifications table, the titulaires of those modifications, the date that orders them)
@@ -166,15 +167,11 @@ def current_state(root: str, main: pl.DataFrame, tables: dict[str, pl.DataFrame]
         frame.with_columns(pl.coalesce("_changed", "_initial").alias("_holders"))
         .with_columns(
             pl.when(pl.col("_holders").is_not_null())
-            .then(pl.col("_holders").map_elements(_json_list, return_dtype=pl.String))
+            .then(pl.col("_holders").map_batches(json_lists, return_dtype=pl.String))
             .alias("titulairesActuels")
         )
         .drop("_initial", "_changed", "_holders")
     )
-
-
-def _json_list(values) -> str:
-    return json.dumps(list(values), ensure_ascii=False)
 
 
 def reconstructed(tables: dict[str, pl.DataFrame], copies: pl.DataFrame) -> list[dict]:

@@ -16,12 +16,14 @@ from marches.cpv import Nomenclature
 from marches.errors import InputError, display_path, os_problem
 from marches.findings import Finding
 from marches.flatten import flatten
-from marches.model import CONCESSION_TABLES, MARCHE_TABLES, load_tables
+from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, load_tables
 from marches.package.common import (
     COMPUTED,
     NOT_FLAGS,
     ROOTS,
+    Findings,
     PackageSummary,
+    arrow_tables,
     check_integrity,
     read_table,
     scan_table,
@@ -80,6 +82,17 @@ class _New:
     name_of: dict[str, str] = field(default_factory=dict)  # record_key prefix -> file name as given
     order: dict[str, int] = field(default_factory=dict)  # record_key -> reading order, all files together
     blocking: set[str] = field(default_factory=set)  # records whose rows break the packaged tables' schemas
+    ordre: pl.DataFrame | None = None  # ``order`` as a frame (record_key, ordre), once ``settle`` has run
+
+    def settle(self) -> None:
+        """Once every file is read: the work tables parsed once into Arrow IPC files (``arrow_tables``),
+        and the reading order held as a frame (``ordre``) rather than a dict of every record."""
+        arrow_tables(self.work)
+        self.ordre = pl.DataFrame(
+            {"record_key": list(self.order), "ordre": list(self.order.values())},
+            schema={"record_key": pl.String, "ordre": pl.Int64},
+        )
+        self.order = {}
 
 
 def _read_inputs(
@@ -163,25 +176,26 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
     return order
 
 
-def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Sirene | None = None) -> list[Finding]:
+def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Sirene | None = None) -> Findings:
     """Reader findings, then the validation of the new records' tables (with the SIRENE rules when a register
     is given), pointing at the source files."""
-    findings: list[Finding] = list(new.reader_findings)
+    findings = Findings(new.work, new.name_of)
+    for f in new.reader_findings:
+        findings.add(f)
     if not new.sources:
         return findings
     validator = Validator(
         config,
         cpv,
-        Report(examples_per_rule=0, sink=findings.append),
+        Report(examples_per_rule=0, sink=findings.add),
         point_at_tables=False,
         blocking=new.blocking,
         sirene=sirene,
     )
     validator.consume(new.reader_findings)
-    validator.run([new.work])
-    for f in findings:
-        if f.record_key:
-            f.file = new.name_of.get(f.record_key.split("-")[0], f.file)
+    tables = {name: scan_table(new.work, name).with_row_index("_file_row") for name in TABLES}
+    validator.run_tables(new.work, tables)
+    findings.flush()
     return findings
 
 
@@ -244,11 +258,7 @@ def _summaries(new: _New) -> pl.DataFrame:
             )
         )
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=_RECORD_SCHEMA)
-    order = pl.DataFrame(
-        {"record_key": list(new.order), "ordre": list(new.order.values())},
-        schema={"record_key": pl.String, "ordre": pl.Int64},
-    )
-    return frame.join(order, on="record_key", how="left")
+    return frame.join(new.ordre, on="record_key", how="left")
 
 
 _SUMMARY_COLUMNS = (
@@ -279,23 +289,24 @@ _RECORD_SCHEMA = {
 }
 
 
-def _decide(new: _New, findings: list[Finding], previous: _Previous | None, drop_invalid: bool) -> pl.DataFrame:
+def _decide(new: _New, findings: Findings, previous: _Previous | None, drop_invalid: bool) -> pl.DataFrame:
     """Every record, previous and new, with its statut, whether it is retained, and the copy retained."""
-    structural, flags = new.blocking, defaultdict(list)
-    for f in findings:
-        if not f.record_key:
-            continue
-        if f.severity in ("error", "warning") and f.code not in NOT_FLAGS and f.code not in flags[f.record_key]:
-            flags[f.record_key].append(f.code)
-    frame = _summaries(new)
-    frame = frame.join(
-        pl.DataFrame(
-            {"record_key": list(flags), "constats": list(flags.values())},
-            schema={"record_key": pl.String, "constats": pl.List(pl.String)},
-        ),
-        on="record_key",
-        how="left",
+    structural = new.blocking
+    flags = (  # the codes of each record's errors and warnings, each once, in the order found
+        findings.scan()
+        .filter(
+            (pl.col("record_key") != "")
+            & pl.col("severity").is_in(["error", "warning"])
+            & ~pl.col("code").is_in(list(NOT_FLAGS))
+        )
+        .select("record_key", "code")
+        .unique(keep="first", maintain_order=True)
+        .group_by("record_key", maintain_order=True)
+        .agg(pl.col("code").alias("constats"))
+        .collect()
     )
+    frame = _summaries(new)
+    frame = frame.join(flags, on="record_key", how="left")
     frame = frame.with_columns(
         pl.when(pl.col("record_key").is_in(list(structural)))
         .then(pl.lit("supprimé" if drop_invalid else "quarantaine"))

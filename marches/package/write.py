@@ -9,7 +9,7 @@ import re
 import shutil
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,15 @@ import polars as pl
 
 from marches import __version__
 from marches.cpv import Nomenclature
-from marches.findings import Finding
 from marches.model import PACKAGE_TABLES, TABLES, load_tables, schema_dir
 from marches.package import common
 from marches.package.common import (
     LICENCE,
     ROOTS,
     STATUTS,
+    Findings,
     file_digest,
+    json_lists,
     read_table,
     scan_table,
     table_batches,
@@ -43,7 +44,7 @@ from marches.validation.structure import typed_frame
 def _write(
     staging: Path,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
     drop_invalid: bool,
@@ -71,9 +72,9 @@ def _write(
     def kept(name: str, keep: pl.DataFrame) -> Iterator[pl.DataFrame]:
         """The rows of the records of ``keep``, batch by batch (filtered here, not in the scan: a scan
         that filters and joins reads far ahead of the writing, and holds what it has read)."""
-        keys = keep.get_column("record_key").implode()
+        among = _among(keep.get_column("record_key"), records.get_column("record_key"))
         for batch in table_batches(every(name)):
-            yield batch.filter(pl.col("record_key").is_in(keys))
+            yield batch.filter(among)
 
     # the modifications (a small part of the data) are merged whole; every other table goes by batches
     modification_tables = {t for name, holders, _ in MODIFICATIONS.values() for t in (name, holders) if t}
@@ -86,8 +87,11 @@ def _write(
     for name in TABLES:
         if name not in modification_tables and name not in ROOTS.values():
             write_batches(staging / f"{name}.csv", models[name].field_names, kept(name, retained))
+    flags = records.filter(pl.col("retenu") & (pl.col("constats").list.len() > 0)).select(
+        "record_key", _json_list("constats")
+    )
     for root in ROOTS.values():
-        batches = (_current_state(root, batch, merged, records, staging) for batch in kept(root, retained))
+        batches = (_current_state(root, batch, merged, flags, every) for batch in kept(root, retained))
         write_batches(staging / f"{root}.csv", models[root].field_names, batches)
     _write_side_tables(staging, new, findings, records, previous)
     if parquet:
@@ -116,30 +120,42 @@ def _write(
 
 
 def _json_list(column: str) -> pl.Expr:
-    return pl.col(column).map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String)
+    return pl.col(column).map_batches(json_lists, return_dtype=pl.String)
+
+
+def _among(keys: pl.Series, every: pl.Series) -> pl.Expr:
+    """Whether a row's ``record_key`` is one of ``keys``, for rows whose key is one of ``every`` (the keys of
+    all the records, as every row of the tables has): tested against the fewer of ``keys`` and the other
+    keys, since polars builds the set to look up again for each batch tested."""
+    if 2 * len(keys) <= len(every):
+        return pl.col("record_key").is_in(keys.implode())
+    others = every.filter(~every.is_in(keys.implode()))
+    return ~pl.col("record_key").is_in(others.implode())
 
 
 def _current_state(
-    root: str, frame: pl.DataFrame, merged: dict[str, pl.DataFrame], records: pl.DataFrame, staging: Path
+    root: str,
+    frame: pl.DataFrame,
+    merged: dict[str, pl.DataFrame],
+    flags: pl.DataFrame,
+    every: Callable[[str], pl.LazyFrame],
 ) -> pl.DataFrame:
     """A batch of contracts after their modifications, with the codes of the rules each breaks (``constats``).
 
-    ``merged`` holds the final modification tables; the initial titulaires of the batch are read
-    from the final ``marches_titulaires`` already written in ``staging``.
+    ``merged`` holds the final modification tables; ``flags`` the codes (JSON list) of the retained
+    records that break a rule; the initial titulaires of the batch are its rows of
+    ``marches_titulaires`` (``every`` gives a table's rows, those written to the package among them).
     """
     keys = frame.get_column("record_key").implode()
     tables = {name: table.filter(pl.col("record_key").is_in(keys)) for name, table in merged.items()}
     if root == "marches":
         tables["marches_titulaires"] = (
-            scan_table(staging, "marches_titulaires")
+            every("marches_titulaires")
             .select("record_key", "position", "id")
             .filter(pl.col("record_key").is_in(keys))
             .collect()
         )
     frame = current_state(root, frame.drop("constats"), tables)
-    flags = records.filter(pl.col("retenu") & pl.col("record_key").is_in(keys)).select(
-        "record_key", pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats")
-    )
     frame = frame.join(flags, on="record_key", how="left", maintain_order="left")
     return frame.select(load_tables()[root].field_names)
 
@@ -147,13 +163,13 @@ def _current_state(
 def _write_side_tables(
     staging: Path,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
 ) -> None:
     """enregistrements, quarantaine, doublons and constats."""
     models = load_tables()
-    new_keys = pl.Series(list(new.order), dtype=pl.String).implode()
+    new_keys = new.ordre.get_column("record_key").implode()
     wanted_quarantine = set(
         records.filter((pl.col("statut") == "quarantaine") & pl.col("record_key").is_in(new_keys))["record_key"]
     )
@@ -162,17 +178,23 @@ def _write_side_tables(
     )
     published = {}
     with (new.work / "published.jsonl").open("rb") as fh:
-        for line in fh:
-            key, text, fmt = orjson.loads(line)
+        for line in fh:  # ["record_key","text","format"]: the key read first, the rest only when wanted
+            key = line[2 : line.index(b'"', 2)].decode()
             if key in wanted_quarantine or key in wanted_copies:
+                key, text, fmt = orjson.loads(line)
                 published[key] = (text, fmt)
     messages: dict[str, list[str]] = defaultdict(list)
     codes: dict[str, list[str]] = defaultdict(list)
-    for f in findings:
-        if f.record_key in wanted_quarantine and f.severity in ("error", "warning"):
-            messages[f.record_key].append(f"{f.path or ''} : {f.message}")
-            if f.code not in codes[f.record_key]:
-                codes[f.record_key].append(f.code)
+    quarantined = (
+        findings.scan()
+        .filter(pl.col("record_key").is_in(list(wanted_quarantine)) & pl.col("severity").is_in(["error", "warning"]))
+        .select("record_key", "path", "message", "code")
+        .collect()
+    )
+    for key, path, message, code in quarantined.iter_rows():
+        messages[key].append(f"{path or ''} : {message}")
+        if code not in codes[key]:
+            codes[key].append(code)
     quarantine = pl.DataFrame(
         [
             {
@@ -182,7 +204,7 @@ def _write_side_tables(
                 "publie": published[k][0],
                 "format_publie": published[k][1],
             }
-            for k in sorted(wanted_quarantine, key=new.order.get)
+            for k in _in_reading_order(new, wanted_quarantine)
         ],
         schema=dict.fromkeys(models["quarantaine"].field_names, pl.String),
     )
@@ -197,7 +219,7 @@ def _write_side_tables(
             "publie": published[k][0],
             "format_publie": published[k][1],
         }
-        for k in sorted(wanted_copies, key=new.order.get)
+        for k in _in_reading_order(new, wanted_copies)
     ]
     if previous is not None:
         quarantine = pl.concat([previous.table("quarantaine"), quarantine])
@@ -222,7 +244,7 @@ def _write_side_tables(
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
     found = table_batches(scan_table(previous.directory, "constats")) if previous is not None else iter(())
-    write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, _finding_batches(findings)))
+    write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, table_batches(findings.scan())))
     out = (
         records.slice(start, common.BATCH_ROWS).with_columns(
             pl.when(pl.col("constats").list.len() > 0).then(_json_list("constats")).alias("constats"),
@@ -234,21 +256,15 @@ def _write_side_tables(
     write_batches(staging / "enregistrements.csv", models["enregistrements"].field_names, out)
 
 
-def _finding_batches(findings: list[Finding]) -> Iterator[pl.DataFrame]:
-    """The findings as rows of ``constats``, ``common.BATCH_ROWS`` at a time."""
-    for start in range(0, len(findings), common.BATCH_ROWS):
-        rows = [{c: _cell(getattr(f, c)) for c in CSV_COLUMNS} for f in findings[start : start + common.BATCH_ROWS]]
-        yield pl.DataFrame(rows, schema=dict.fromkeys(CSV_COLUMNS, pl.String))
-
-
-def _cell(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _in_reading_order(new: _New, keys: set[str]) -> list[str]:
+    """These new records' keys in the order they were read."""
+    return new.ordre.filter(pl.col("record_key").is_in(list(keys))).sort("ordre").get_column("record_key").to_list()
 
 
 def _descriptor(
     title: str,
     new: _New,
-    findings: list[Finding],
+    findings: Findings,
     records: pl.DataFrame,
     previous: _Previous | None,
     staging: Path,
@@ -273,9 +289,7 @@ def _descriptor(
         .drop_nulls()
     )
     dates = dates.filter((dates.dt.year() >= config.year_floor) & (dates <= config.as_of))  # not the typos
-    severities = defaultdict(int)
-    for f in findings:
-        severities[f.severity] += 1
+    severities = defaultdict(int, findings.severities())
     if previous is not None:
         for severity, n in previous.descriptor.get("x-marches", {}).get("validation", {}).get("findings", {}).items():
             severities[severity] += n
