@@ -24,6 +24,8 @@ VALIDATION_DEFAULTS = Settings().to_config()  # the validation page's limits (ma
 XLSX_MAX_ROWS = 100_000  # an Excel export beyond that is better taken from the data package
 # tables whose full-text search page computes its facets only when asked (marches_site._facets_on_demand)
 SEARCH_FACETS_ON_DEMAND = frozenset({"marches"})
+# views whose unfiltered page is not counted (marches_site._whole_view)
+VIEWS_UNCOUNTED = frozenset({"marches_par_titulaire"})
 FACETS = {
     "marches": ["annee_fiable", "procedure", "division_cpv"],  # each facet costs ~0.2 s on 1.5 M rows
     "concessions": ["annee_fiable", "nature", "procedure"],
@@ -517,7 +519,8 @@ def build_metadata(
     tables["marches_par_titulaire"] = {
         "title": "Marchés par titulaire (vue à plat)",
         "description": "Une ligne par marché et par titulaire (un titulaire cité deux fois dans un marché y est "
-        "une fois), pour les tableurs : exportez-la en CSV ou en Excel.",
+        "une fois ; un marché sans titulaire, une fois, sans titulaire), pour les tableurs : exportez-la en CSV "
+        "ou en Excel, ou filtrez-la par titulaire ou par acheteur.",
     }
     tables[INSPECT_TABLE] = {  # what marches serve gives Datasette as its inspect file: not for visitors
         "hidden": True,
