@@ -525,3 +525,36 @@ def test_lists_read_from_their_own_bytes_as_from_the_whole_file(tmp_path, monkey
         assert used["segments"], "the plain layouts are read list by list"
     if layout in ("key-after", "nested-key", "truncated", "needle-in-value", "nan"):
         assert not used.get("segments")
+
+
+def test_a_large_file_whose_values_name_a_list_or_a_buyer_is_read_without_the_structural_pass(tmp_path, monkeypatch):
+    """« "nature": "marche" » (a real defect) or an objet that is just « acheteur » count as the quoted
+    names the hashing pass looks for; only keys may send a large file through the Python survey."""
+    monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)
+    surveyed = []
+    survey = json_reader._survey
+    monkeypatch.setattr(json_reader, "_survey", lambda *a: surveyed.append(a) or survey(*a))
+    first, second = _record(id="A-1", nature="marche"), _record(id="B-1", objet="acheteur")
+    path = tmp_path / "valeurs.json"
+    path.write_text(_pairs(("marches", _pairs(("marche", json.dumps([first, second]))))))
+    source, records = _read(path)
+    assert [r.rows["marches"][0]["id"] for r in records] == ["A-1", "B-1"]
+    assert surveyed == [], "values are not keys: no structural pass"
+    repeated = _pairs(("marches", _pairs(("marche", json.dumps([first])), ("marche", json.dumps([second])))))
+    path.write_text(repeated)
+    source, records = _read(path)
+    assert len(surveyed) == 1 and [f.code for f in source.findings].count("duplicate-key") == 1
+
+
+def test_key_counts_see_keys_only_across_chunk_edges(tmp_path, monkeypatch):
+    from marches.readers import base
+
+    text = b'{"marches" :\n\t{"marche"\n: [{"nature": "marche", "objet": "le \\"marche\\": x"}], "x": {"marche": 1}}}'
+    path = tmp_path / "cles.json"
+    path.write_bytes(text)
+    source = json_reader.prepare(path, "cles.json")
+    expected = {b'"marches"': 1, b'"marche"': 2, b'"contrat-concession"': 0}
+    assert json_reader._key_counts(source, 0, json_reader.CONTAINER_NEEDLES) == expected
+    monkeypatch.setattr(base, "HASH_CHUNK", 7)
+    monkeypatch.setattr(json_reader, "_KEY_TAIL", 12)
+    assert json_reader._key_counts(source, 0, json_reader.CONTAINER_NEEDLES) == expected

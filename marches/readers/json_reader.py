@@ -262,6 +262,35 @@ def _repeated_lists(found: dict[bytes, int]) -> bool:
     return any(found.get(needle, 0) > 1 for needle in CONTAINER_NEEDLES)
 
 
+_KEY_TAIL = 256  # bytes carried from one chunk to the next: a key, its spaces and its colon fit
+
+
+def _key_counts(source: Source, skip: int, needles: tuple[bytes, ...]) -> dict[bytes, int]:
+    """How many times each quoted name of ``needles`` is an object key (followed by a colon), not a value.
+
+    The hashing pass counts the quoted names anywhere: a value such as ``"nature": "marche"`` (a real
+    defect) counts as a second list « marche » and would send a national file through the structural
+    pass, event by event in Python. A string value is never followed by a colon in JSON, and an escaped
+    quote inside a string is preceded by a backslash: one regular-expression pass (C speed) tells keys
+    apart."""
+    pattern = re.compile(b"(" + b"|".join(re.escape(n) for n in needles) + rb")[ \t\r\n]*:")
+    counts = dict.fromkeys(needles, 0)
+    tail = b""
+    with source.path.open("rb") as fh:
+        fh.seek(skip)
+        while True:
+            chunk = fh.read(base.HASH_CHUNK)
+            window = tail + chunk
+            limit = len(window) - _KEY_TAIL if chunk else len(window)  # later matches: with the next chunk
+            for match in pattern.finditer(window, 0, len(window)):
+                if match.start() >= limit:
+                    break
+                counts[match.group(1)] += 1
+            if not chunk:
+                return counts
+            tail = window[max(limit, 0) :]
+
+
 def prepare(path: Path, name: str) -> Source:
     scan = _Scan()
     sha, found = hash_file(path, (*CONTAINER_NEEDLES, *RECORD_NEEDLES), observe=scan, first=scan.first)
@@ -453,7 +482,8 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
     survey = None
-    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH or _repeated_lists(found):
+    repeated = _repeated_lists(found) and _repeated_lists(_key_counts(source, skip, CONTAINER_NEEDLES))
+    if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH or repeated:
         survey = _survey(source, skip, 0)
         source.bytes_read = 0  # progress counts the reading of the records
     shape = _sniff(source, skip)
@@ -477,6 +507,8 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     for prefix, kind in plan:
         yield from reading.list(prefix, kind)
     buyers = sum(found[n] for n in RECORD_NEEDLES)
+    if survey is None and 0 < reading.position < buyers:  # a buyer's name may also be a value: keys only
+        buyers = sum(_key_counts(source, skip, RECORD_NEEDLES).values())
     if survey is None and (reading.position < buyers or reading.position == 0):
         survey = _survey(source, skip, reading.position)
     if survey is not None:
