@@ -62,6 +62,7 @@ class Service:
         allow_robots: bool,
         package_url: str | None = None,
         validation: dict[str, Any] | None = VALIDATION_DEFAULTS,
+        sirene: Path | None = None,
     ) -> Service:
         """The private folder; the package is linked from the site: ``package_url``, or else the
         package the database was built from (when it is one package still on this machine)."""
@@ -84,7 +85,8 @@ class Service:
         else:
             served = database
         package = None if package_url else package_directory(served)
-        service = cls(database, folder, served, snapshot, lock_fd, package)
+        sirene = Path(os.path.abspath(sirene)) if sirene else None
+        service = cls(database, folder, served, snapshot, lock_fd, package, sirene)
         try:
             service._write_settings(allow_robots, package_url, validation)
         except BaseException:
@@ -267,8 +269,7 @@ def serve(
 
     Raises ``OutputError`` when ``host:port`` cannot be listened on (see ``check_port``)."""
     check_port(host, port)
-    service = Service.prepare(database, allow_robots, package_url, validation)
-    service.sirene = Path(os.path.abspath(sirene)) if sirene else None
+    service = Service.prepare(database, allow_robots, package_url, validation, sirene)
     try:
         if on_start:
             on_start(service)

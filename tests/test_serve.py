@@ -385,13 +385,12 @@ def test_the_server_log_has_no_english_start_lines_and_one_french_line_per_reque
 
 
 def test_serve_sirene_is_the_register_of_the_validation_page(database, tmp_path):
-    service = Service.prepare(database, allow_robots=False)
-    try:
-        assert "MARCHES_SIRENE" not in service.environment()
-        service.sirene = tmp_path / "sirene.sqlite"
-        assert service.environment()["MARCHES_SIRENE"] == str(tmp_path / "sirene.sqlite")
-    finally:
-        service.close()
+    for given, expected in ((None, None), (tmp_path / "sirene.sqlite", str(tmp_path / "sirene.sqlite"))):
+        service = Service.prepare(database, allow_robots=False, sirene=given)
+        try:
+            assert service.environment().get("MARCHES_SIRENE") == expected
+        finally:
+            service.close()
 
 
 def test_the_next_free_port_skips_a_taken_one():

@@ -30,6 +30,7 @@ from itsdangerous import BadSignature
 
 from marches import site, site_labels, site_pages, site_validation
 from marches.enrich import FOREIGN_KEYS
+from marches.french import plural
 from marches.nomenclatures import DEPARTEMENTS, DIVISIONS_CPV, SEVERITES
 from marches.report_html import moment
 from marches.sirene import labels as sirene_labels
@@ -180,10 +181,8 @@ def render_cell(row, value, column, table, database, datasette):
 
 
 def row_count(count: int) -> str:
-    """« aucune ligne », « 1 ligne », « 19 313 lignes » (French: 0 and 1 are singular)."""
-    if not count:
-        return "aucune ligne"
-    return f"{nombre(count)} ligne{'s' if count > 1 else ''}"
+    """« aucune ligne », « 1 ligne », « 19 313 lignes »."""
+    return plural(count, "ligne") if count else "aucune ligne"
 
 
 def option_label(key: str, option) -> str:
@@ -323,29 +322,27 @@ def forbidden(datasette, request, message):
     return inner
 
 
-def _facets_on_demand(scope) -> bool:
-    """A full-text search in a national table's HTML page: its default facets wait until asked for.
+def _cheaper(scope) -> bytes:
+    """What a national table's HTML page adds to its query string so that it stays under a second.
 
-    Each facet reads every matching row again: a common word matches a tenth of 1.5 M contracts, and
-    the three facets then took longer than the page itself (README, site benchmark). The page offers
-    them with one click (``_repartition=1``); JSON and CSV exports, and explicit ``_facet`` requests,
-    are left as Datasette serves them."""
+    * A full-text search in the contracts table (``SEARCH_FACETS_ON_DEMAND``): ``_nofacet=1``. Each
+      facet reads every matching row again (a common word matches a tenth of 1.5 M contracts); the
+      page offers them with one click (``_repartition=1``).
+    * The unfiltered page of a flat view (``VIEWS_UNCOUNTED``): ``_nocount=1`` (its count joins every
+      row of its tables, 2 s at 1.5 M contracts).
+
+    JSON and CSV exports, explicit ``_facet`` requests, filtered views are served as Datasette serves them."""
     parts = scope.get("path", "").strip("/").split("/")
-    if len(parts) != 2 or parts[1] not in site.SEARCH_FACETS_ON_DEMAND:
-        return False
-    args = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    asked = any(k.startswith(("_facet", "_nofacet", "_repartition")) for k in args)
-    return bool(args.get("_search", [""])[0].strip()) and not asked
-
-
-def _whole_view(scope) -> bool:
-    """The unfiltered HTML page of a national view: not counted (its count joins every row of its tables,
-    2 s at 1.5 M contracts); filtered, searched or exported, it is served as Datasette serves it."""
-    parts = scope.get("path", "").strip("/").split("/")
-    if len(parts) != 2 or parts[1] not in site.VIEWS_UNCOUNTED:
-        return False
-    args = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return not any(not k.startswith("_") for k in args) and "_search" not in args
+    if len(parts) != 2:
+        return b""
+    table, args = parts[1], urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    searched = bool(args.get("_search", [""])[0].strip())
+    if table in site.SEARCH_FACETS_ON_DEMAND and searched:
+        asked = any(k.startswith(("_facet", "_nofacet", "_repartition")) for k in args)
+        return b"" if asked else b"&_nofacet=1"
+    if table in site.VIEWS_UNCOUNTED and "_search" not in args and all(k.startswith("_") for k in args):
+        return b"&_nocount=1"
+    return b""
 
 
 @hookimpl
@@ -357,10 +354,8 @@ def asgi_wrapper(datasette):
         async def with_bom(scope, receive, send):
             if scope["type"] == "lifespan":
                 return await app(scope, _closing_validations(receive), send)
-            if scope["type"] == "http" and _facets_on_demand(scope):
-                scope = {**scope, "query_string": scope["query_string"] + b"&_nofacet=1"}
-            if scope["type"] == "http" and _whole_view(scope):
-                scope = {**scope, "query_string": scope.get("query_string", b"") + b"&_nocount=1"}
+            if scope["type"] == "http" and (extra := _cheaper(scope)):
+                scope = {**scope, "query_string": scope.get("query_string", b"") + extra}
             if scope["type"] != "http" or b"_bom=1" not in scope.get("query_string", b""):
                 return await app(scope, receive, send)
             state = {"csv": False, "sent": False}
