@@ -198,7 +198,7 @@ class Validator:
         pool = self._pool()
         pending: deque = deque()
         for raws in batches:
-            pending.append(pool.submit(_work, _portable(raws), self.current_file))
+            pending.append(pool.submit(_work, _Shipment.of(raws), self.current_file))
             while len(pending) > self.workers:  # bounded: a batch or two per worker in flight
                 self._merge(pending.popleft().result())
         while pending:
@@ -745,16 +745,42 @@ def _raw_batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRe
         yield batch
 
 
-def _portable(raws: list[RawRecord]) -> list[RawRecord]:
-    """The records with a plain copy of their source (what flattening needs: path, name, hash)."""
-    if not raws:
-        return raws
-    source = raws[0].source
-    plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
-    for raw in raws:
-        raw.source = plain
-        raw.text = None  # the XML as published is for packaging, not for validation
-    return raws
+@dataclass(slots=True)
+class _Shipment:
+    """A batch of raw records on its way to a worker process: their locations pickled, their parsed
+    values as one orjson document (pickling nested dicts costs several times what orjson does, both
+    ways), or pickled with the rest when orjson cannot say them exactly: an integer beyond 64 bits or
+    a lone surrogate (orjson refuses them), an infinite float (orjson would write null; only ijson's
+    pure-Python backend, used past such an integer, can read one; yajl and the XML reader cannot)."""
+
+    records: list[RawRecord]
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, raws: list[RawRecord]) -> _Shipment:
+        """The records with a plain copy of their source (what flattening needs: path, name, hash)."""
+        if not raws:
+            return cls(raws)
+        source = raws[0].source
+        plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
+        for raw in raws:
+            raw.source = plain
+            raw.text = None  # the XML as published is for packaging, not for validation
+        if getattr(source.scan, "python_numbers", False):
+            return cls(raws)
+        try:
+            data = _dumps([raw.data for raw in raws])
+        except TypeError:
+            return cls(raws)
+        for raw in raws:
+            raw.data = None
+        return cls(raws, data)
+
+    def unpack(self) -> list[RawRecord]:
+        if self.data is not None:
+            for raw, value in zip(self.records, orjson.loads(self.data), strict=True):
+                raw.data = value
+        return self.records
 
 
 _WORKER: Validator | None = None
@@ -767,7 +793,7 @@ def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None)
     _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
 
 
-def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
+def _work(shipment: _Shipment, current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
     """In a worker process: one batch, processed as in the main process; its findings, counts and keys."""
     findings: list[Finding] = []
     worker = _WORKER
@@ -775,7 +801,7 @@ def _work(raws: list[RawRecord], current_file: str) -> tuple[list[Finding], Coun
     worker.current_file = current_file
     worker.keys = {"marches": [], "concessions": []}
     worker.consumed.clear()
-    worker._process(raws)
+    worker._process(shipment.unpack())
     gcpause.between_batches()
     keys = {root: pl.concat(parts) for root, parts in worker.keys.items() if parts}
     return findings, worker.report.records, keys

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import pickle
 from datetime import date
 from pathlib import Path
 
@@ -329,3 +331,54 @@ def test_worker_processes_give_the_same_report_byte_for_byte(tmp_path, monkeypat
         document.pop("generated_at")
         outputs.append(json.dumps(document, ensure_ascii=False))
     assert outputs[0] == outputs[1] and '"findings": []' not in outputs[0]
+
+
+def test_worker_processes_take_values_orjson_cannot_write(tmp_path, monkeypatch):
+    """A batch holding an integer beyond 64 bits (orjson refuses it; lone surrogates are already U+FFFD)
+    goes to the workers pickled: the same report as in one process."""
+    import marches.validate as validation
+
+    value = 123456789012345678901234567890
+    generated = tmp_path / "g.json"
+    generate(generated, "json-2022", contracts=600, seed=5, concession_share=0.1, defect_rate=0.1)
+    document = json.loads(generated.read_text(encoding="utf-8"))
+    document["marches"]["marche"][400]["montant"] = value
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    monkeypatch.setattr(validation, "BATCH_RECORDS", 250)
+    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    reports = []
+    for workers in (0, 2):
+        findings = []
+        validation.validate([path], CONFIG, None, Report(sink=findings.append), workers=workers)
+        reports.append([f.to_dict() for f in findings])
+    assert reports[0] == reports[1]
+    assert any(str(value) in json.dumps(f, ensure_ascii=False) for f in reports[0])
+
+
+def test_shipment_gives_back_every_value_exactly():
+    """The batch sent to a worker: values through orjson when it can write them all, pickled otherwise."""
+    from marches.readers.base import RawRecord, Source
+    from marches.validate import _Shipment
+
+    source = Source(path=Path("x.json"), name="x.json", sha256="0" * 64, size=1)
+    values = [
+        {"montant": 0.1, "b": -0.0, "c": 1e-300, "d": [1, "é", None, True], "e": {"f": 2**63 - 1}},
+        [{"a": 1.5}],
+        "texte",
+        None,
+    ]
+
+    def records(data):
+        return [
+            RawRecord(kind="marche", data=v, source=source, position=i, path=f"m[{i}]", origin="json")
+            for i, v in enumerate(data)
+        ]
+
+    shipped = _Shipment.of(records(values))
+    assert shipped.data is not None and all(r.data is None for r in shipped.records)
+    back = [r.data for r in pickle.loads(pickle.dumps(shipped)).unpack()]
+    assert back == values and math.copysign(1, back[0]["b"]) == -1
+    wide = [*values, {"montant": 2**64}]
+    shipped = _Shipment.of(records(wide))
+    assert shipped.data is None and [r.data for r in shipped.unpack()] == wide

@@ -154,6 +154,7 @@ class _Scan:
         self.depth = self.bound = 0
         self.in_string = self.escaped = False
         self.literals = self.surrogates = self.long_tokens = False
+        self.python_numbers = False  # read by ijson's pure-Python backend (integers beyond 64 bits, see _items)
         self.offset = 0  # bytes seen
         self.string: int | None = None  # where the open string starts (its quote)
         self.number: int | None = None  # where the number open at the end of the last piece starts
@@ -831,6 +832,7 @@ def _items(source: Source, prefix: str, skip: int, already: int, segment: tuple[
                 continue
             if "overflow" in str(exc) and backend is ijson:  # yajl holds 64 bits: the pure-Python backend
                 backend = ijson.get_backend("python")
+                source.scan.python_numbers = True
                 continue
             raise _locate(source, skip, exc, counting.consumed, already + yielded) from exc
 
