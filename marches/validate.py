@@ -15,8 +15,7 @@ the keys of every record, independently of the order of the files.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import orjson
 import pandera.polars as pa
 import polars as pl
 
-from marches import french, gcpause
+from marches import french, gcpause, parallel
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
 from marches.errors import InputError
@@ -159,7 +158,7 @@ class Validator:
         try:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
                 records = _read(opened, self.progress)
-                if self.workers > 1 and source.size >= PARALLEL_FROM:
+                if self.workers > 1 and source.size >= parallel.PARALLEL_FROM:
                     self._in_workers(_raw_batches(records, size))
                 else:  # each record flattened as it is read: a batch never holds its records whole
                     while self._process(itertools.islice(records, size)):
@@ -195,24 +194,12 @@ class Validator:
 
         Every batch is processed exactly as ``_process`` would here (same batches, same order of
         findings), so the report is byte for byte the one of a single process."""
-        pool = self._pool()
-        pending: deque = deque()
-        for raws in batches:
-            pending.append(pool.submit(_work, _Shipment.of(raws), self.current_file))
-            while len(pending) > self.workers:  # bounded: a batch or two per worker in flight
-                self._merge(pending.popleft().result())
-        while pending:
-            self._merge(pending.popleft().result())
-
-    def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),  # polars' threads do not survive a fork
-                initializer=_start_worker,
-                initargs=(self.config, self.cpv, self.sirene.path if self.sirene else None),
-            )
-        return self._executor
+            sirene = self.sirene.path if self.sirene else None
+            self._executor = parallel.pool(self.workers, _start_worker, (self.config, self.cpv, sirene))
+        jobs = ((parallel.Shipment.of(raws), self.current_file) for raws in batches)
+        for result in parallel.in_order(self._executor, _work, jobs, ahead=self.workers):
+            self._merge(result)
 
     def _merge(self, result: tuple) -> None:
         findings, records, keys = result
@@ -726,9 +713,6 @@ def _chunks(ordered: pl.Series, known: int, size: int) -> Iterator[pl.Expr]:
             yield pl.col("record_key").is_in(ordered.slice(start).implode()) | pl.col("record_key").is_null()
 
 
-PARALLEL_FROM = 16 << 20  # below this size, starting worker processes costs more than it saves
-
-
 def _read(opened: Input, progress) -> Iterator[RawRecord]:
     """The records of a file in reading order, the progress told every 500 records and at the end."""
     for count, raw in enumerate(opened.records, start=1):
@@ -745,44 +729,6 @@ def _raw_batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRe
         yield batch
 
 
-@dataclass(slots=True)
-class _Shipment:
-    """A batch of raw records on its way to a worker process: their locations pickled, their parsed
-    values as one orjson document (pickling nested dicts costs several times what orjson does, both
-    ways), or pickled with the rest when orjson cannot say them exactly: an integer beyond 64 bits or
-    a lone surrogate (orjson refuses them), an infinite float (orjson would write null; only ijson's
-    pure-Python backend, used past such an integer, can read one; yajl and the XML reader cannot)."""
-
-    records: list[RawRecord]
-    data: bytes | None = None
-
-    @classmethod
-    def of(cls, raws: list[RawRecord]) -> _Shipment:
-        """The records with a plain copy of their source (what flattening needs: path, name, hash)."""
-        if not raws:
-            return cls(raws)
-        source = raws[0].source
-        plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
-        for raw in raws:
-            raw.source = plain
-            raw.text = None  # the XML as published is for packaging, not for validation
-        if getattr(source.scan, "python_numbers", False):
-            return cls(raws)
-        try:
-            data = _dumps([raw.data for raw in raws])
-        except TypeError:
-            return cls(raws)
-        for raw in raws:
-            raw.data = None
-        return cls(raws, data)
-
-    def unpack(self) -> list[RawRecord]:
-        if self.data is not None:
-            for raw, value in zip(self.records, orjson.loads(self.data), strict=True):
-                raw.data = value
-        return self.records
-
-
 _WORKER: Validator | None = None
 
 
@@ -793,7 +739,7 @@ def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None)
     _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
 
 
-def _work(shipment: _Shipment, current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
+def _work(shipment: parallel.Shipment, current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
     """In a worker process: one batch, processed as in the main process; its findings, counts and keys."""
     findings: list[Finding] = []
     worker = _WORKER

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from marches import parallel
 from marches.cli import cli
 from marches.errors import InputError
 from marches.generate import generate
@@ -257,7 +258,7 @@ def test_worker_processes_open_the_register_themselves(decp, store, monkeypatch)
     import marches.validate as validation
 
     monkeypatch.setattr(validation, "BATCH_RECORDS", 400)
-    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
     runs = []
     for workers in (0, 2):
         collected = []

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from marches import cpv
+from marches import cpv, parallel
 from marches.cli import cli
 from marches.findings import FINDINGS, STRUCTURE_FINDINGS
 from marches.generate import generate
@@ -318,7 +318,7 @@ def test_worker_processes_give_the_same_report_byte_for_byte(tmp_path, monkeypat
     path = tmp_path / "d.json"
     generate(path, "json-2022", contracts=1200, seed=11, concession_share=0.1, defect_rate=0.3)
     monkeypatch.setattr(validation, "BATCH_RECORDS", 250)  # several batches, spread over the workers
-    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
     outputs = []
     for workers in (0, 2):
         out = tmp_path / f"report-{workers}.json"
@@ -346,7 +346,7 @@ def test_worker_processes_take_values_orjson_cannot_write(tmp_path, monkeypatch)
     path = tmp_path / "d.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     monkeypatch.setattr(validation, "BATCH_RECORDS", 250)
-    monkeypatch.setattr(validation, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
     reports = []
     for workers in (0, 2):
         findings = []
@@ -358,8 +358,8 @@ def test_worker_processes_take_values_orjson_cannot_write(tmp_path, monkeypatch)
 
 def test_shipment_gives_back_every_value_exactly():
     """The batch sent to a worker: values through orjson when it can write them all, pickled otherwise."""
+    from marches.parallel import Shipment
     from marches.readers.base import RawRecord, Source
-    from marches.validate import _Shipment
 
     source = Source(path=Path("x.json"), name="x.json", sha256="0" * 64, size=1)
     values = [
@@ -375,10 +375,10 @@ def test_shipment_gives_back_every_value_exactly():
             for i, v in enumerate(data)
         ]
 
-    shipped = _Shipment.of(records(values))
+    shipped = Shipment.of(records(values))
     assert shipped.data is not None and all(r.data is None for r in shipped.records)
     back = [r.data for r in pickle.loads(pickle.dumps(shipped)).unpack()]
     assert back == values and math.copysign(1, back[0]["b"]) == -1
     wide = [*values, {"montant": 2**64}]
-    shipped = _Shipment.of(records(wide))
+    shipped = Shipment.of(records(wide))
     assert shipped.data is None and [r.data for r in shipped.unpack()] == wide

@@ -1,0 +1,96 @@
+"""Worker processes for the batches of a large file: records shipped cheaply, results in batch order.
+
+``validate`` and ``package`` read a file in one process (reading is sequential) and hand its
+batches of records to worker processes, which flatten and check them. Results come back in the
+order the batches were read, so every output is the one a single process writes, byte for byte.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from marches.readers.base import RawRecord, Source
+
+PARALLEL_FROM = 16 << 20  # bytes: below this size, starting worker processes costs more than it saves
+
+
+def cores() -> int:
+    """The processors this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pool(workers: int, initializer: Callable[..., None], initargs: tuple = ()) -> ProcessPoolExecutor:
+    """``workers`` processes started by ``spawn`` (polars' threads do not survive a fork)."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
+    )
+
+
+def in_order(executor: ProcessPoolExecutor, function: Callable, jobs: Iterable[tuple], ahead: int) -> Iterator[Any]:
+    """``function(*job)`` for every job, run by ``executor``, the results yielded in the jobs' order.
+
+    At most ``ahead`` + 1 jobs are in flight: memory stays bounded whatever the number of jobs.
+    When the caller stops early (an error while reading), the jobs still in flight are cancelled."""
+    pending: deque = deque()
+    try:
+        for job in jobs:
+            pending.append(executor.submit(function, *job))
+            while len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+@dataclass(slots=True)
+class Shipment:
+    """A batch of raw records on its way to a worker process: their locations pickled, their parsed
+    values as one orjson document (pickling nested dicts costs several times what orjson does, both
+    ways), or pickled with the rest when orjson cannot say them exactly: an integer beyond 64 bits
+    (orjson refuses it), an infinite float (orjson would write null; only ijson's pure-Python
+    backend, used past such an integer, can read one; yajl and the XML reader cannot)."""
+
+    records: list[RawRecord]
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, raws: list[RawRecord], keep_text: bool = False) -> Shipment:
+        """The records with a plain copy of their source (what flattening needs: path, name, hash);
+        the XML fragment as published (``text``) only with ``keep_text`` (packaging keeps it)."""
+        if not raws:
+            return cls(raws)
+        source = raws[0].source
+        plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
+        for raw in raws:
+            raw.source = plain
+            if not keep_text:
+                raw.text = None
+        if getattr(source.scan, "python_numbers", False):
+            return cls(raws)
+        try:
+            data = orjson.dumps([raw.data for raw in raws])
+        except TypeError:
+            return cls(raws)
+        for raw in raws:
+            raw.data = None
+        return cls(raws, data)
+
+    def unpack(self) -> list[RawRecord]:
+        """The records, each with its parsed values back."""
+        if self.data is not None:
+            for raw, value in zip(self.records, orjson.loads(self.data), strict=True):
+                raw.data = value
+        return self.records
