@@ -7,6 +7,7 @@ order the batches were read, so every output is the one a single process writes,
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -28,6 +29,12 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    """The records, ``size`` at a time."""
+    while batch := list(itertools.islice(records, size)):
+        yield batch
 
 
 def pool(workers: int, initializer: Callable[..., None], initargs: tuple = ()) -> ProcessPoolExecutor:

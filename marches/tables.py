@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -55,6 +56,16 @@ def json_text(value: Any) -> str:
         return text
 
 
+def csv_text(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV lines of these columns, the cells in their lexical form (``to_cell``)."""
+    out = io.StringIO()
+    # csv writes None, str and int right by itself: only the other types need to_cell
+    csv.writer(out, lineterminator="\n").writerows(
+        [v if v is None or type(v) in _NATIVE else to_cell(v) for v in map(row.get, fields)] for row in rows
+    )
+    return out.getvalue()
+
+
 def from_cell(text: str, type_: str, name: str = "") -> Any:
     """A CSV cell back to a typed value; a cell that does not parse is returned as published."""
     if text == "":
@@ -93,24 +104,22 @@ class TableWriter:
         self.models = load_tables()
         self.tables = tables
         self.counts = dict.fromkeys(tables, 0)
-        self._files, self._writers, self._fields = {}, {}, {}
+        self._files, self._fields = {}, {}
         for name in tables:
             fh = (self.directory / f"{name}.csv").open("w", encoding="utf-8", newline="")
             self._files[name] = fh
             self._fields[name] = self.models[name].field_names
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(self._fields[name])
-            self._writers[name] = writer
+            csv.writer(fh, lineterminator="\n").writerow(self._fields[name])
 
     def write(self, table: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        fields = self._fields[table]
-        # csv writes None, str and int right by itself: only the other types need to_cell
-        self._writers[table].writerows(
-            [v if v is None or type(v) in _NATIVE else to_cell(v) for v in map(row.get, fields)] for row in rows
-        )
-        self.counts[table] += len(rows)
+        self.write_text(table, csv_text(self._fields[table], rows), len(rows))
+
+    def write_text(self, table: str, text: str, rows: int) -> None:
+        """Rows already in CSV form (``csv_text`` of this table's fields): ``rows`` of them."""
+        self._files[table].write(text)
+        self.counts[table] += rows
 
     def mark(self) -> dict[str, tuple[int, int]]:
         """Where every table stands now: ``rollback`` comes back here (to drop one file's rows)."""

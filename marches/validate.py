@@ -159,7 +159,7 @@ class Validator:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
                 records = _read(opened, self.progress)
                 if self.workers > 1 and source.size >= parallel.PARALLEL_FROM:
-                    self._in_workers(_raw_batches(records, size))
+                    self._in_workers(parallel.batches(records, size))
                 else:  # each record flattened as it is read: a batch never holds its records whole
                     while self._process(itertools.islice(records, size)):
                         gcpause.between_batches()
@@ -721,12 +721,6 @@ def _read(opened: Input, progress) -> Iterator[RawRecord]:
         yield raw
     if progress:
         progress(opened.source)
-
-
-def _raw_batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    """The records, ``size`` at a time (the batches given to worker processes)."""
-    while batch := list(itertools.islice(records, size)):
-        yield batch
 
 
 _WORKER: Validator | None = None

@@ -289,3 +289,34 @@ def test_parquet_option(tmp_path, inputs):
     frame = pl.read_parquet(target / "parquet" / "marches.parquet")
     assert frame.height == len(rows(target, "marches")) and frame.schema["montant"] == pl.Float64
     assert descriptor(target)["x-marches"]["parquet"][0] == "parquet/marches.parquet"
+
+
+def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs, monkeypatch):
+    """Records flattened in two worker processes (JSON and XML, small batches spread over them): every
+    file of the package is the one a single process writes; a file that breaks off is still left out whole."""
+    from marches import parallel
+    from marches.package import state
+
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(state, "READ_BATCH", 70)
+    broken = tmp_path / "coupe.json"
+    text = inputs["json"].read_text(encoding="utf-8")
+    broken.write_text(text[: len(text) * 2 // 3], encoding="utf-8")  # stops in the middle of a record
+    trees = []
+    for workers in (0, 2):
+        out = tmp_path / f"paquet-{workers}"
+        summary = package(
+            [inputs["json"], broken, inputs["xml"]], out, config=CONFIG, skip_unreadable=True, workers=workers
+        )
+        assert [Path(p).name for p, _ in summary.sources_unreadable] == ["coupe.json"]
+        files = {}
+        for path in sorted(out.rglob("*")):
+            if path.is_file():
+                content = path.read_bytes()
+                if path.name == "datapackage.json":  # its name, title and dates differ; its sources may not
+                    meta = json.loads(content)
+                    content = json.dumps([{k: v for k, v in s.items() if k != "added"} for s in meta["sources"]])
+                files[str(path.relative_to(out))] = content
+        trees.append(files)
+    assert trees[0] == trees[1]
+    assert len(rows(tmp_path / "paquet-2", "enregistrements")) == 900

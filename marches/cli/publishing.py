@@ -51,6 +51,14 @@ PUBLISH_NOTICE = (
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
 @_sirene_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processus qui aplatissent les contrats des gros fichiers JSON et XML (0 ou 1 : un seul) ; "
+    "le paquet est le même.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
 def package_command(
@@ -65,6 +73,7 @@ def package_command(
     config_file: Path | None,
     cpv_file: Path | None,
     sirene_file: Path | None,
+    workers: int,
     quiet: bool,
 ) -> None:
     """Empaqueter des fichiers DECP en paquet de données Frictionless, avec provenance.
@@ -101,6 +110,7 @@ def package_command(
             title=title,
             progress=progress,
             on_wait=_waiting(out, quiet),
+            workers=workers,
         )
     finally:
         progress.close()

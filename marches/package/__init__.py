@@ -50,12 +50,15 @@ def package(
     title: str | None = None,
     progress: Callable[[Source], None] | None = None,
     on_wait: Callable[[int | None], None] | None = None,
+    workers: int = 0,
 ) -> PackageSummary:
     """Build (or, with ``update``, extend) the data package in ``target`` from ``paths``.
 
     One writer at a time: a second run on the same target waits for the first (``on_wait`` is
     told), then works on its result. With ``skip_unreadable``, a file that cannot be read is
     left out and listed with its error in the package metadata instead of stopping everything.
+    With ``workers`` > 1, the records of large files are flattened in that many worker processes;
+    the package is the same, byte for byte.
     """
     target = Path(os.path.abspath(target))
     config = config or Config()
@@ -69,7 +72,7 @@ def package(
         except OSError as exc:
             raise OutputError(f"Impossible d'écrire dans {display_path(target.parent)} : {os_problem(exc)}") from exc
         try:
-            new = _read_inputs(paths, staging / "work", previous, summary, progress, skip_unreadable)
+            new = _read_inputs(paths, staging / "work", previous, summary, progress, skip_unreadable, workers)
             if not new.sources and (previous is not None or summary.sources_unreadable):
                 if previous is None:  # nothing could be read at all
                     raise InputError(

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from marches import gcpause, parallel
 from marches.convert import open_inputs
 from marches.cpv import Nomenclature
 from marches.errors import InputError, display_path, os_problem
@@ -29,10 +30,11 @@ from marches.package.common import (
     scan_table,
     table_batches,
 )
+from marches.readers.base import RawRecord, Source
 from marches.report import Report
 from marches.rules import Config
 from marches.sirene import Sirene
-from marches.tables import TableWriter, json_text
+from marches.tables import TableWriter, csv_text, json_text
 from marches.validate import Validator
 from marches.validation.structure import typed_frame
 
@@ -96,18 +98,26 @@ class _New:
 
 
 def _read_inputs(
-    paths, work: Path, previous: _Previous | None, summary: PackageSummary, progress, skip_unreadable: bool = False
+    paths,
+    work: Path,
+    previous: _Previous | None,
+    summary: PackageSummary,
+    progress,
+    skip_unreadable: bool = False,
+    workers: int = 0,
 ) -> _New:
     """Flatten the new inputs into work tables, keeping each record as published on the side.
 
     With ``skip_unreadable``, a file that cannot be read (even after some of its records were)
-    leaves nothing behind and goes to ``summary.sources_unreadable`` with its error.
+    leaves nothing behind and goes to ``summary.sources_unreadable`` with its error. With
+    ``workers`` > 1, large files are flattened in that many worker processes (same tables).
     """
     new = _New(work)
     known = {s["sha256"] for s in previous.sources} if previous else set()
     order = int(previous.records["ordre"].max() or 0) + 1 if previous is not None and previous.records.height else 0
     unreadable = summary.sources_unreadable if skip_unreadable else None
     writer = TableWriter(work)
+    pool = _Workers(workers)
     try:
         with (work / "published.jsonl").open("wb") as published:
             for opened, path, skipped in open_inputs(paths, unreadable):
@@ -120,7 +130,7 @@ def _read_inputs(
                     continue
                 tables_mark, published_mark, first = writer.mark(), published.tell(), order
                 try:
-                    order = _read_one(opened, writer, published, new, order, progress)
+                    order = _read_one(opened, writer, published, new, order, progress, pool)
                 except (InputError, OSError) as exc:
                     if unreadable is None:
                         raise
@@ -139,25 +149,84 @@ def _read_inputs(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        pool.close()
     return new
 
 
-def _read_one(opened, writer: TableWriter, published, new: _New, order: int, progress) -> int:
-    """One input file into the work tables; returns the next reading order."""
+READ_BATCH = 5_000  # records flattened together (in this process or a worker): a few MB of rows
+
+
+@dataclass(slots=True)
+class _Flattened:
+    """A batch of records flattened: each table's rows as CSV text, each record as published (one
+    JSON line of ``published.jsonl`` each), the records' keys and generations, the reading findings."""
+
+    tables: dict[str, tuple[str, int]]  # table -> (CSV text of its rows, number of rows)
+    published: bytes
+    keys: list[str]
+    generations: list[str]
+    findings: list[Finding]
+
+
+def _flattened(raws: list[RawRecord]) -> _Flattened:
+    """Flatten a batch of raw records (in this process, or in a worker: see ``_read_one``)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    published, keys, generations, findings = [], [], [], []
+    for raw in raws:
+        record = flatten(raw)
+        for table, table_rows in record.rows.items():
+            rows[table].extend(table_rows)
+        findings.extend(record.findings)
+        text, fmt = (raw.text, "xml") if raw.text is not None else (json_text(raw.data), "json")
+        published.append(json_text([record.record_key, text, fmt]).encode() + b"\n")
+        keys.append(record.record_key)
+        generations.append(record.generation)
+    tables = {table: (csv_text(_fields(table), table_rows), len(table_rows)) for table, table_rows in rows.items()}
+    return _Flattened(tables, b"".join(published), keys, generations, findings)
+
+
+def _fields(table: str) -> tuple[str, ...]:
+    return load_tables()[table].field_names
+
+
+def _start_flattener() -> None:
+    gcpause.paused().__enter__()  # the whole life of a worker is flattening batches (see marches.gcpause)
+
+
+def _flatten_in_worker(shipment: parallel.Shipment) -> _Flattened:
+    flattened = _flattened(shipment.unpack())
+    gcpause.between_batches()
+    return flattened
+
+
+def _read_one(opened, writer: TableWriter, published, new: _New, order: int, progress, workers: _Workers) -> int:
+    """One input file into the work tables; returns the next reading order.
+
+    The records are flattened by batches of ``READ_BATCH``, in worker processes for a large file
+    when ``workers`` has them; the batches are written in reading order, so the work tables are
+    the same byte for byte."""
     source = opened.source
     generations: dict[str, int] = defaultdict(int)
-    for raw in opened.records:
-        record = flatten(raw)
-        for table, rows in record.rows.items():
-            writer.write(table, rows)
-        new.reader_findings.extend(record.findings)
-        text, fmt = (raw.text, "xml") if raw.text is not None else (json_text(raw.data), "json")
-        published.write(json_text([record.record_key, text, fmt]).encode() + b"\n")
-        new.order[record.record_key] = order
-        order += 1
-        generations[record.generation] += 1
-        if progress and raw.position % 500 == 0:
-            progress(source)
+    batches = parallel.batches(opened.records, READ_BATCH)
+    with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
+        if workers.wanted(source):
+            jobs = ((parallel.Shipment.of(raws, keep_text=True),) for raws in batches)
+            results = parallel.in_order(workers.executor(), _flatten_in_worker, jobs, ahead=workers.count)
+        else:
+            results = map(_flattened, batches)
+        for batch in results:
+            for table, (text, count) in batch.tables.items():
+                writer.write_text(table, text, count)
+            published.write(batch.published)
+            new.reader_findings.extend(batch.findings)
+            for key, generation in zip(batch.keys, batch.generations, strict=True):
+                new.order[key] = order
+                order += 1
+                generations[generation] += 1
+            if progress:
+                progress(source)
+            gcpause.between_batches()
     new.reader_findings.extend(source.findings)
     new.sha_of[source.key_prefix] = source.sha256
     new.name_of[source.key_prefix] = source.name
@@ -174,6 +243,28 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
         }
     )
     return order
+
+
+@dataclass
+class _Workers:
+    """The worker processes that flatten the batches of large files (none below two), started at
+    the first such file and stopped with ``close``."""
+
+    count: int
+    _executor: Any = None
+
+    def wanted(self, source: Source) -> bool:
+        return self.count > 1 and source.size >= parallel.PARALLEL_FROM and source.shape != "csv"
+
+    def executor(self):
+        if self._executor is None:
+            self._executor = parallel.pool(self.count, _start_flattener)
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
 
 
 def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Sirene | None = None) -> Findings:
