@@ -37,6 +37,16 @@ def batches(records: Iterator[RawRecord], size: int) -> Iterator[list[RawRecord]
         yield batch
 
 
+MAX_DEFAULT_WORKERS = 4  # each worker holds a batch (about 0.5 GB for 50 000 contracts validated)
+
+
+def default_workers() -> int:
+    """Worker processes when none are asked for: one per core this process may use, at most
+    ``MAX_DEFAULT_WORKERS``; none (0) on a single core."""
+    count = min(cores(), MAX_DEFAULT_WORKERS)
+    return count if count > 1 else 0
+
+
 def pool(workers: int, initializer: Callable[..., None], initargs: tuple = ()) -> ProcessPoolExecutor:
     """``workers`` processes started by ``spawn`` (polars' threads do not survive a fork)."""
     return ProcessPoolExecutor(

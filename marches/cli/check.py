@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, cli
+from marches.cli.base import (
+    _config,
+    _fatal_errors,
+    _Progress,
+    _sirene_option,
+    _validation_options,
+    _workers_option,
+    cli,
+)
 from marches.errors import InputError, MarchesError, printable
 
 
@@ -59,14 +67,7 @@ from marches.errors import InputError, MarchesError, printable
     type=click.Path(dir_okay=False, path_type=Path),
     help="Ajouter le résumé texte, en Markdown, à ce fichier (par exemple $GITHUB_STEP_SUMMARY).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Processus de validation pour les gros fichiers JSON et XML (0 ou 1 : un seul, le plus rapide "
-    "mesuré sur 2 cœurs) ; le rapport est le même.",
-)
+@_workers_option("valident les lots")
 @click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
 @_fatal_errors
 def validate(

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from marches.cli.base import _config, _fatal_errors, _Progress, _sirene_option, _validation_options, _waiting, cli
+from marches.cli.base import (
+    _config,
+    _fatal_errors,
+    _Progress,
+    _sirene_option,
+    _validation_options,
+    _waiting,
+    _workers_option,
+    cli,
+)
 from marches.cli.data import generate
 from marches.errors import printable
 from marches.site_validation import MIB, Settings
@@ -51,14 +60,7 @@ PUBLISH_NOTICE = (
 @click.option("--title", help="Titre du paquet (par défaut : le nom du dossier).")
 @_validation_options
 @_sirene_option
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Processus qui aplatissent les contrats des gros fichiers JSON et XML (0 ou 1 : un seul) ; "
-    "le paquet est le même.",
-)
+@_workers_option("aplatissent les contrats")
 @click.option("-q", "--quiet", is_flag=True, help="Ni barre de progression ni résumé.")
 @_fatal_errors
 def package_command(
