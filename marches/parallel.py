@@ -13,7 +13,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -72,42 +72,55 @@ def in_order(executor: ProcessPoolExecutor, function: Callable, jobs: Iterable[t
             future.cancel()
 
 
+PIECE = 2_000  # records whose parsed values are held at once while a shipment is packed
+
+
 @dataclass(slots=True)
 class Shipment:
     """A batch of raw records on its way to a worker process: their locations pickled, their parsed
-    values as one orjson document (pickling nested dicts costs several times what orjson does, both
-    ways), or pickled with the rest when orjson cannot say them exactly: an integer beyond 64 bits
-    (orjson refuses it), an infinite float (orjson would write null; only ijson's pure-Python
-    backend, used past such an integer, can read one; yajl and the XML reader cannot)."""
+    values as orjson documents of ``PIECE`` records each (pickling nested dicts costs several times what
+    orjson does, both ways, and the reading process never holds more than a piece of parsed values).
+    A piece orjson cannot say exactly is pickled as it is: an integer beyond 64 bits (orjson refuses
+    it), an infinite float (orjson would write null; only ijson's pure-Python backend, used past such
+    an integer, can read one; yajl and the XML reader cannot)."""
 
     records: list[RawRecord]
-    data: bytes | None = None
+    pieces: list[bytes | list] = field(default_factory=list)
 
     @classmethod
-    def of(cls, raws: list[RawRecord], keep_text: bool = False) -> Shipment:
+    def of(cls, raws: Iterable[RawRecord], keep_text: bool = False) -> Shipment:
         """The records with a plain copy of their source (what flattening needs: path, name, hash);
         the XML fragment as published (``text``) only with ``keep_text`` (packaging keeps it)."""
-        if not raws:
-            return cls(raws)
-        source = raws[0].source
-        plain = Source(path=source.path, name=source.name, sha256=source.sha256, size=source.size, shape=source.shape)
-        for raw in raws:
-            raw.source = plain
-            if not keep_text:
-                raw.text = None
-        if getattr(source.scan, "python_numbers", False):
-            return cls(raws)
-        try:
-            data = orjson.dumps([raw.data for raw in raws])
-        except TypeError:
-            return cls(raws)
-        for raw in raws:
-            raw.data = None
-        return cls(raws, data)
+        shipment, plain = cls([]), None
+        raws = iter(raws)
+        while piece := list(itertools.islice(raws, PIECE)):
+            if plain is None:
+                source = piece[0].source
+                exact = not getattr(source.scan, "python_numbers", False)
+                plain = Source(source.path, source.name, source.sha256, source.size, shape=source.shape)
+            values = [raw.data for raw in piece]
+            try:
+                shipment.pieces.append(orjson.dumps(values) if exact else values)
+            except TypeError:
+                shipment.pieces.append(values)
+            for raw in piece:
+                raw.source, raw.data = plain, None
+                if not keep_text:
+                    raw.text = None
+            shipment.records.extend(piece)
+        return shipment
 
     def unpack(self) -> list[RawRecord]:
         """The records, each with its parsed values back."""
-        if self.data is not None:
-            for raw, value in zip(self.records, orjson.loads(self.data), strict=True):
-                raw.data = value
+        values = itertools.chain.from_iterable(
+            orjson.loads(piece) if isinstance(piece, bytes) else piece for piece in self.pieces
+        )
+        for raw, value in zip(self.records, values, strict=True):
+            raw.data = value
         return self.records
+
+
+def shipments(records: Iterator[RawRecord], size: int, keep_text: bool = False) -> Iterator[Shipment]:
+    """The records, ``size`` at a time, packed for the worker processes."""
+    while (shipment := Shipment.of(itertools.islice(records, size), keep_text)).records:
+        yield shipment

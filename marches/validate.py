@@ -159,7 +159,7 @@ class Validator:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
                 records = _read(opened, self.progress)
                 if self.workers > 1 and source.size >= parallel.PARALLEL_FROM:
-                    self._in_workers(parallel.batches(records, size))
+                    self._in_workers(parallel.shipments(records, size))
                 else:  # each record flattened as it is read: a batch never holds its records whole
                     while self._process(itertools.islice(records, size)):
                         gcpause.between_batches()
@@ -189,7 +189,7 @@ class Validator:
             self._batch(_frames(rows, models))
         return count
 
-    def _in_workers(self, batches: Iterator[list[RawRecord]]) -> None:
+    def _in_workers(self, shipments: Iterator[parallel.Shipment]) -> None:
         """The batches validated by worker processes, their results merged in batch order.
 
         Every batch is processed exactly as ``_process`` would here (same batches, same order of
@@ -197,7 +197,7 @@ class Validator:
         if self._executor is None:
             sirene = self.sirene.path if self.sirene else None
             self._executor = parallel.pool(self.workers, _start_worker, (self.config, self.cpv, sirene))
-        jobs = ((parallel.Shipment.of(raws), self.current_file) for raws in batches)
+        jobs = ((shipment, self.current_file) for shipment in shipments)
         for result in parallel.in_order(self._executor, _work, jobs, ahead=self.workers):
             self._merge(result)
 

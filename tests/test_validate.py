@@ -356,29 +356,28 @@ def test_worker_processes_take_values_orjson_cannot_write(tmp_path, monkeypatch)
     assert any(str(value) in json.dumps(f, ensure_ascii=False) for f in reports[0])
 
 
-def test_shipment_gives_back_every_value_exactly():
-    """The batch sent to a worker: values through orjson when it can write them all, pickled otherwise."""
-    from marches.parallel import Shipment
+def test_shipment_gives_back_every_value_exactly(monkeypatch):
+    """The batch sent to a worker: values through orjson, piece by piece; a piece orjson cannot write
+    (an integer beyond 64 bits) pickled as it is, the others still through orjson."""
+    from marches import parallel
     from marches.readers.base import RawRecord, Source
 
+    monkeypatch.setattr(parallel, "PIECE", 2)
     source = Source(path=Path("x.json"), name="x.json", sha256="0" * 64, size=1)
     values = [
         {"montant": 0.1, "b": -0.0, "c": 1e-300, "d": [1, "é", None, True], "e": {"f": 2**63 - 1}},
         [{"a": 1.5}],
         "texte",
         None,
+        {"montant": 2**64},
     ]
-
-    def records(data):
-        return [
-            RawRecord(kind="marche", data=v, source=source, position=i, path=f"m[{i}]", origin="json")
-            for i, v in enumerate(data)
-        ]
-
-    shipped = Shipment.of(records(values))
-    assert shipped.data is not None and all(r.data is None for r in shipped.records)
-    back = [r.data for r in pickle.loads(pickle.dumps(shipped)).unpack()]
-    assert back == values and math.copysign(1, back[0]["b"]) == -1
-    wide = [*values, {"montant": 2**64}]
-    shipped = Shipment.of(records(wide))
-    assert shipped.data is None and [r.data for r in shipped.unpack()] == wide
+    records = [
+        RawRecord(kind="marche", data=v, source=source, position=i, path=f"m[{i}]", origin="json")
+        for i, v in enumerate(values)
+    ]
+    shipped = parallel.Shipment.of(iter(records))
+    assert all(r.data is None for r in shipped.records)
+    assert [type(p) for p in shipped.pieces] == [bytes, bytes, list]
+    back = pickle.loads(pickle.dumps(shipped)).unpack()
+    assert [r.data for r in back] == values and math.copysign(1, back[0].data["b"]) == -1
+    assert [r.position for r in back] == list(range(5))

@@ -208,13 +208,12 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
     the same byte for byte."""
     source = opened.source
     generations: dict[str, int] = defaultdict(int)
-    batches = parallel.batches(opened.records, READ_BATCH)
     with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
         if workers.wanted(source):
-            jobs = ((parallel.Shipment.of(raws, keep_text=True),) for raws in batches)
+            jobs = ((shipment,) for shipment in parallel.shipments(opened.records, READ_BATCH, keep_text=True))
             results = parallel.in_order(workers.executor(), _flatten_in_worker, jobs, ahead=workers.count)
         else:
-            results = map(_flattened, batches)
+            results = map(_flattened, parallel.batches(opened.records, READ_BATCH))
         for batch in results:
             for table, (text, count) in batch.tables.items():
                 writer.write_text(table, text, count)
