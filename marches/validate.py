@@ -145,7 +145,10 @@ class Validator:
             )
 
     def consume(self, findings: Iterable[Finding]) -> None:
-        """Remember the places these reading findings made unusable, so that no other finding repeats them."""
+        """Remember the places these reading findings made unusable, so that no other finding repeats them.
+
+        Records read from a file are consumed batch by batch (and forgotten with their batch); tables
+        validated by ``run_tables`` are consumed all at once beforehand, for every one of their batches."""
         for f in findings:
             if f.record_key and f.path and FINDINGS.get(f.code) is not None and FINDINGS[f.code].consumes:
                 self.consumed[f.record_key].append(f.path)
@@ -187,6 +190,7 @@ class Validator:
             raws.clear()
         if count:
             self._batch(_frames(rows, models))
+        self.consumed.clear()  # the batch's own records (tables validated in batches keep theirs: see consume)
         return count
 
     def _in_workers(self, shipments: Iterator[parallel.Shipment]) -> None:
@@ -375,7 +379,6 @@ class Validator:
                     )
                 self.keys[root].append(keys)
         self.lines.clear()
-        self.consumed.clear()  # record keys are unique to their batch
 
     def _file_rows(self, table: str, height: int) -> pl.Series:
         """The row in its CSV file of each row of the batch's table (0 for the line after the header)."""
