@@ -155,6 +155,7 @@ def _read_inputs(
 
 
 READ_BATCH = 5_000  # records flattened together (in this process or a worker): a few MB of rows
+COLLECT_EVERY = 10  # batches read between two runs of the cyclic collector (validate: one per 50 000 records)
 
 
 @dataclass(slots=True)
@@ -214,7 +215,7 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
             results = parallel.in_order(workers.executor(), _flatten_in_worker, jobs, ahead=workers.count)
         else:
             results = map(_flattened, parallel.batches(opened.records, READ_BATCH))
-        for batch in results:
+        for number, batch in enumerate(results, start=1):
             for table, (text, count) in batch.tables.items():
                 writer.write_text(table, text, count)
             published.write(batch.published)
@@ -225,7 +226,8 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
                 generations[generation] += 1
             if progress:
                 progress(source)
-            gcpause.between_batches()
+            if number % COLLECT_EVERY == 0:  # a full collection walks every live object: not every batch
+                gcpause.between_batches()
     new.reader_findings.extend(source.findings)
     new.sha_of[source.key_prefix] = source.sha256
     new.name_of[source.key_prefix] = source.name
