@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -191,13 +192,17 @@ def _fields(table: str) -> tuple[str, ...]:
     return load_tables()[table].field_names
 
 
+_FLATTENED = itertools.count(1)  # batches a worker has flattened
+
+
 def _start_flattener() -> None:
     gcpause.paused().__enter__()  # the whole life of a worker is flattening batches (see marches.gcpause)
 
 
 def _flatten_in_worker(shipment: parallel.Shipment) -> _Flattened:
     flattened = _flattened(shipment.unpack())
-    gcpause.between_batches()
+    if next(_FLATTENED) % COLLECT_EVERY == 0:
+        gcpause.between_batches()
     return flattened
 
 
