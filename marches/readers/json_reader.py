@@ -4,7 +4,9 @@
 * array shape: ``{"marches": [...]}`` holding 2019 records, 2022 (schema 2.0.0) records, or a mix;
 * a bare top-level array of records.
 
-Records are built one at a time by ijson's C backend, so memory does not grow with the file.
+Records are built one at a time by ijson's C backend, so memory does not grow with the file; the
+lists of a plain well-formed 2022 file are read by orjson a few megabytes at a time
+(:mod:`marches.readers.json_segment`), ijson taking over wherever orjson would not read as it does.
 No value longer than ``MAX_VALUE_BYTES`` is ever parsed: the first pass over the bytes refuses the file.
 The object shape is read in one pass per list. Bare ``NaN``/``Infinity`` tokens, which JSON
 forbids but real exports contain, are turned into a sentinel string on the fly, so that the
@@ -30,7 +32,7 @@ from marches.flatten.structure import detect_generation, signed_2019
 from marches.flatten.vocabulary import V2_MARKERS
 from marches.french import number, plural, short_path
 from marches.normalize import fold
-from marches.readers import base
+from marches.readers import base, json_segment
 from marches.readers.base import RawRecord, Source, hash_file, value_too_long
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -805,15 +807,15 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
 def _items(source: Source, prefix: str, skip: int, already: int, segment: tuple[int, int] | None = None) -> Iterator:
     """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it.
 
-    With ``segment`` (see :func:`_segments`), only the list's own bytes are parsed first; when they do
-    not parse whole, the file is read as usual, past the values the segment gave."""
+    With ``segment`` (see :func:`_segments`), only the list's own bytes are parsed first, by orjson
+    chunk by chunk (see :mod:`marches.readers.json_segment`); when they do not parse whole, the file is
+    read as usual, past the values the segment gave."""
     yielded, backend = 0, ijson
     if segment is not None:
         try:
-            with io.BufferedReader(_Segment(source, *segment), 1 << 16) as stream:
-                for value in ijson.items(stream, prefix.partition(".")[2], use_float=True, buf_size=_buffer(source)):
-                    yielded += 1
-                    yield value
+            for value in json_segment.values(source, *segment, prefix.partition(".")[2], _buffer(source)):
+                yielded += 1
+                yield value
             return
         except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError):
             pass  # the whole file below tells what is wrong, where
@@ -885,38 +887,6 @@ def _segments(
                 return {}
             segments[prefix] = (start, end - (len(tail) - len(trimmed)))
     return segments
-
-
-class _Segment(io.RawIOBase):
-    """``{`` + the file's bytes from ``start`` to ``end`` + ``}``: one list of the file as a document."""
-
-    def __init__(self, source: Source, start: int, end: int):
-        self.source, self.fh = source, source.path.open("rb")
-        self.fh.seek(start)
-        self.head, self.remaining, self.foot = b"{", end - start, b"}"
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.head:
-            buffer[:1], self.head = self.head, b""
-            return 1
-        if self.remaining > 0:
-            got = self.fh.readinto(memoryview(buffer)[: min(len(buffer), self.remaining)])
-            if got:
-                self.remaining -= got
-                self.source.bytes_read += got
-                return got
-            self.remaining = 0
-        if self.foot:
-            buffer[:1], self.foot = self.foot, b""
-            return 1
-        return 0
-
-    def close(self) -> None:
-        self.fh.close()
-        super().close()
 
 
 def _beyond_numbers(exc: BaseException) -> bool:
