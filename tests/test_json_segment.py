@@ -222,3 +222,26 @@ def test_a_list_without_the_plain_key_and_bracket_is_read_by_ijson(tmp_path, slo
     # a key the list does not have: the head does not match, ijson reads the bytes as they are
     assert list(json_segment.values(source, start, end, "autre.item", 1 << 16)) == []
     assert slow == [start]
+
+
+@pytest.mark.parametrize(
+    ("values", "by_segments"),
+    [
+        ({"nature": "marche", "objet": "marches"}, {"marches.marche", "marches.contrat-concession"}),
+        ({"objet": "contrat-concession"}, set()),  # before the concessions' key: its offset is the value's
+    ],
+    ids=["names-as-values-after-their-keys", "a-name-as-a-value-before-its-key"],
+)
+def test_a_list_name_written_as_a_value_keeps_the_lists_read_alike(tmp_path, monkeypatch, values, by_segments):
+    """A value naming a list (``"nature": "marche"``, a real defect) is not a second list: each list is still
+    read from its own bytes when the layout allows it, and the records are the whole file's either way."""
+    record = '{"id": "M%d", "acheteur": {"id": "21750001600019"}, %s}'
+    extra = ", ".join(f'"{k}": "{v}"' for k, v in values.items())
+    path = _file(tmp_path, "[" + ", ".join(record % (i, extra) for i in range(30)) + "]")
+    read: list[str] = []
+    original = json_segment.values
+    monkeypatch.setattr(json_segment, "values", lambda source, *a: read.append(a[2]) or original(source, *a))
+    fast = _reading(path)
+    assert {f"marches.{key.removesuffix('.item')}" for key in read} == by_segments
+    monkeypatch.setattr(json_reader, "_segments", lambda *a: {})
+    assert _reading(path)[:2] == fast[:2] and len(fast[0]) == 31

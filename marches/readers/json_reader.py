@@ -485,7 +485,10 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         raise InputError(source.name, "fichier vide", records_read=0)
     found = source.markers
     survey = None
-    repeated = _repeated_lists(found) and _repeated_lists(_key_counts(source, skip, CONTAINER_NEEDLES))
+    keys = found  # the container names counted anywhere; as keys only when a value may have been counted
+    if _repeated_lists(found):
+        keys = {**found, **_key_counts(source, skip, CONTAINER_NEEDLES)}
+    repeated = _repeated_lists(keys)
     if source.size <= SURVEY_LIMIT or source.scan.bound > MAX_DEPTH or repeated:
         survey = _survey(source, skip, 0)
         source.bytes_read = 0  # progress counts the reading of the records
@@ -504,7 +507,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
         plan = [("" if shape == "bare" else "marches", None)]
     source.work = max(1, len(plan)) * (source.size - skip)
     if shape == "object" and len(plan) > 1:
-        reading.segments = _segments(source, plan, found)
+        reading.segments = _segments(source, plan, keys)
         if reading.segments:
             source.work = sum(end - start for start, end in reading.segments.values())
     for prefix, kind in plan:
@@ -843,9 +846,7 @@ _WHITESPACE = b" \t\r\n"
 _BEFORE_LISTS = re.compile(rb'"marches"[ \t\r\n]*:[ \t\r\n]*\{[ \t\r\n]*')
 
 
-def _segments(
-    source: Source, plan: list[tuple[str, str | None]], found: dict[bytes, int]
-) -> dict[str, tuple[int, int]]:
+def _segments(source: Source, plan: list[tuple[str, str | None]], keys: dict[bytes, int]) -> dict[str, tuple[int, int]]:
     """The bytes of each list of the 2022 shape, so that each is parsed alone instead of the whole file
     once per list: by list prefix, (offset of its key, offset just past its closing bracket).
 
@@ -853,14 +854,19 @@ def _segments(
     with each key once in the file, the lists side by side (nothing between them but a comma), the
     last one closing both objects at the end of the file; nothing otherwise (then every list is read
     from the whole file). Parsing ``{`` + a segment + ``}`` then yields exactly the values the whole
-    file has at the list's prefix; a segment that does not parse falls back on the whole file."""
+    file has at the list's prefix; a segment that does not parse falls back on the whole file.
+
+    ``keys``: how many times each container name is a key. A name also found as a value (``"nature":
+    "marche"``, a real defect) before its key gives a wrong offset, which costs nothing: the layout
+    checks below refuse it, or the segment fails to parse at once (a value is never followed by a
+    colon) and the file is read whole."""
     scan = source.scan
-    if scan.literals or scan.surrogates or found.get(b'"marches"') != 1 or b'"marches"' not in scan.first:
+    if scan.literals or scan.surrogates or keys.get(b'"marches"') != 1 or b'"marches"' not in scan.first:
         return {}
     starts = {}
     for prefix, _kind in plan:
         needle = f'"{prefix.partition(".")[2]}"'.encode()
-        if found.get(needle) != 1 or needle not in scan.first:
+        if keys.get(needle) != 1 or needle not in scan.first:
             return {}
         starts[prefix] = scan.first[needle]
     order = sorted(starts, key=starts.__getitem__)
