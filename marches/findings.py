@@ -13,7 +13,7 @@ is declared once, here or as a rule, with its severity, a French title, its reas
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 from marches.french import MESSAGE_LIMIT, short_message, short_path
@@ -418,7 +418,22 @@ class Finding:
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields in their declared order (``dataclasses.asdict`` would copy each value, for nothing)."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.file,
+            "position": self.position,
+            "record_key": self.record_key,
+            "uid": self.uid,
+            "id": self.id,
+            "path": self.path,
+            "line": self.line,
+            "table": self.table,
+            "field": self.field,
+            "value": self.value,
+        }
 
 
 def within(path: str | None, ancestor: str) -> bool:

@@ -292,7 +292,11 @@ def text(ctx: RecordContext, value: Any, rel: str, table: str, field: str, check
         if len(value) < 64 and (value.startswith(LITERAL) or value.strip().lower() in PLACEHOLDERS):
             _placeholder(ctx, value, rel, table, field)
             return None
-        if check_damage and ("\ufffd" in value or "Ã" in value or "â€" in value or "Â" in value):
+        if (
+            check_damage
+            and not value.isascii()
+            and ("\ufffd" in value or "Ã" in value or "â€" in value or "Â" in value)
+        ):
             damaged(ctx, value, rel, table, field)
         return value
     if _placeholder(ctx, value, rel, table, field):

@@ -202,6 +202,7 @@ class JsonSink:
 
     def __init__(self, out: IO[str]):
         self.out, self.first = out, True
+        self.encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build one per finding
         header = {
             "version": REPORT_VERSION,
             "tool": {"name": "marches", "version": __version__},
@@ -210,7 +211,7 @@ class JsonSink:
         out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "findings": [')
 
     def __call__(self, finding: Finding) -> None:
-        self.out.write(("\n  " if self.first else ",\n  ") + json.dumps(finding.to_dict(), ensure_ascii=False))
+        self.out.write(("\n  " if self.first else ",\n  ") + self.encode(finding.to_dict()))
         self.first = False
 
     def close(self, report: Report, strict: bool) -> None:

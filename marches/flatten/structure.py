@@ -195,6 +195,8 @@ def _object(ctx: RecordContext, value: Any, rel: str, kind: str, table: str, pre
         )
         ctx.extra[rel] = value
         return {}
+    if value.keys() <= OBJECT_KEYS[kind][ctx.generation or "2022"]:  # the format's keys only: nothing to expand
+        return _nulls(ctx, value, rel, table, kind, prefix)
     value = _nulls(ctx, _expand_flat_keys(ctx, value, rel, kind), rel, table, kind, prefix)
     check_keys(ctx, value, rel, kind)
     return value
@@ -202,8 +204,9 @@ def _object(ctx: RecordContext, value: Any, rel: str, kind: str, table: str, pre
 
 def required_object(ctx: RecordContext, d: dict, key: str, parent: str, rel: str, published: dict) -> None:
     """An object the format requires and the record lacks: one finding (its fields stay silent)."""
-    generations = REQUIRED_OBJECTS.get((parent, key), frozenset())
-    if ctx.generation in generations and key not in published:
+    if key in published:
+        return
+    if ctx.generation in REQUIRED_OBJECTS.get((parent, key), frozenset()):
         ctx.note("required", join(rel, key), None, f"« {join(rel, key)} » est obligatoire au {_label(ctx)} et absent.")
 
 
@@ -248,8 +251,7 @@ def items(ctx: RecordContext, published: dict, parent: str, key: str, rel: str, 
         return []
     published_items = container if isinstance(container, list) else found
     # the 2.0.2 XSD asks one item in every list element it has
-    minimum = spec.minimum(generation) or (1 if ctx.xml and generation == "2022" else 0)
-    if not published_items and minimum:
+    if not published_items and (spec.minimum(generation) or (ctx.xml and generation == "2022")):
         ctx.note(
             "empty-list",
             path,
