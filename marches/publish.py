@@ -203,6 +203,7 @@ def _build(
     plan.set_aside(db)
     _cpv_labels(db, cpv)
     enrich.derive(db, _as_of(directories))
+    sirene_platform.categories(db, sirene)  # before the indexes on it: no index entry moved row by row
     db.execute("PRAGMA threads = 2")  # an index's entries sorted on both cores (its keys are unique: same order)
     for table, indexes in INDEXES.items():
         for columns in indexes:
