@@ -33,6 +33,7 @@ class Derived:
     description: str
     sql: str  # SQL expression over the row; {as_of} is the reference date of the data
     stage: int = 1  # stage 2 expressions read stage 1 columns; stage 3 ones the buyers and titulaires
+    # stage 0: filled before the indexes by ``marches.sirene.platform.categories`` (``sql`` says what it computes)
 
 
 def _reliable_date(column: str) -> str:
@@ -202,7 +203,7 @@ DERIVED = (
         "SIRENE ; vide sans SIRENE ou pour un titulaire qui n'y est pas.",
         "(SELECT t.categorie_entreprise FROM marches_titulaires mt JOIN titulaires t ON t.titulaire_id = mt.id "
         "WHERE mt.record_key = marches.record_key ORDER BY mt.position LIMIT 1)",
-        stage=3,
+        stage=0,
     ),
     Derived(
         "concessions",
