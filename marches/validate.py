@@ -102,7 +102,8 @@ class Validator:
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
     point_at_tables: bool = True  # False: findings on CSV tables point at the original sources instead
-    # record_key -> published paths the reading found unusable: nothing else is said about them
+    # record_key -> published paths the reading found unusable: nothing else is said about them (those of
+    # the batch for a file; of every record for run_tables, whose batches share the reading findings)
     consumed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
     # CSV tables validated in batches: table -> row of the batch's frame -> row in its file
@@ -188,6 +189,7 @@ class Validator:
             raws.clear()
         if count:
             self._batch(_frames(rows, models))
+        self.consumed.clear()  # record keys are unique to their batch
         return count
 
     def _in_workers(self, batches: Iterator[list[RawRecord]]) -> None:
@@ -292,6 +294,7 @@ class Validator:
         finally:
             self.table_dir = None
             self.file_rows.clear()
+            self.consumed.clear()  # as after the batches of a file: the rules on every record's keys come next
         return records
 
     def _table_lists(self, frames: dict[str, pl.DataFrame]) -> None:
@@ -387,7 +390,6 @@ class Validator:
                     )
                 self.keys[root].append(keys)
         self.lines.clear()
-        self.consumed.clear()  # record keys are unique to their batch
 
     def _file_rows(self, table: str, height: int) -> pl.Series:
         """The row in its CSV file of each row of the batch's table (0 for the line after the header)."""
