@@ -47,7 +47,7 @@ _dumps = orjson.dumps
 
 BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
-TABLE_BATCH_RECORDS = 150_000  # CSV tables: each batch re-reads the tables, filtered on its record keys
+TABLE_BATCH_RECORDS = 150_000  # CSV tables: records validated at a time (see _key_batches)
 ROOTS = {"marches": MARCHE_TABLES, "concessions": CONCESSION_TABLES}
 LOCATION = ("record_key", "source_file", "source_position", "source_path", "source_line", "uid", "id", "generation")
 ROOT_OF = {t: "marches" for t in MARCHE_TABLES[1:]} | {t: "concessions" for t in CONCESSION_TABLES[1:]}
@@ -101,7 +101,8 @@ class Validator:
     table_dir: str | None = None  # while validating marches' CSV tables: findings point at their lines
     current_file: str | None = None  # while validating a JSON or XML file: its name as the user gave it
     point_at_tables: bool = True  # False: findings on CSV tables point at the original sources instead
-    # record_key -> published paths the reading found unusable: nothing else is said about them
+    # record_key -> published paths the reading found unusable: nothing else is said about them (those of
+    # the batch for a file; of every record for run_tables, whose batches share the reading findings)
     consumed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lines: dict[str, dict[str, int]] = field(default_factory=dict)  # XML record_key -> element lines (batch)
     # CSV tables validated in batches: table -> row of the batch's frame -> row in its file
@@ -239,15 +240,15 @@ class Validator:
             unknown = [c for c in columns if c not in models[name].types]
             if unknown:
                 raise InputError(str(path), f"colonnes inconnues du schéma {name} : {', '.join(unknown)}", line=1)
-            scans[name] = pl.scan_csv(path, infer_schema=False, encoding="utf8").with_row_index("_file_row")
+            scans[name] = pl.scan_csv(path, infer_schema=False, encoding="utf8")
         opened.source.records += self._scanned_tables(
             directory, scans, directory.name if self.point_at_tables else None, TABLES_NOTICE
         )
 
     def run_tables(self, directory: Path, scans: dict[str, pl.LazyFrame]) -> Report:
         """Like ``run`` on a directory of marches tables, but on tables already opened (``scans``: table
-        name -> its rows as text, each row numbered in its file in a column ``_file_row``), such as
-        the work tables of ``marches package``; findings point at the records' sources."""
+        name -> its rows as text, in the order of its file), such as the work tables of ``marches
+        package``; findings point at the records' sources."""
         if self.cpv is None:
             self.report.notices.append(CPV_NOTICE)
         self._scanned_tables(directory, scans, None)
@@ -264,17 +265,16 @@ class Validator:
             if root in keys:
                 records += keys[root].height
                 self.report.records["marche" if root == "marches" else "concession"] += keys[root].height
-        chunks = _key_chunks(keys, TABLE_BATCH_RECORDS)
-        del keys  # the chunks hold the distinct keys only, not every row's
+        batches = _key_batches(keys, TABLE_BATCH_RECORDS)
+        del keys  # the batches hold row ranges, or the distinct keys of a table read by keys: not every row's
         self.table_dir = table_dir
         if notice is not None:
             self.report.notices.append(notice.format(directory=directory.name))
         try:
-            for chunk in chunks:
+            for batch in batches:
                 frames = {}
                 for name, scan in scans.items():
-                    part = scan if chunk is None else scan.filter(chunk)
-                    frame = _collect(directory, name, part)
+                    frame = _collect(directory, name, _rows(scan, None if batch is None else batch[name]))
                     self.file_rows[name] = frame.get_column("_file_row")
                     frames[name] = frame.drop("_file_row")
                 if self.table_dir is not None:
@@ -284,6 +284,7 @@ class Validator:
         finally:
             self.table_dir = None
             self.file_rows.clear()
+            self.consumed.clear()  # as after the batches of a file: the rules on every record's keys come next
         return records
 
     def _table_lists(self, frames: dict[str, pl.DataFrame]) -> None:
@@ -695,25 +696,62 @@ def _collect(directory: Path, name: str, frame: pl.LazyFrame) -> pl.DataFrame:
         raise InputError(str(directory / f"{name}.csv"), f"CSV illisible : {exc}") from exc
 
 
-def _key_chunks(keys: dict[str, pl.DataFrame], size: int) -> Iterator[pl.Expr | None]:
-    """Which rows each batch holds: ``size`` records at a time, in the order of the root tables (None:
-    the tables are small enough for one batch). Keys only child tables have (orphans) and rows without
-    a key go with the last batch. The keys are gathered at once: ``keys`` is not held by the batches."""
+def _key_batches(keys: dict[str, pl.DataFrame], size: int) -> Iterator[dict[str, slice | pl.Expr] | None]:
+    """Which rows of each table each batch holds: ``size`` records at a time, in the order of the root
+    tables (None: the tables are small enough for one batch). Keys only child tables have (orphans) and
+    rows without a key go with the last batch.
+
+    A table whose rows come batch after batch (tables written record by record, such as the work tables
+    of ``marches package``) is read by its range of rows for the batch (a ``slice``), which reads none of
+    the rest of it; any other table by the keys of the batch (an expression to filter it on, which reads
+    it whole each time). Either way a batch holds the same rows, in the order of their table. Everything is
+    computed at once: ``keys`` is not held by the batches."""
     roots = [keys[root].get_column("record_key") for root in ROOTS if root in keys]
     if sum(len(r) for r in roots) <= size:
         return iter([None])
     children = [k.get_column("record_key") for name, k in keys.items() if name not in ROOTS]
     ordered = pl.concat([*roots, *children]).drop_nulls().unique(maintain_order=True)
     known = pl.concat(roots).drop_nulls().n_unique()
-    return _chunks(ordered, known, size)
-
-
-def _chunks(ordered: pl.Series, known: int, size: int) -> Iterator[pl.Expr]:
-    for start in range(0, max(known, 1), size):
-        if start + size < known:
-            yield pl.col("record_key").is_in(ordered.slice(start, size).implode())
+    last = (max(known, 1) - 1) // size  # the last batch's number
+    numbers = pl.DataFrame(
+        {"record_key": ordered, "_batch": (pl.int_range(len(ordered), eager=True) // size).clip(upper_bound=last)}
+    )
+    ranges: dict[str, list[slice]] = {}
+    filtered: list[str] = []
+    for name, frame in keys.items():
+        batch = (
+            frame.join(numbers, on="record_key", how="left", maintain_order="left").get_column("_batch").fill_null(last)
+        )
+        if batch.is_sorted():
+            bounds = batch.search_sorted(pl.int_range(last + 2, eager=True), side="left").to_list()
+            ranges[name] = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
         else:
-            yield pl.col("record_key").is_in(ordered.slice(start).implode()) | pl.col("record_key").is_null()
+            filtered.append(name)
+    return _batches(ranges, filtered, ordered if filtered else None, known, size)
+
+
+def _batches(
+    ranges: dict[str, list[slice]], filtered: list[str], ordered: pl.Series | None, known: int, size: int
+) -> Iterator[dict[str, slice | pl.Expr]]:
+    for number, start in enumerate(range(0, max(known, 1), size)):
+        batch: dict[str, slice | pl.Expr] = {name: rows[number] for name, rows in ranges.items()}
+        if ordered is not None:
+            if start + size < known:
+                among = pl.col("record_key").is_in(ordered.slice(start, size).implode())
+            else:
+                among = pl.col("record_key").is_in(ordered.slice(start).implode()) | pl.col("record_key").is_null()
+            batch.update(dict.fromkeys(filtered, among))
+        yield batch
+
+
+def _rows(scan: pl.LazyFrame, rows: slice | pl.Expr | None) -> pl.LazyFrame:
+    """The rows of a table a batch holds (``_key_batches``), each numbered in its file (``_file_row``).
+
+    A range is sliced before the rows are numbered: numbered first, polars would read the whole table."""
+    if isinstance(rows, slice):
+        return scan.slice(rows.start, rows.stop - rows.start).with_row_index("_file_row", offset=rows.start)
+    scan = scan.with_row_index("_file_row")
+    return scan if rows is None else scan.filter(rows)
 
 
 def _read(opened: Input, progress) -> Iterator[RawRecord]:

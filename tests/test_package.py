@@ -320,19 +320,3 @@ def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs,
         trees.append(files)
     assert trees[0] == trees[1]
     assert len(rows(tmp_path / "paquet-2", "enregistrements")) == 900
-
-
-def test_reading_findings_hold_in_every_batch_of_the_table_validation(tmp_path, monkeypatch):
-    """A place the reading reported unusable gets no second finding, in the first batch of the work
-    tables' validation as in the later ones (national packages are validated 150 000 records at a time)."""
-    import marches.validate as validation
-
-    source = tmp_path / "d.json"
-    generate(source, "json-2022", contracts=600, seed=31, concession_share=0.05, defect_rate=0.3)
-    findings = {}
-    for size in (validation.TABLE_BATCH_RECORDS, 50):
-        monkeypatch.setattr(validation, "TABLE_BATCH_RECORDS", size)
-        package([source], tmp_path / f"paquet-{size}", config=CONFIG)
-        findings[size] = sorted(map(tuple, csv.reader((tmp_path / f"paquet-{size}" / "constats.csv").open())))
-    one, many = findings.values()
-    assert many == one and any(f[0] == "placeholder" for f in one)

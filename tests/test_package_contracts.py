@@ -228,3 +228,24 @@ def test_package_and_publish_in_batches_give_the_output_of_one_batch(tmp_path, m
 
     assert descriptor(whole) == descriptor(batched)
     assert _database_content(whole_db) == _database_content(batched_db)
+
+
+def test_package_validated_in_batches_of_records_finds_what_one_batch_finds(tmp_path, monkeypatch):
+    """The work tables are validated in batches of records, each read by its ranges of rows: every file of
+    the package is the one of a single batch, but for the order of the rows of constats.csv (by batch)."""
+    import marches.validate as validation
+
+    source = tmp_path / "decp.json"
+    generate(source, "json-2022", contracts=400, seed=11, concession_share=0.1, defect_rate=0.3)
+    whole, batched = tmp_path / "whole", tmp_path / "batched"
+    package([source], whole, config=CONFIG)
+    monkeypatch.setattr(validation, "TABLE_BATCH_RECORDS", 70)
+    package([source], batched, config=CONFIG)
+    files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*.csv"))
+    assert files == sorted(p.relative_to(batched).as_posix() for p in batched.rglob("*.csv"))
+    for name in files:
+        left, right = (whole / name).read_bytes(), (batched / name).read_bytes()
+        if name == "constats.csv":
+            left, right = sorted(left.splitlines()), sorted(right.splitlines())
+        assert left == right, name
+    assert len(rows(whole, "constats")) > 100 and rows(whole, "quarantaine") and rows(whole, "doublons")

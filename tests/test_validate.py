@@ -172,6 +172,38 @@ def test_tables_validated_in_batches_give_the_findings_of_one_batch(tmp_path, mo
     assert len(whole) > 100
 
 
+def test_batches_read_tables_in_record_order_by_ranges_of_rows_and_the_others_by_keys():
+    """A table whose rows come batch after batch is read by ranges of rows (none of the rest of it is
+    read); a table out of that order by the keys of each batch; either way a batch holds the rows of its
+    records, in the order of their table, with the orphans and the empty keys in the last batch."""
+    import polars as pl
+
+    from marches.validate import _key_batches, _rows
+
+    tables = {
+        "marches": ["a", "b", "c", "d", "e"],
+        "marches_titulaires": ["a", "a", "b", "c", "inconnu", None, "e"],  # in order, an orphan, an empty key
+        "marches_modifications": ["c", "a", "e", "b"],  # out of order
+    }
+    keys = {
+        name: pl.DataFrame({"record_key": values}, schema={"record_key": pl.String}) for name, values in tables.items()
+    }
+    batches = list(_key_batches(keys, 2))
+    assert [batch["marches"] for batch in batches] == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert [batch["marches_titulaires"] for batch in batches] == [slice(0, 3), slice(3, 4), slice(4, 7)]
+    assert all(isinstance(batch["marches_modifications"], pl.Expr) for batch in batches)
+    held = {
+        name: [_rows(frame.lazy(), batch[name]).collect()["_file_row"].to_list() for batch in batches]
+        for name, frame in keys.items()
+    }
+    assert held == {
+        "marches": [[0, 1], [2, 3], [4]],
+        "marches_titulaires": [[0, 1, 2], [3], [4, 5, 6]],
+        "marches_modifications": [[1, 3], [0], [2]],
+    }
+    assert list(_key_batches(keys, 5)) == [None]  # small enough for one batch
+
+
 def test_cli_exit_codes(tmp_path):
     clean = tmp_path / "clean.json"
     generate(clean, contracts=50, seed=3)

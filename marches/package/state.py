@@ -290,7 +290,7 @@ def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Siren
         sirene=sirene,
     )
     validator.consume(new.reader_findings)
-    tables = {name: scan_table(new.work, name).with_row_index("_file_row") for name in TABLES}
+    tables = {name: scan_table(new.work, name) for name in TABLES}
     validator.run_tables(new.work, tables)
     findings.flush()
     return findings

@@ -14,21 +14,42 @@ from marches.rules import rule
 
 
 def _duplicates(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-    """For each record: the first copy in its own file, and another file holding the same uid."""
+    """For each record: the first copy in its own file, and another file holding the same uid.
+
+    Only a uid held by several records has copies: the other records (nearly all) keep nulls, which
+    both rules accept; what is found for the copies is put back at their rows, so that nothing the
+    size of the whole frame is built but the four columns added."""
     frame = frame.with_columns(pl.col("source_position").cast(pl.Int64, strict=False).alias("_position"))
-    known = pl.col("uid").is_not_null()
+    copies = (
+        frame.select("uid", "source_file", "source_path", "_position")
+        .with_row_index("_row")
+        .filter(pl.col("uid").is_not_null() & pl.col("uid").is_duplicated())
+    )
     first_in_file = (
-        frame.filter(known)
-        .sort("_position")
+        copies.sort("_position")
         .group_by("uid", "source_file", maintain_order=True)
         .agg(pl.col("_position").first().alias("_first_position"), pl.col("source_path").first().alias("_first_path"))
     )
-    files = frame.filter(known).group_by("uid").agg(pl.col("source_file").unique().sort().alias("_files"))
-    out = frame.join(first_in_file, on=["uid", "source_file"], how="left", maintain_order="left")
-    out = out.join(files, on="uid", how="left", maintain_order="left")
-    return out.with_columns(
-        pl.col("_files").list.set_difference(pl.concat_list(pl.col("source_file"))).list.sort().alias("_others")
-    ).with_columns(pl.col("_others").list.first().alias("_other_file"))
+    files = copies.group_by("uid").agg(pl.col("source_file").unique().sort().alias("_files"))
+    found = (
+        copies.join(first_in_file, on=["uid", "source_file"], how="left", maintain_order="left")
+        .join(files, on="uid", how="left", maintain_order="left")
+        .select(
+            "_row",
+            "_first_position",
+            "_first_path",
+            pl.col("_files")
+            .list.set_difference(pl.concat_list(pl.col("source_file")))
+            .list.sort()
+            .list.first()
+            .alias("_other_file"),
+        )
+    )
+    rows = found.get_column("_row")
+    return frame.with_columns(
+        pl.repeat(None, frame.height, dtype=column.dtype, eager=True).alias(column.name).scatter(rows, column)
+        for column in found.drop("_row").get_columns()
+    )
 
 
 REASON = (
