@@ -259,16 +259,15 @@ def _sirene_option(command):
 def _workers_option(work: str):
     """--workers: the worker processes a large file's ``work`` is shared among (none for small files)."""
 
-    def resolve(_ctx, _param, value: int | None) -> int:
+    def default() -> int:  # a callable: also when a command is invoked by another (demo)
         from marches import parallel
 
-        return parallel.default_workers() if value is None else value
+        return parallel.default_workers()
 
     return click.option(
         "--workers",
         type=click.IntRange(min=0),
-        default=None,
-        callback=resolve,
+        default=default,
         help=f"Processus qui {work} des gros fichiers JSON et XML (16 Mo et plus), le résultat restant le "
         "même octet pour octet ; 0 ou 1 : un seul processus. Par défaut : un par cœur de la machine, au plus 4 "
         "(chacun tient un lot en mémoire).",
