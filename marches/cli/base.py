@@ -256,10 +256,12 @@ def _sirene_option(command):
     )(command)
 
 
-def _workers_option(work: str):
-    """--workers: the worker processes a large file's ``work`` is shared among (none for small files)."""
+def _workers_option(work: str, by_default: str | None = None):
+    """--workers: the worker processes a large file's ``work`` is shared among (none for small files).
 
-    def default() -> int:  # a callable: also when a command is invoked by another (demo)
+    ``by_default``: what the option does when not given (None: one process per core, at most 4)."""
+
+    def per_core() -> int:  # a callable: also when a command is invoked by another (demo)
         from marches import parallel
 
         return parallel.default_workers()
@@ -267,10 +269,11 @@ def _workers_option(work: str):
     return click.option(
         "--workers",
         type=click.IntRange(min=0),
-        default=default,
+        default=per_core if by_default is None else 0,
         help=f"Processus qui {work} des gros fichiers JSON et XML (16 Mo et plus), le résultat restant le "
-        "même octet pour octet ; 0 ou 1 : un seul processus. Par défaut : un par cœur de la machine, au plus 4 "
-        "(chacun tient un lot en mémoire).",
+        "même octet pour octet ; 0 ou 1 : un seul processus. Par défaut : "
+        + (by_default or "un par cœur de la machine, au plus 4 (chacun tient un lot en mémoire)")
+        + ".",
     )
 
 

@@ -67,7 +67,10 @@ from marches.errors import InputError, MarchesError, printable
     type=click.Path(dir_okay=False, path_type=Path),
     help="Ajouter le résumé texte, en Markdown, à ce fichier (par exemple $GITHUB_STEP_SUMMARY).",
 )
-@_workers_option("valident les lots")
+@_workers_option(
+    "valident les lots",
+    "un seul (mesuré sur 2 cœurs, 300 000 contrats : 2 processus gagnent 10 % de durée pour près de 4 fois la mémoire)",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Pas de barre de progression.")
 @_fatal_errors
 def validate(
