@@ -25,7 +25,7 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) sortie .pytest_cache .ruff_cache
 
-# The benchmark (about 15 minutes up to 300 000 contracts): results in benchmarks/results.md and the README.
+# The benchmark (about 20 minutes up to 300 000 contracts): results in benchmarks/results.md and the README.
 SIZES ?= 10000 100000 300000
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --sizes $(SIZES) --readme README.md
