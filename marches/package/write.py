@@ -9,7 +9,7 @@ import re
 import shutil
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,12 @@ def _write(
         "record_key", _json_list("constats")
     )
     for root in ROOTS.values():
-        batches = (_current_state(root, batch, merged, flags, every) for batch in kept(root, retained))
+        # the initial titulaires, read once: filtering the scan again for each batch decoded the whole
+        # table each time (1.8 million rows at national scale: the peak memory of the command)
+        holders = (
+            every("marches_titulaires").select("record_key", "position", "id").collect() if root == "marches" else None
+        )
+        batches = (_current_state(root, batch, merged, flags, holders) for batch in kept(root, retained))
         write_batches(staging / f"{root}.csv", models[root].field_names, batches)
     _write_side_tables(staging, new, findings, records, previous)
     if parquet:
@@ -138,23 +143,18 @@ def _current_state(
     frame: pl.DataFrame,
     merged: dict[str, pl.DataFrame],
     flags: pl.DataFrame,
-    every: Callable[[str], pl.LazyFrame],
+    holders: pl.DataFrame | None,
 ) -> pl.DataFrame:
     """A batch of contracts after their modifications, with the codes of the rules each breaks (``constats``).
 
     ``merged`` holds the final modification tables; ``flags`` the codes (JSON list) of the retained
-    records that break a rule; the initial titulaires of the batch are its rows of
-    ``marches_titulaires`` (``every`` gives a table's rows, those written to the package among them).
+    records that break a rule; ``holders`` (marchés only) the record_key, position and id of every row
+    of ``marches_titulaires``, among which the batch's initial titulaires.
     """
     keys = frame.get_column("record_key").implode()
     tables = {name: table.filter(pl.col("record_key").is_in(keys)) for name, table in merged.items()}
-    if root == "marches":
-        tables["marches_titulaires"] = (
-            every("marches_titulaires")
-            .select("record_key", "position", "id")
-            .filter(pl.col("record_key").is_in(keys))
-            .collect()
-        )
+    if holders is not None:
+        tables["marches_titulaires"] = holders.filter(pl.col("record_key").is_in(keys))
     frame = current_state(root, frame.drop("constats"), tables)
     frame = frame.join(flags, on="record_key", how="left", maintain_order="left")
     return frame.select(load_tables()[root].field_names)
