@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandera.polars as pa
 import polars as pl
 
@@ -40,10 +39,8 @@ from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for, with_published
 from marches.sirene import NOTICE as SIRENE_NOTICE
 from marches.sirene import Sirene
-from marches.tables import to_cell
+from marches.tables import text_frames
 from marches.validation import structure
-
-_dumps = orjson.dumps
 
 BATCH_RECORDS = 50_000
 BATCH_RECORDS_XML = 5_000  # XML records carry the line of each element
@@ -190,7 +187,7 @@ class Validator:
         if isinstance(raws, list):
             raws.clear()
         if count:
-            self._batch(_frames(rows, models))
+            self._batch(text_frames(rows, models, always=ROOTS))
         self.consumed.clear()  # the batch's own records (tables validated in batches keep theirs: see consume)
         return count
 
@@ -786,30 +783,6 @@ def _work(shipment: parallel.Shipment, current_file: str) -> tuple[list[Finding]
     gcpause.between_batches()
     keys = {root: pl.concat(parts) for root, parts in worker.keys.items() if parts}
     return findings, worker.report.records, keys
-
-
-def _frames(rows: dict[str, list[dict[str, Any]]], models: dict[str, Table]) -> dict[str, pl.DataFrame]:
-    """The rows of each table as a text frame (the CSV form of every value), built by polars."""
-    frames = {}
-    for name, table_rows in rows.items():
-        if not table_rows and name not in ROOTS:
-            continue
-        for r in table_rows:  # in place: the rows are the batch's own, read once more by polars below
-            for k, v in r.items():
-                kind = v.__class__
-                if kind is str or v is None:
-                    continue
-                if kind is int:
-                    r[k] = str(v)  # as to_cell writes it
-                elif kind is list:  # closed lists: compact JSON, as to_cell writes it
-                    try:
-                        r[k] = _dumps(v).decode()
-                    except TypeError:  # integers beyond 64 bits
-                        r[k] = to_cell(v)
-                else:
-                    r[k] = to_cell(v)
-        frames[name] = pl.from_dicts(table_rows, schema=dict.fromkeys(models[name].field_names, pl.String))
-    return frames
 
 
 def validate(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from frictionless import Package, system
@@ -15,6 +19,7 @@ from marches.cli import cli
 from marches.flatten import flatten
 from marches.model import TABLES
 from marches.readers import open_input
+from marches.tables import csv_lines, csv_text, text_frames
 from tests.conftest import EXAMPLES, FIXTURES, example_params, needs_shared
 
 
@@ -84,6 +89,28 @@ def test_csv_tables_read_back_identically(tmp_path):
     for table in TABLES:
         assert (first / f"{table}.csv").read_text() == (second / f"{table}.csv").read_text(), table
     assert sum(1 for _ in csv.reader((first / "marches.csv").open())) == 1 + 4
+
+
+def test_lines_written_by_polars_read_back_as_those_of_the_csv_module():
+    """package writes its work tables with polars (``csv_lines``); read back, every cell is the one the
+    csv module's lines (``csv_text``, what convert writes) give: empty text stays an empty cell (null)."""
+    fields = ("a", "b", "c", "d")
+    rows = [
+        {"a": "", "b": None, "c": "x,y", "d": 'q"q'},
+        {"a": "l\nl", "b": "r\rr", "c": " s ", "d": "é €"},
+        {"a": True, "b": 1.5, "c": ["x", "é"], "d": 10**30},
+        {"a": 12, "b": 5.0, "c": {"k": [1]}, "d": "NA"},
+        {"d": '"'},
+    ]
+    model = SimpleNamespace(field_names=fields)
+    expected = csv_text(fields, copy.deepcopy(rows))
+    lines = csv_lines(text_frames({"t": copy.deepcopy(rows)}, {"t": model})["t"])
+
+    def read(body: str) -> pl.DataFrame:
+        return pl.read_csv(io.BytesIO((",".join(fields) + "\n" + body).encode()), infer_schema=False)
+
+    assert read(lines).to_dicts() == read(expected).to_dicts()
+    assert read(lines).row(0) == (None, None, "x,y", 'q"q')
 
 
 def test_csv_reader_rejects_reordered_child_tables(tmp_path):

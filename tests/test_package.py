@@ -138,6 +138,22 @@ def test_quarantine_keeps_records_exactly_as_published(tmp_path, inputs):
             assert q["publie"].startswith("<marche>") or q["publie"].startswith("<contrat-concession>")
 
 
+def test_records_set_aside_keep_their_published_text_whatever_the_values(tmp_path):
+    """The text of a copy and of a quarantined record is the published value written as compact JSON,
+    including values orjson cannot write (an integer beyond 64 bits), floats and non-ASCII text."""
+    big = 10**30
+    first = _contract(reference=big, objet="Entretien « espaces verts » — lot n°1", montant=0.1 + 0.2)
+    copy = dict(first, objet="Entretien des espaces verts, copie", dureeMois=12.0)
+    rejected = _contract(id="2024-0777", acheteur={"id": "12345"}, montant=1e300)
+    source = _file(tmp_path / "f.json", first, copy, rejected)
+    package([source], tmp_path / "decp", config=CONFIG)
+    (double,) = rows(tmp_path / "decp", "doublons")
+    (quarantined,) = rows(tmp_path / "decp", "quarantaine")
+    for row, record in ((double, copy), (quarantined, rejected)):
+        assert row["publie"] == json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        assert json.loads(row["publie"]) == record and row["format_publie"] == "json"
+
+
 def test_drop_invalid_drops_but_still_counts(tmp_path, inputs):
     target = tmp_path / "decp"
     summary = package([inputs["json"]], target, config=CONFIG, drop_invalid=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from marches import gcpause, parallel
@@ -35,7 +36,7 @@ from marches.readers.base import RawRecord, Source
 from marches.report import Report
 from marches.rules import Config
 from marches.sirene import Sirene
-from marches.tables import TableWriter, csv_text, json_text
+from marches.tables import TableWriter, csv_lines, json_text, text_frames
 from marches.validate import Validator
 from marches.validation.structure import typed_frame
 
@@ -171,6 +172,29 @@ class _Flattened:
     findings: list[Finding]
 
 
+def _published_line(key: str, raw: RawRecord) -> bytes:
+    """The line of ``published.jsonl`` of a record: ``[record_key, format, published]``, the published
+    record as its JSON value when orjson writes it exactly (read back by ``published_entry``, this
+    writes the text once instead of escaping it into a JSON string), else as its text."""
+    if raw.text is not None:
+        return json_text([key, "xml", raw.text]).encode() + b"\n"
+    try:
+        return orjson.dumps([key, "json", raw.data]) + b"\n"
+    except TypeError:  # an integer beyond 64 bits, a lone surrogate
+        return json_text([key, "json-text", json_text(raw.data)]).encode() + b"\n"
+
+
+def published_entry(line: bytes) -> tuple[str, str, str]:
+    """A line of ``published.jsonl`` back to (record_key, the record's text as published, "json" or "xml").
+
+    The text of a JSON value is ``json_text`` of it, as ``marches.tables`` writes every published
+    value: orjson reads back exactly the value it wrote."""
+    key, fmt, value = orjson.loads(line)
+    if fmt == "json":
+        return key, json_text(value), "json"
+    return key, value, "json" if fmt == "json-text" else fmt
+
+
 def _flattened(raws: list[RawRecord]) -> _Flattened:
     """Flatten a batch of raw records (in this process, or in a worker: see ``_read_one``)."""
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -180,16 +204,12 @@ def _flattened(raws: list[RawRecord]) -> _Flattened:
         for table, table_rows in record.rows.items():
             rows[table].extend(table_rows)
         findings.extend(record.findings)
-        text, fmt = (raw.text, "xml") if raw.text is not None else (json_text(raw.data), "json")
-        published.append(json_text([record.record_key, text, fmt]).encode() + b"\n")
+        published.append(_published_line(record.record_key, raw))
         keys.append(record.record_key)
         generations.append(record.generation)
-    tables = {table: (csv_text(_fields(table), table_rows), len(table_rows)) for table, table_rows in rows.items()}
+    # the lines written by polars from text frames: the csv module costs twice as much (the same values read back)
+    tables = {table: (csv_lines(frame), frame.height) for table, frame in text_frames(rows, load_tables()).items()}
     return _Flattened(tables, b"".join(published), keys, generations, findings)
-
-
-def _fields(table: str) -> tuple[str, ...]:
-    return load_tables()[table].field_names
 
 
 _FLATTENED = itertools.count(1)  # batches a worker has flattened

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
 from marches import __version__
@@ -33,7 +32,7 @@ from marches.package.common import (
     write_batches,
 )
 from marches.package.contracts import MODIFICATIONS, current_state, merge_modifications, reconstructed
-from marches.package.state import _New, _Previous
+from marches.package.state import _New, _Previous, published_entry
 from marches.report import CSV_COLUMNS
 from marches.rules import Config
 from marches.validation.structure import typed_frame
@@ -178,10 +177,10 @@ def _write_side_tables(
     )
     published = {}
     with (new.work / "published.jsonl").open("rb") as fh:
-        for line in fh:  # ["record_key","text","format"]: the key read first, the rest only when wanted
+        for line in fh:  # ["record_key", …]: the key read first, the rest only when wanted
             key = line[2 : line.index(b'"', 2)].decode()
             if key in wanted_quarantine or key in wanted_copies:
-                key, text, fmt = orjson.loads(line)
+                key, text, fmt = published_entry(line)
                 published[key] = (text, fmt)
     messages: dict[str, list[str]] = defaultdict(list)
     codes: dict[str, list[str]] = defaultdict(list)
