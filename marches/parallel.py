@@ -54,6 +54,37 @@ def pool(workers: int, initializer: Callable[..., None], initargs: tuple = ()) -
     )
 
 
+@dataclass
+class Workers:
+    """``count`` worker processes for the batches of large files (none when ``count`` < 2), started by
+    ``spawn`` at the first batch they get (each runs ``initializer(*initargs)`` once), stopped by ``close``.
+
+    ``validate`` and ``package`` read a file here and hand its batches to ``map``: the results come back
+    in the batches' order, so the output is the one of a single process."""
+
+    count: int
+    initializer: Callable[..., None]
+    initargs: tuple = ()
+    _executor: ProcessPoolExecutor | None = field(default=None, repr=False)
+
+    def wanted(self, source: Source) -> bool:
+        """Whether the records of ``source`` go to the workers: a JSON or XML file of ``PARALLEL_FROM``
+        bytes or more, when there are workers."""
+        return self.count > 1 and source.size >= PARALLEL_FROM and source.shape != "csv"
+
+    def map(self, function: Callable, jobs: Iterable[tuple]) -> Iterator[Any]:
+        """``function(*job)`` for every job, in the workers, the results in the jobs' order (``in_order``)."""
+        if self._executor is None:
+            self._executor = pool(self.count, self.initializer, self.initargs)
+        return in_order(self._executor, function, jobs, ahead=self.count)
+
+    def close(self) -> None:
+        """Stop the workers (the jobs not started are cancelled); ``map`` starts new ones."""
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+
 def in_order(executor: ProcessPoolExecutor, function: Callable, jobs: Iterable[tuple], ahead: int) -> Iterator[Any]:
     """``function(*job)`` for every job, run by ``executor``, the results yielded in the jobs' order.
 

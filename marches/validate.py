@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,7 @@ class Validator:
     # when a set: filled with the records whose rows break the Table Schemas common to both generations
     blocking: set[str] | None = None
     workers: int = 0  # worker processes for large files (0 or 1: all in this process)
-    _executor: ProcessPoolExecutor | None = field(default=None, repr=False)
+    _pool: parallel.Workers | None = field(default=None, repr=False)
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -159,7 +158,7 @@ class Validator:
         try:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
                 records = _read(opened, self.progress)
-                if self.workers > 1 and source.size >= parallel.PARALLEL_FROM:
+                if self._workers().wanted(source):
                     self._in_workers(parallel.shipments(records, size))
                 else:  # each record flattened as it is read: a batch never holds its records whole
                     while self._process(itertools.islice(records, size)):
@@ -196,12 +195,15 @@ class Validator:
 
         Every batch is processed exactly as ``_process`` would here (same batches, same order of
         findings), so the report is byte for byte the one of a single process."""
-        if self._executor is None:
-            sirene = self.sirene.path if self.sirene else None
-            self._executor = parallel.pool(self.workers, _start_worker, (self.config, self.cpv, sirene))
         jobs = ((shipment, self.current_file) for shipment in shipments)
-        for result in parallel.in_order(self._executor, _work, jobs, ahead=self.workers):
+        for result in self._workers().map(_work, jobs):
             self._merge(result)
+
+    def _workers(self) -> parallel.Workers:
+        if self._pool is None:
+            sirene = self.sirene.path if self.sirene else None
+            self._pool = parallel.Workers(self.workers, _start_worker, (self.config, self.cpv, sirene))
+        return self._pool
 
     def _merge(self, result: tuple) -> None:
         findings, records, keys = result
@@ -212,9 +214,8 @@ class Validator:
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
+        if self._pool is not None:
+            self._pool.close()
 
     def _tables(self, opened: Input) -> None:
         """The project's own CSV tables, read column-wise by polars (no record-by-record pass).

@@ -32,7 +32,7 @@ from marches.package.common import (
     scan_table,
     table_batches,
 )
-from marches.readers.base import RawRecord, Source
+from marches.readers.base import RawRecord
 from marches.report import Report
 from marches.rules import Config
 from marches.sirene import Sirene
@@ -119,7 +119,7 @@ def _read_inputs(
     order = int(previous.records["ordre"].max() or 0) + 1 if previous is not None and previous.records.height else 0
     unreadable = summary.sources_unreadable if skip_unreadable else None
     writer = TableWriter(work)
-    pool = _Workers(workers)
+    pool = parallel.Workers(workers, _start_flattener)
     try:
         with (work / "published.jsonl").open("wb") as published:
             for opened, path, skipped in open_inputs(paths, unreadable):
@@ -226,7 +226,9 @@ def _flatten_in_worker(shipment: parallel.Shipment) -> _Flattened:
     return flattened
 
 
-def _read_one(opened, writer: TableWriter, published, new: _New, order: int, progress, workers: _Workers) -> int:
+def _read_one(
+    opened, writer: TableWriter, published, new: _New, order: int, progress, workers: parallel.Workers
+) -> int:
     """One input file into the work tables; returns the next reading order.
 
     The records are flattened by batches of ``READ_BATCH``, in worker processes for a large file
@@ -237,7 +239,7 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
     with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
         if workers.wanted(source):
             jobs = ((shipment,) for shipment in parallel.shipments(opened.records, READ_BATCH, keep_text=True))
-            results = parallel.in_order(workers.executor(), _flatten_in_worker, jobs, ahead=workers.count)
+            results = workers.map(_flatten_in_worker, jobs)
         else:
             results = map(_flattened, parallel.batches(opened.records, READ_BATCH))
         for number, batch in enumerate(results, start=1):
@@ -269,28 +271,6 @@ def _read_one(opened, writer: TableWriter, published, new: _New, order: int, pro
         }
     )
     return order
-
-
-@dataclass
-class _Workers:
-    """The worker processes that flatten the batches of large files (none below two), started at
-    the first such file and stopped with ``close``."""
-
-    count: int
-    _executor: Any = None
-
-    def wanted(self, source: Source) -> bool:
-        return self.count > 1 and source.size >= parallel.PARALLEL_FROM and source.shape != "csv"
-
-    def executor(self):
-        if self._executor is None:
-            self._executor = parallel.pool(self.count, _start_flattener)
-        return self._executor
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
-            self._executor = None
 
 
 def _validate(new: _New, config: Config, cpv: Nomenclature | None, sirene: Sirene | None = None) -> Findings:
