@@ -34,3 +34,9 @@ def paused() -> Iterator[None]:
 def between_batches() -> None:
     """Collect what cycles the batch left (exceptions, library objects) while little is alive."""
     gc.collect()
+
+
+def paused_for_life() -> None:
+    """Initializer of a worker process, whose whole life is flattening batches: the collector paused
+    (as by ``paused``) until the process ends; the worker runs ``between_batches`` itself."""
+    paused().__enter__()

@@ -7,8 +7,10 @@ order the batches were read, so every output is the one a single process writes,
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
+import operator
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -72,11 +74,12 @@ class Workers:
         bytes or more, when there are workers."""
         return self.count > 1 and source.size >= PARALLEL_FROM and source.shape != "csv"
 
-    def map(self, function: Callable, jobs: Iterable[tuple]) -> Iterator[Any]:
-        """``function(*job)`` for every job, in the workers, the results in the jobs' order (``in_order``)."""
+    def map(self, function: Callable, jobs: Iterable[tuple], ahead: int | None = None) -> Iterator[Any]:
+        """``function(*job)`` for every job, in the workers, the results in the jobs' order, at most
+        ``ahead`` (one per worker by default) + 1 jobs in flight (``in_order``)."""
         if self._executor is None:
             self._executor = pool(self.count, self.initializer, self.initargs)
-        return in_order(self._executor, function, jobs, ahead=self.count)
+        return in_order(self._executor, function, jobs, ahead=ahead or self.count)
 
     def close(self) -> None:
         """Stop the workers (the jobs not started are cancelled); ``map`` starts new ones."""
@@ -105,40 +108,48 @@ def in_order(executor: ProcessPoolExecutor, function: Callable, jobs: Iterable[t
 
 PIECE = 2_000  # records whose parsed values are held at once while a shipment is packed
 
+# what a shipment carries of each record besides its parsed values and its source, in RawRecord's order
+_LOCATION = tuple(f.name for f in dataclasses.fields(RawRecord) if f.name not in ("data", "source"))
+_location = operator.attrgetter(*_LOCATION)
+
 
 @dataclass(slots=True)
 class Shipment:
-    """A batch of raw records on its way to a worker process: their locations pickled, their parsed
-    values as orjson documents of ``PIECE`` records each (pickling nested dicts costs several times what
-    orjson does, both ways, and the reading process never holds more than a piece of parsed values).
+    """A batch of raw records on its way to a worker process: their source once, their other fields as
+    plain tuples (a slotted dataclass pickles field by field, in Python), their parsed values as
+    orjson documents of ``PIECE`` records each (pickling nested dicts costs several times what orjson
+    does, both ways, and the reading process never holds more than a piece of parsed values).
     A piece orjson cannot say exactly is pickled as it is: an integer beyond 64 bits (orjson refuses
     it), an infinite float (orjson would write null; only ijson's pure-Python backend, used past such
     an integer, can read one; yajl and the XML reader cannot)."""
 
-    records: list[RawRecord]
+    source: Source | None = None
+    locations: list[tuple] = field(default_factory=list)
     pieces: list[bytes | list] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.locations)
 
     @classmethod
     def of(cls, raws: Iterable[RawRecord], keep_text: bool = False) -> Shipment:
         """The records with a plain copy of their source (what flattening needs: path, name, hash);
         the XML fragment as published (``text``) only with ``keep_text`` (packaging keeps it)."""
-        shipment, plain = cls([]), None
+        shipment, exact = cls(), True
         raws = iter(raws)
         while piece := list(itertools.islice(raws, PIECE)):
-            if plain is None:
+            if shipment.source is None:
                 source = piece[0].source
                 exact = not getattr(source.scan, "python_numbers", False)
-                plain = Source(source.path, source.name, source.sha256, source.size, shape=source.shape)
+                shipment.source = Source(source.path, source.name, source.sha256, source.size, shape=source.shape)
             values = [raw.data for raw in piece]
             try:
                 shipment.pieces.append(orjson.dumps(values) if exact else values)
             except TypeError:
                 shipment.pieces.append(values)
-            for raw in piece:
-                raw.source, raw.data = plain, None
-                if not keep_text:
+            if not keep_text:
+                for raw in piece:
                     raw.text = None
-            shipment.records.extend(piece)
+            shipment.locations.extend(map(_location, piece))
         return shipment
 
     def unpack(self) -> list[RawRecord]:
@@ -146,12 +157,14 @@ class Shipment:
         values = itertools.chain.from_iterable(
             orjson.loads(piece) if isinstance(piece, bytes) else piece for piece in self.pieces
         )
-        for raw, value in zip(self.records, values, strict=True):
-            raw.data = value
-        return self.records
+        source = self.source
+        return [
+            RawRecord(location[0], value, source, *location[1:])
+            for location, value in zip(self.locations, values, strict=True)
+        ]
 
 
 def shipments(records: Iterator[RawRecord], size: int, keep_text: bool = False) -> Iterator[Shipment]:
     """The records, ``size`` at a time, packed for the worker processes."""
-    while (shipment := Shipment.of(itertools.islice(records, size), keep_text)).records:
+    while shipment := Shipment.of(itertools.islice(records, size), keep_text):
         yield shipment

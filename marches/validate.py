@@ -159,7 +159,7 @@ class Validator:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
                 records = _read(opened, self.progress)
                 if self._workers().wanted(source):
-                    self._in_workers(parallel.shipments(records, size))
+                    self._in_workers(records, size)
                 else:  # each record flattened as it is read: a batch never holds its records whole
                     while self._process(itertools.islice(records, size)):
                         gcpause.between_batches()
@@ -170,47 +170,47 @@ class Validator:
         """One batch of raw records: reading findings, then the structure and the rules of its tables.
 
         Returns the number of records (0: nothing was validated)."""
-        models = load_tables()
-        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
-        count = 0
-        for raw in raws:
-            count += 1
-            record = flatten(raw)
-            self.report.records[record.kind] += 1
-            self.report.extend(record.findings)
-            self.consume(record.findings)
-            if record.lines:
-                self.lines[record.record_key] = record.lines
-            for name, table_rows in record.rows.items():
-                rows[name].extend(table_rows)
+        piece = _flattened(raws)
         if isinstance(raws, list):
             raws.clear()
-        if count:
-            self._batch(text_frames(rows, models, always=ROOTS))
+        self._take(piece)
+        if piece.count:
+            self._batch(piece.frames)
         self.consumed.clear()  # the batch's own records (tables validated in batches keep theirs: see consume)
-        return count
+        return piece.count
 
-    def _in_workers(self, shipments: Iterator[parallel.Shipment]) -> None:
-        """The batches validated by worker processes, their results merged in batch order.
+    def _take(self, piece: _Piece) -> None:
+        """The reading findings of flattened records, as they were read."""
+        self.report.records.update(piece.kinds)
+        self.report.extend(piece.findings)
+        self.consume(piece.findings)
+        self.lines.update(piece.lines)
 
-        Every batch is processed exactly as ``_process`` would here (same batches, same order of
-        findings), so the report is byte for byte the one of a single process."""
-        jobs = ((shipment, self.current_file) for shipment in shipments)
-        for result in self._workers().map(_work, jobs):
-            self._merge(result)
+    def _in_workers(self, records: Iterator[RawRecord], size: int) -> None:
+        """Batches of ``size`` records flattened by the worker processes in ``PIECES`` pieces each, their
+        rules run here on each whole batch.
+
+        The pieces come back in reading order and make up the batches ``_process`` makes, so the report
+        is byte for byte the one of a single process; a worker holds a piece, not a batch, and flattens
+        the next pieces while this process runs the rules."""
+        shipments = parallel.shipments(records, -(-size // PIECES))
+        # a batch's worth of pieces in flight: the workers flatten the next batch while the rules run here
+        pieces = self._workers().map(_flatten_in_worker, ((s,) for s in shipments), ahead=PIECES)
+        while parts := list(itertools.islice(pieces, PIECES)):
+            frames: dict[str, list[pl.DataFrame]] = defaultdict(list)
+            for piece in parts:
+                self._take(piece)
+                for name, frame in piece.frames.items():
+                    frames[name].append(frame)
+            del parts
+            self._batch({name: pl.concat(frames.pop(name)) for name in TABLES if name in frames})
+            self.consumed.clear()
+            gcpause.between_batches()
 
     def _workers(self) -> parallel.Workers:
         if self._pool is None:
-            sirene = self.sirene.path if self.sirene else None
-            self._pool = parallel.Workers(self.workers, _start_worker, (self.config, self.cpv, sirene))
+            self._pool = parallel.Workers(self.workers, gcpause.paused_for_life)
         return self._pool
-
-    def _merge(self, result: tuple) -> None:
-        findings, records, keys = result
-        self.report.extend(findings)
-        self.report.records.update(records)
-        for root, frame in keys.items():
-            self.keys[root].append(frame)
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
@@ -762,28 +762,46 @@ def _read(opened: Input, progress) -> Iterator[RawRecord]:
         progress(opened.source)
 
 
-_WORKER: Validator | None = None
+PIECES = 10  # pieces of a batch flattened by the worker processes
 
 
-def _start_worker(config: Config, cpv: Nomenclature | None, sirene: Path | None) -> None:
-    global _WORKER
-    gcpause.paused().__enter__()  # the whole life of a worker is reading batches
-    # each worker opens the SIRENE store itself (a connection does not cross processes)
-    _WORKER = Validator(config, cpv, Report(examples_per_rule=0), sirene=Sirene(sirene) if sirene else None)
+@dataclass(slots=True)
+class _Piece:
+    """Records flattened: their number, kinds, reading findings, XML element lines (record_key -> lines)
+    and the rows of each table as a text frame (``text_frames``)."""
+
+    count: int
+    kinds: Counter
+    findings: list[Finding]
+    lines: dict[str, dict[str, int]]
+    frames: dict[str, pl.DataFrame]
 
 
-def _work(shipment: parallel.Shipment, current_file: str) -> tuple[list[Finding], Counter, dict[str, pl.DataFrame]]:
-    """In a worker process: one batch, processed as in the main process; its findings, counts and keys."""
-    findings: list[Finding] = []
-    worker = _WORKER
-    worker.report = Report(examples_per_rule=0, sink=findings.append)
-    worker.current_file = current_file
-    worker.keys = {"marches": [], "concessions": []}
-    worker.consumed.clear()
-    worker._process(shipment.unpack())
-    gcpause.between_batches()
-    keys = {root: pl.concat(parts) for root, parts in worker.keys.items() if parts}
-    return findings, worker.report.records, keys
+def _flattened(raws: Iterable[RawRecord]) -> _Piece:
+    """Flatten records (in this process, or in a worker process: see ``Validator._in_workers``)."""
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+    kinds, findings, lines, count = Counter(), [], {}, 0
+    for raw in raws:
+        count += 1
+        record = flatten(raw)
+        kinds[record.kind] += 1
+        findings.extend(record.findings)
+        if record.lines:
+            lines[record.record_key] = record.lines
+        for name, table_rows in record.rows.items():
+            rows[name].extend(table_rows)
+    frames = text_frames(rows, load_tables(), always=ROOTS) if count else {}
+    return _Piece(count, kinds, findings, lines, frames)
+
+
+_PIECES_FLATTENED = itertools.count(1)
+
+
+def _flatten_in_worker(shipment: parallel.Shipment) -> _Piece:
+    piece = _flattened(shipment.unpack())
+    if next(_PIECES_FLATTENED) % PIECES == 0:  # the cyclic collector as often as in a single process
+        gcpause.between_batches()
+    return piece
 
 
 def validate(

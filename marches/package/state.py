@@ -119,7 +119,7 @@ def _read_inputs(
     order = int(previous.records["ordre"].max() or 0) + 1 if previous is not None and previous.records.height else 0
     unreadable = summary.sources_unreadable if skip_unreadable else None
     writer = TableWriter(work)
-    pool = parallel.Workers(workers, _start_flattener)
+    pool = parallel.Workers(workers, gcpause.paused_for_life)
     try:
         with (work / "published.jsonl").open("wb") as published:
             for opened, path, skipped in open_inputs(paths, unreadable):
@@ -213,10 +213,6 @@ def _flattened(raws: list[RawRecord]) -> _Flattened:
 
 
 _FLATTENED = itertools.count(1)  # batches a worker has flattened
-
-
-def _start_flattener() -> None:
-    gcpause.paused().__enter__()  # the whole life of a worker is flattening batches (see marches.gcpause)
 
 
 def _flatten_in_worker(shipment: parallel.Shipment) -> _Flattened:
