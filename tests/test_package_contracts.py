@@ -9,7 +9,11 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+import polars as pl
+import pytest
+
 from marches.generate import generate
+from marches.model import load_tables
 from marches.package import package
 from marches.publish import publish
 from marches.rules import Config
@@ -228,6 +232,31 @@ def test_package_and_publish_in_batches_give_the_output_of_one_batch(tmp_path, m
 
     assert descriptor(whole) == descriptor(batched)
     assert _database_content(whole_db) == _database_content(batched_db)
+
+
+@pytest.mark.parametrize("height", [8, 10, 0], ids=["whole-batches", "a-shorter-last-batch", "empty"])
+def test_stored_batches_give_a_table_in_its_order_from_a_work_table_or_a_csv_table(tmp_path, monkeypatch, height):
+    """A work table (Arrow IPC) is read one slice at a time, a package's table (CSV) by its scan: either
+    way the batches, none longer than BATCH_ROWS, make up the table, row for row, in its order."""
+    import marches.package.common as common
+
+    monkeypatch.setattr(common, "BATCH_ROWS", 4)
+    fields = load_tables()["marches_titulaires"].field_names
+    table = pl.DataFrame(
+        {f: [f"{f}-{i}" if i % 3 else None for i in range(height)] for f in fields}
+        | {"record_key": list(map(str, range(height)))},
+        schema=dict.fromkeys(fields, pl.String),
+    )
+    for directory in (tmp_path / "package", tmp_path / "work"):
+        directory.mkdir()
+        table.write_csv(directory / "marches_titulaires.csv", null_value="")
+    common.arrow_tables(tmp_path / "work")
+    assert (tmp_path / "work" / "marches_titulaires.arrow").is_file()
+    for directory in (tmp_path / "package", tmp_path / "work"):
+        batches = list(common.stored_batches(directory, "marches_titulaires"))
+        assert all(0 < b.height <= 4 for b in batches) and len(batches) == -(-height // 4), directory.name
+        whole = pl.concat(batches) if batches else table.clear()
+        assert whole.equals(table), directory.name
 
 
 def test_package_validated_in_batches_of_records_finds_what_one_batch_finds(tmp_path, monkeypatch):

@@ -106,19 +106,51 @@ def scan_table(directory: Path, name: str) -> pl.LazyFrame:
 
 def arrow_tables(directory: Path) -> None:
     """Each CSV table of ``directory`` parsed once into an Arrow IPC file (``name.arrow``, the same text
-    values and nulls) that ``scan_table`` reads from then on; the CSV file is removed."""
+    values and nulls) that ``scan_table`` reads from then on; the CSV file is removed. Its record batches
+    hold ``BATCH_ROWS`` rows, so that ``stored_batches`` decodes one of them per batch."""
     for name in TABLES:
         path = directory / f"{name}.csv"
         if path.is_file():
-            pl.scan_csv(path, infer_schema=False).sink_ipc(directory / f"{name}.arrow", compression="lz4")
+            pl.scan_csv(path, infer_schema=False).sink_ipc(
+                directory / f"{name}.arrow", compression="lz4", record_batch_size=BATCH_ROWS
+            )
             path.unlink()
 
 
 def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.DataFrame]:
-    """The rows of ``scan`` in their order, ``rows`` at a time (``BATCH_ROWS`` by default)."""
+    """The rows of ``scan`` in their order, ``rows`` at a time (``BATCH_ROWS`` by default).
+
+    The query runs to its end in the background whatever the pace of the loop, and the batches the
+    loop has not taken yet wait in memory: a loop slower than the reading ends up holding the whole
+    table (``stored_batches`` does not)."""
     for frame in scan.collect_batches(chunk_size=rows or BATCH_ROWS, maintain_order=True):
         if frame.height:
             yield frame
+
+
+def stored_batches(directory: Path, name: str) -> Iterator[pl.DataFrame]:
+    """The rows of a table as ``scan_table`` gives them, ``BATCH_ROWS`` at a time, each batch read when
+    the loop asks for it.
+
+    ``table_batches`` reads ahead of a slow loop without limit: writing the marchés with their current
+    state, it held the whole decoded table (1.25 GB at 1.5 million contracts, the peak of ``marches
+    package``). A work table (Arrow IPC, ``arrow_tables``) is read here one slice at a time, a slice
+    being one of its record batches: as fast as ``table_batches``, and never more than a batch ahead.
+    A CSV table (a package already there, for ``--update``) still goes through ``table_batches``:
+    a slice of a CSV file is found by reading the file from its start (three times the time).
+    """
+    scan = scan_table(directory, name)
+    if not (directory / f"{name}.arrow").is_file():
+        yield from table_batches(scan)
+        return
+    start = 0
+    while True:
+        frame = scan.slice(start, BATCH_ROWS).collect()
+        if frame.height:
+            yield frame
+        if frame.height < BATCH_ROWS:
+            return
+        start += BATCH_ROWS
 
 
 _ESCAPED = r'["\\\x00-\x1f]'  # what json.dumps(ensure_ascii=False) escapes in a string
@@ -165,7 +197,7 @@ class Findings:
 
     ``add`` takes a finding (the reading's or the validation's) and points it at its source file as
     the user named it (``name_of``: record_key prefix -> file name); ``scan`` gives every row so far,
-    in the order they were added."""
+    in the order they were added, and ``batches`` the same rows a file at a time."""
 
     def __init__(self, work: Path, name_of: dict[str, str]):
         self.directory = work / "constats"
@@ -199,6 +231,13 @@ class Findings:
         if not self.parts:
             return pl.LazyFrame(schema=dict.fromkeys(CSV_COLUMNS, pl.String))
         return pl.scan_ipc(self.parts)
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        """The rows of ``scan``, a file (``BATCH_ROWS`` rows at most) at a time, each read when the loop
+        asks for it: ``table_batches`` would read them all ahead of the writing (see ``stored_batches``)."""
+        self.flush()
+        for path in self.parts:
+            yield pl.read_ipc(path)
 
     def severities(self) -> dict[str, int]:
         """Findings by severity, in the order each severity first appears."""

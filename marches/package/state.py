@@ -30,7 +30,7 @@ from marches.package.common import (
     check_integrity,
     read_table,
     scan_table,
-    table_batches,
+    stored_batches,
 )
 from marches.readers.base import RawRecord
 from marches.report import Report
@@ -307,18 +307,15 @@ def _summaries(new: _New) -> pl.DataFrame:
             if not c.startswith("source_")
             and c not in ("record_key", "uid", "generation", "extra_fields", "original_values", *COMPUTED[root])
         ]
-        # only the columns kept here are held, batch by batch: never the whole table
+        # only the columns kept here are held, batch by batch: never the whole table (the batches of a
+        # scan would be: ``stored_batches``)
+        completude = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in decp]).alias("completude")
         frame = pl.concat(
             [
                 pl.DataFrame(schema=dict.fromkeys(_SUMMARY_COLUMNS, pl.String)).with_columns(
                     pl.lit(0, dtype=pl.Int64).alias("completude")
                 ),
-                *table_batches(
-                    scan.select(
-                        *_SUMMARY_COLUMNS,
-                        pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in decp]).alias("completude"),
-                    )
-                ),
+                *(batch.select(*_SUMMARY_COLUMNS, completude) for batch in stored_batches(new.work, root)),
             ]
         )
         if frame.height == 0:
@@ -411,7 +408,10 @@ def _decide(new: _New, findings: Findings, previous: _Previous | None, drop_inva
             pl.when(pl.col("statut").is_in(["quarantaine", "supprimé"])).then(pl.col("statut")).otherwise(None)
         )
         frame = pl.concat([old.select(frame.columns), frame], how="vertical_relaxed")
-    valid = frame.filter(pl.col("statut").is_null())
+    # ranked by a few columns: copies of every column of 1.5 million records were this step's peak
+    valid = frame.filter(pl.col("statut").is_null()).select(
+        "record_key", "uid", "datePublicationDonnees", "completude", "nombreModifications", "ordre"
+    )
     ranked = valid.sort(
         [pl.col("datePublicationDonnees").fill_null(dt.date(1, 1, 1)), "completude", "nombreModifications", "ordre"],
         descending=[True, True, True, False],
