@@ -61,8 +61,9 @@ BUILD_PRAGMAS = (
 )
 # The sorts of CREATE INDEX work in runs the size of the page cache, sorted in memory then merged: small runs
 # stay in the processor's caches (1.5 million contracts, four indexes: 14.3 s with the default 2 MB, 12.7 s
-# with 512 KB, 17.8 s with 256 MB). One thread: the sorter's helper threads cost 45 % more processor time
-# and gave no shorter build on this shared 2-core machine.
+# with 512 KB, 17.8 s with 256 MB). One thread: the sorter's helper threads (PRAGMA threads) cost 10 to 45 %
+# more processor time, for a build shorter only while a core is free (300 000 contracts, machine load 1.2 to
+# 1.5: 56 -> 52 s, 58 -> 64 s of processor; under load, no shorter).
 INDEX_CACHE_KIB = 512
 
 INDEXES = {
