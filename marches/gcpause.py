@@ -38,5 +38,14 @@ def between_batches() -> None:
 
 def paused_for_life() -> None:
     """Initializer of a worker process, whose whole life is flattening batches: the collector paused
-    (as by ``paused``) until the process ends; the worker runs ``between_batches`` itself."""
-    paused().__enter__()
+    (as by ``paused``) until the process ends; the worker runs ``between_batches`` itself.
+
+    Not ``paused().__enter__()``: the context manager, dropped at once, closes its generator, whose
+    ``finally`` turns the collector back on (the workers ran with it on, parsing 3 to 5 times slower)."""
+    gc.disable()
+    gc.freeze()
+
+
+def state() -> tuple[bool, int]:
+    """Whether the collector is on, and how many objects are frozen out of its collections."""
+    return gc.isenabled(), gc.get_freeze_count()
