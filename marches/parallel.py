@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from marches.readers.base import RawRecord, Source
+from marches.readers.base import RawRecord, Source, UnparsedRecords
 
 PARALLEL_FROM = 16 << 20  # bytes: below this size, starting worker processes costs more than it saves
 
@@ -164,7 +164,64 @@ class Shipment:
         ]
 
 
-def shipments(records: Iterator[RawRecord], size: int, keep_text: bool = False) -> Iterator[Shipment]:
-    """The records, ``size`` at a time, packed for the worker processes."""
-    while shipment := Shipment.of(itertools.islice(records, size), keep_text):
+@dataclass(slots=True)
+class UnparsedShipment:
+    """Records a reader handed unparsed, on their way to a worker process: ``take`` of them from the
+    ``skip``-th (a batch may end among them)."""
+
+    records: UnparsedRecords
+    skip: int
+    take: int
+
+    def __len__(self) -> int:
+        return self.take
+
+    def unpack(self) -> list[RawRecord]:
+        """The records, parsed."""
+        return self.records.records(self.skip, self.take)
+
+
+def shipments(
+    records: Iterator[RawRecord | UnparsedRecords], size: int, keep_text: bool = False, batch: int = 0
+) -> Iterator[Shipment | UnparsedShipment]:
+    """The records packed for the worker processes: those parsed ``size`` at a time, those a reader
+    handed unparsed as they came; with ``batch``, no shipment holds records of two batches of ``batch``
+    records (the ``batch`` first records, the ``batch`` next…), so that whole shipments make up each batch."""
+    stream = _Ahead(records)
+    shipped = 0
+    while stream.head is not None:
+        room = batch - shipped % batch if batch else None
+        if stream.head.__class__ is UnparsedRecords:
+            unparsed, skip = stream.head, stream.skip
+            take = min(unparsed.count - skip, room or unparsed.count)
+            stream.advance(take)
+            shipment = UnparsedShipment(unparsed, skip, take)
+        else:
+            shipment = Shipment.of(stream.parsed(min(size, room or size)), keep_text)
+        shipped += len(shipment)
         yield shipment
+
+
+class _Ahead:
+    """Records read one item ahead: the next one (``head``), or the next unparsed ones and how many of
+    them were already taken (``skip``)."""
+
+    def __init__(self, records: Iterator[RawRecord | UnparsedRecords]):
+        self.records = records
+        self.head: RawRecord | UnparsedRecords | None = next(records, None)
+        self.skip = 0
+
+    def advance(self, taken: int = 1) -> None:
+        """Past ``taken`` records of the head."""
+        self.skip += taken
+        if self.head.__class__ is not UnparsedRecords or self.skip == self.head.count:
+            self.head, self.skip = next(self.records, None), 0
+
+    def parsed(self, most: int) -> Iterator[RawRecord]:
+        """The parsed records ahead, ``most`` at most, up to the next unparsed ones."""
+        for _ in range(most):
+            head = self.head
+            if head is None or head.__class__ is UnparsedRecords:
+                return
+            self.advance()
+            yield head

@@ -33,7 +33,7 @@ from marches.flatten import flatten
 from marches.model import CONCESSION_TABLES, MARCHE_TABLES, TABLES, TECHNICAL_COLUMNS, Table, load_tables
 from marches.normalize import line_of
 from marches.readers import Input
-from marches.readers.base import RawRecord, Source
+from marches.readers.base import RawRecord, Source, UnparsedRecords
 from marches.report import Report, catalogue
 from marches.rules import Config, Rule, RuleContext, rules_for, with_published
 from marches.sirene import NOTICE as SIRENE_NOTICE
@@ -157,10 +157,11 @@ class Validator:
         self.current_file = source.name
         try:
             with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
-                records = _read(opened, self.progress)
                 if self._workers().wanted(source):
-                    self._in_workers(records, size)
+                    source.unparsed = True  # what the reader can hand unparsed, the workers parse
+                    self._in_workers(_read(opened, self.progress), size)
                 else:  # each record flattened as it is read: a batch never holds its records whole
+                    records = _read(opened, self.progress)
                     while self._process(itertools.islice(records, size)):
                         gcpause.between_batches()
         finally:
@@ -186,17 +187,18 @@ class Validator:
         self.consume(piece.findings)
         self.lines.update(piece.lines)
 
-    def _in_workers(self, records: Iterator[RawRecord], size: int) -> None:
-        """Batches of ``size`` records flattened by the worker processes in ``PIECES`` pieces each, their
-        rules run here on each whole batch.
+    def _in_workers(self, records: Iterator[RawRecord | UnparsedRecords], size: int) -> None:
+        """Batches of ``size`` records flattened by the worker processes in pieces of about ``size`` /
+        ``PIECES`` records (records the reader left unparsed: as many as it handed at once), their rules
+        run here on each whole batch.
 
         The pieces come back in reading order and make up the batches ``_process`` makes, so the report
         is byte for byte the one of a single process; a worker holds a piece, not a batch, and flattens
         the next pieces while this process runs the rules."""
-        shipments = parallel.shipments(records, -(-size // PIECES))
+        shipments = parallel.shipments(records, -(-size // PIECES), batch=size)
         # a batch's worth of pieces in flight: the workers flatten the next batch while the rules run here
         pieces = self._workers().map(_flatten_in_worker, ((s,) for s in shipments), ahead=PIECES)
-        while parts := list(itertools.islice(pieces, PIECES)):
+        for parts in _whole_batches(pieces, size):
             frames: dict[str, list[pl.DataFrame]] = defaultdict(list)
             for piece in parts:
                 self._take(piece)
@@ -752,10 +754,24 @@ def _rows(scan: pl.LazyFrame, rows: slice | pl.Expr | None) -> pl.LazyFrame:
     return scan if rows is None else scan.filter(rows)
 
 
-def _read(opened: Input, progress) -> Iterator[RawRecord]:
-    """The records of a file in reading order, the progress told every 500 records and at the end."""
+def _whole_batches(pieces: Iterator[_Piece], size: int) -> Iterator[list[_Piece]]:
+    """The pieces flattened, a batch of ``size`` records at a time (no piece holds records of two batches)."""
+    parts, count = [], 0
+    for piece in pieces:
+        parts.append(piece)
+        count += piece.count
+        if count >= size:
+            yield parts
+            parts, count = [], 0
+    if parts:
+        yield parts
+
+
+def _read(opened: Input, progress) -> Iterator[RawRecord | UnparsedRecords]:
+    """The records of a file in reading order, the progress told every 500 records (and records handed
+    unparsed) and at the end."""
     for count, raw in enumerate(opened.records, start=1):
-        if count % 500 == 0 and progress:
+        if progress and (count % 500 == 0 or raw.__class__ is UnparsedRecords):
             progress(opened.source)
         yield raw
     if progress:
@@ -797,7 +813,7 @@ def _flattened(raws: Iterable[RawRecord]) -> _Piece:
 _PIECES_FLATTENED = itertools.count(1)
 
 
-def _flatten_in_worker(shipment: parallel.Shipment) -> _Piece:
+def _flatten_in_worker(shipment: parallel.Shipment | parallel.UnparsedShipment) -> _Piece:
     piece = _flattened(shipment.unpack())
     if next(_PIECES_FLATTENED) % PIECES == 0:  # the cyclic collector as often as in a single process
         gcpause.between_batches()

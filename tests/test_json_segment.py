@@ -28,14 +28,21 @@ def _by_ijson(path: Path) -> list[str]:
         return [repr(v) for v in ijson.items(fh, "marches.marche.item", use_float=True)]
 
 
-def _by_segment(path: Path) -> tuple[list[str], int]:
-    """The list's values through :func:`json_segment.values`, each as its repr, and the bytes counted."""
+def _by_segment(path: Path, raw: frozenset[str] | None = None, chunks: list | None = None) -> tuple[list[str], int]:
+    """The list's values through :func:`json_segment.values`, each as its repr, and the bytes counted;
+    with ``raw``, the chunks handed unparsed are parsed here (and kept in ``chunks``)."""
     source = json_reader.prepare(path, path.name)
     plan = [("marches.marche", "marche"), ("marches.contrat-concession", "concession")]
     segments = json_reader._segments(source, plan, source.markers)
     assert segments, "the plain layout has its segments"
     start, end = segments["marches.marche"]
-    values = [repr(v) for v in json_segment.values(source, start, end, "marche.item", 1 << 16)]
+    values = []
+    for value in json_segment.values(source, start, end, "marche.item", 1 << 16, raw):
+        if isinstance(value, json_segment.RawChunk):
+            (chunks if chunks is not None else []).append(value)
+            values.extend(repr(v) for v in value.elements())
+        else:
+            values.append(repr(value))
     assert source.bytes_read == end - start, "every byte of the list counted once"
     return values, end - start
 
@@ -91,6 +98,23 @@ def test_the_values_are_ijsons_wherever_the_chunks_are_cut(tmp_path, monkeypatch
         assert slow, "integers of 19 digits are left to ijson"
     elif chunk == 1 << 22 or case in ("empty", "empty-blanks", "not-objects", "records", "numbers", "blanks"):
         assert slow == [], "read by orjson alone"
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 61, 1 << 22])
+@pytest.mark.parametrize("case", list(TRICKY), ids=list(TRICKY))
+def test_chunks_handed_unparsed_hold_the_same_values(tmp_path, monkeypatch, slow, case, chunk):
+    """Proved by simdjson and parsed later by orjson, or parsed at once when an element is not an object
+    carrying one of the keys asked for: the same values as ijson's, in the same order."""
+    monkeypatch.setattr(json_segment, "CHUNK", chunk)
+    path = _file(tmp_path, TRICKY[case])
+    chunks: list = []
+    values, _size = _by_segment(path, frozenset({"id", "a", "objet"}), chunks)
+    assert values == _by_ijson(path)
+    assert all(c.count == len(c.elements()) and c.data.startswith(b"[") for c in chunks)
+    if case == "records":
+        assert sum(c.count for c in chunks) == 40, "records carrying « id »: all handed unparsed"
+    if case in ("not-objects", "nested-lists", "empty", "largest-integers"):
+        assert chunks == [], "a chunk with an element that is not such an object is parsed"
 
 
 def test_a_boundary_is_found_even_when_the_last_candidates_are_inside_a_record(tmp_path, monkeypatch, slow):

@@ -370,6 +370,68 @@ def test_worker_processes_give_the_same_report_byte_for_byte(tmp_path, monkeypat
         assert sum(bool(f.get("line")) for f in json.loads(outputs[1])["findings"]) > 100
 
 
+def test_records_read_unparsed_by_the_workers_give_the_same_report(tmp_path, monkeypatch):
+    """Chunks of the lists handed unparsed to the workers (small chunks here, so a batch ends inside
+    some): records of 2019 in the 2022 shape, a nested list and stray values among them are read here,
+    parsed, as in one process; the report, the file's notes and the records' paths are the same."""
+    import marches.validate as validation
+    from marches.readers import json_reader, json_segment
+
+    modern, old = tmp_path / "m.json", tmp_path / "o.json"
+    generate(modern, "json-2022", contracts=900, seed=13, concession_share=0.1, defect_rate=0.3)
+    generate(old, "json-2019", contracts=20, seed=14)
+    document = json.loads(modern.read_text(encoding="utf-8"))
+    marches, olds = document["marches"]["marche"], json.loads(old.read_text(encoding="utf-8"))["marches"]
+    marches[300:300] = olds[:5]  # the first record of 2019 is noted for the file
+    marches[600:600] = [[marches[10], marches[11]], "texte", olds[5]]
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(validation, "BATCH_RECORDS", 250)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(json_segment, "CHUNK", 20_000)
+    monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)  # a large file: no structural pass before the records
+    shipped = []
+    original = parallel.shipments
+
+    def spy(*args, **kwargs):
+        for shipment in original(*args, **kwargs):
+            shipped.append(type(shipment).__name__)
+            yield shipment
+
+    monkeypatch.setattr(parallel, "shipments", spy)
+    reports = []
+    for workers in (0, 2):
+        findings = []
+        report = validation.validate([path], CONFIG, None, Report(sink=findings.append), workers=workers)
+        reports.append(([f.to_dict() for f in findings], report.sources))
+    assert reports[0] == reports[1]
+    assert {"Shipment", "UnparsedShipment"} <= set(shipped), "chunks of 2022 records unparsed, the others parsed"
+    codes = [f["code"] for f in reports[0][0]]
+    assert "file-shape" in codes and "nested-list" in codes
+
+
+def test_the_reader_hands_unparsed_only_records_it_has_nothing_to_say_of(tmp_path, monkeypatch):
+    """Asked for unparsed records, the JSON reader hands chunks of 2022 records unparsed; their records
+    are those it hands parsed otherwise, position for position, path for path."""
+    from marches.readers import json_reader, json_segment, open_input
+    from marches.readers.base import UnparsedRecords
+
+    path = tmp_path / "d.json"
+    generate(path, "json-2022", contracts=400, seed=3, concession_share=0.2, defect_rate=0.2)
+    monkeypatch.setattr(json_segment, "CHUNK", 10_000)
+    monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)  # a large file: no structural pass before the records
+    parsed = list(open_input(path).records)
+    opened = open_input(path)
+    opened.source.unparsed = True
+    items = list(opened.records)
+    assert sum(isinstance(i, UnparsedRecords) for i in items) > 10
+    again = [r for i in items for r in (i.records() if isinstance(i, UnparsedRecords) else [i])]
+    assert [(r.kind, r.data, r.position, r.path, r.generation, r.findings) for r in again] == [
+        (r.kind, r.data, r.position, r.path, r.generation, r.findings) for r in parsed
+    ]
+    assert opened.source.records == len(parsed) == 400
+
+
 def test_worker_processes_take_values_orjson_cannot_write(tmp_path, monkeypatch):
     """A batch holding an integer beyond 64 bits (orjson refuses it; lone surrogates are already U+FFFD)
     goes to the workers pickled: the same report as in one process."""

@@ -48,6 +48,7 @@ class Source:
     findings: list[Finding] = field(default_factory=list)  # about the file as a whole
     markers: dict[bytes, int] = field(default_factory=dict)  # occurrences of the byte strings the pre-scan counted
     scan: Any = None  # what a reader's own pre-scan learnt of the bytes (JSON: nesting, literals…)
+    unparsed: bool = False  # the reader may hand records unparsed (``UnparsedRecords``), for worker processes
     _file_name: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -110,6 +111,34 @@ class RawRecord:
                 line=line or self.line,
             )
         )
+
+
+@dataclass(slots=True)
+class UnparsedRecords:
+    """``count`` records a reader hands as published, for a worker process to parse (``records``): those
+    of a list at ``list_path`` from its ``index``-th on, numbered from ``position`` in their file.
+
+    The reader proved their bytes a whole part of the list (``chunk``: an object whose ``elements()``
+    are their values) and each of them a record of ``generation``, with nothing to say about it."""
+
+    kind: Kind | None
+    source: Source  # a plain copy: path, name, hash, size, shape
+    position: int
+    list_path: str
+    index: int
+    count: int
+    generation: str
+    chunk: Any
+
+    def records(self, skip: int = 0, take: int | None = None) -> list[RawRecord]:
+        """The records, as the reader would have handed them parsed (``take`` of them from the ``skip``-th)."""
+        values = self.chunk.elements()
+        stop = self.count if take is None else skip + take
+        kind, source, generation, position, index = self.kind, self.source, self.generation, self.position, self.index
+        return [
+            RawRecord(kind, values[i], source, position + i, f"{self.list_path}[{index + i}]", "json", None, generation)
+            for i in range(skip, stop)
+        ]
 
 
 def hash_file(

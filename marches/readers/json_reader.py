@@ -16,6 +16,7 @@ record is still read and the value reported.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import re
@@ -506,7 +507,7 @@ def read_json(source: Source) -> Iterator[RawRecord]:
     else:
         plan = [("" if shape == "bare" else "marches", None)]
     source.work = max(1, len(plan)) * (source.size - skip)
-    if shape == "object" and len(plan) > 1:
+    if shape == "object" and plan:  # each list from its own bytes, by orjson: faster than yajl, even alone
         reading.segments = _segments(source, plan, keys)
         if reading.segments:
             source.work = sum(end - start for start, end in reading.segments.values())
@@ -546,8 +547,17 @@ class _Reading:
         count = 0
         item_prefix = f"{prefix}.item" if prefix else "item"
         where = self._locator(prefix)
-        items = _items(self.source, item_prefix, self.skip, self.position, self.segments.get(prefix))
-        for count, value in enumerate(items, start=1):
+        # records handed unparsed when asked for, where nothing is to be said of them but their generation
+        unparsed = self.source.unparsed and self.shape == "object" and self.survey is None
+        segment = self.segments.get(prefix)
+        items = _items(self.source, item_prefix, self.skip, self.position, segment, V2_MARKERS if unparsed else None)
+        for value in items:
+            if value.__class__ is json_segment.RawChunk:  # objects with a key only 2022 has: of that generation
+                yield base.UnparsedRecords(kind, self._plain, self.position, prefix, count, value.count, "2022", value)
+                self.position += value.count
+                count += value.count
+                continue
+            count += 1
             path = where(count - 1)
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 for k, inner in enumerate(value):  # [[{...}]]: each inner object is a record
@@ -567,6 +577,12 @@ class _Reading:
                         f"« {prefix} » : un objet seul au lieu d'une liste [{{…}}] ; lu comme une liste d'un contrat.",
                     )
                     yield record
+
+    @functools.cached_property
+    def _plain(self) -> Source:
+        """A plain copy of the source (path, name, hash, size, shape): what unparsed records carry."""
+        source = self.source
+        return Source(source.path, source.name, source.sha256, source.size, shape=source.shape)
 
     def _locator(self, prefix: str):
         """The path of the i-th record read at ``prefix``: ijson reads a repeated key's lists one after
@@ -807,17 +823,25 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
             )
 
 
-def _items(source: Source, prefix: str, skip: int, already: int, segment: tuple[int, int] | None = None) -> Iterator:
+def _items(
+    source: Source,
+    prefix: str,
+    skip: int,
+    already: int,
+    segment: tuple[int, int] | None = None,
+    raw: frozenset[str] | None = None,
+) -> Iterator:
     """The values at ``prefix``, by yajl; read again past those already yielded when a number stops it.
 
     With ``segment`` (see :func:`_segments`), only the list's own bytes are parsed first, by orjson
     chunk by chunk (see :mod:`marches.readers.json_segment`); when they do not parse whole, the file is
-    read as usual, past the values the segment gave."""
+    read as usual, past the values the segment gave. With ``raw`` too, the segment's chunks of objects
+    carrying one of these keys come unparsed (``json_segment.RawChunk``)."""
     yielded, backend = 0, ijson
     if segment is not None:
         try:
-            for value in json_segment.values(source, *segment, prefix.partition(".")[2], _buffer(source)):
-                yielded += 1
+            for value in json_segment.values(source, *segment, prefix.partition(".")[2], _buffer(source), raw):
+                yielded += value.count if value.__class__ is json_segment.RawChunk else 1
                 yield value
             return
         except (ijson.JSONError, UnicodeDecodeError, ValueError, OverflowError):
