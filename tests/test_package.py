@@ -312,9 +312,22 @@ def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs,
     file of the package is the one a single process writes; a file that breaks off is still left out whole."""
     from marches import parallel
     from marches.package import state
+    from marches.readers import json_reader, json_segment
 
     monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
     monkeypatch.setattr(state, "READ_BATCH", 70)
+    # a large JSON file's records handed unparsed to the workers, a chunk of about 30 records at a time
+    monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)
+    monkeypatch.setattr(json_segment, "CHUNK", 30_000)
+    shipped = []
+    original = parallel.shipments
+
+    def spy(*args, **kwargs):
+        for shipment in original(*args, **kwargs):
+            shipped.append(type(shipment).__name__)
+            yield shipment
+
+    monkeypatch.setattr(parallel, "shipments", spy)
     broken = tmp_path / "coupe.json"
     text = inputs["json"].read_text(encoding="utf-8")
     broken.write_text(text[: len(text) * 2 // 3], encoding="utf-8")  # stops in the middle of a record
@@ -336,3 +349,4 @@ def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs,
         trees.append(files)
     assert trees[0] == trees[1]
     assert len(rows(tmp_path / "paquet-2", "enregistrements")) == 900
+    assert {"Shipment", "UnparsedShipment"} <= set(shipped), "records handed parsed and unparsed"

@@ -215,7 +215,7 @@ def _flattened(raws: list[RawRecord]) -> _Flattened:
 _FLATTENED = itertools.count(1)  # batches a worker has flattened
 
 
-def _flatten_in_worker(shipment: parallel.Shipment) -> _Flattened:
+def _flatten_in_worker(shipment: parallel.Shipment | parallel.UnparsedShipment) -> _Flattened:
     flattened = _flattened(shipment.unpack())
     if next(_FLATTENED) % COLLECT_EVERY == 0:
         gcpause.between_batches()
@@ -234,6 +234,7 @@ def _read_one(
     generations: dict[str, int] = defaultdict(int)
     with gcpause.paused():  # reading builds many small acyclic objects (see marches.gcpause)
         if workers.wanted(source):
+            source.unparsed = True  # what the reader can hand unparsed, the workers parse
             jobs = ((shipment,) for shipment in parallel.shipments(opened.records, READ_BATCH, keep_text=True))
             results = workers.map(_flatten_in_worker, jobs)
         else:
