@@ -96,3 +96,20 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def shipped(monkeypatch) -> list[str]:
+    """The kind of every shipment sent to the worker processes (``Shipment``, ``UnparsedShipment``), in order."""
+    from marches import parallel
+
+    kinds: list[str] = []
+    original = parallel.shipments
+
+    def spy(*args, **kwargs):
+        for shipment in original(*args, **kwargs):
+            kinds.append(type(shipment).__name__)
+            yield shipment
+
+    monkeypatch.setattr(parallel, "shipments", spy)
+    return kinds

@@ -307,7 +307,7 @@ def test_parquet_option(tmp_path, inputs):
     assert descriptor(target)["x-marches"]["parquet"][0] == "parquet/marches.parquet"
 
 
-def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs, monkeypatch):
+def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs, monkeypatch, shipped):
     """Records flattened in two worker processes (JSON and XML, small batches spread over them): every
     file of the package is the one a single process writes; a file that breaks off is still left out whole."""
     from marches import parallel
@@ -319,15 +319,6 @@ def test_worker_processes_write_the_same_package_byte_for_byte(tmp_path, inputs,
     # a large JSON file's records handed unparsed to the workers, a chunk of about 30 records at a time
     monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)
     monkeypatch.setattr(json_segment, "CHUNK", 30_000)
-    shipped = []
-    original = parallel.shipments
-
-    def spy(*args, **kwargs):
-        for shipment in original(*args, **kwargs):
-            shipped.append(type(shipment).__name__)
-            yield shipment
-
-    monkeypatch.setattr(parallel, "shipments", spy)
     broken = tmp_path / "coupe.json"
     text = inputs["json"].read_text(encoding="utf-8")
     broken.write_text(text[: len(text) * 2 // 3], encoding="utf-8")  # stops in the middle of a record

@@ -370,7 +370,7 @@ def test_worker_processes_give_the_same_report_byte_for_byte(tmp_path, monkeypat
         assert sum(bool(f.get("line")) for f in json.loads(outputs[1])["findings"]) > 100
 
 
-def test_records_read_unparsed_by_the_workers_give_the_same_report(tmp_path, monkeypatch):
+def test_records_read_unparsed_by_the_workers_give_the_same_report(tmp_path, monkeypatch, shipped):
     """Chunks of the lists handed unparsed to the workers (small chunks here, so a batch ends inside
     some): records of 2019 in the 2022 shape, a nested list and stray values among them are read here,
     parsed, as in one process; the report, the file's notes and the records' paths are the same."""
@@ -390,15 +390,6 @@ def test_records_read_unparsed_by_the_workers_give_the_same_report(tmp_path, mon
     monkeypatch.setattr(parallel, "PARALLEL_FROM", 0)
     monkeypatch.setattr(json_segment, "CHUNK", 20_000)
     monkeypatch.setattr(json_reader, "SURVEY_LIMIT", 0)  # a large file: no structural pass before the records
-    shipped = []
-    original = parallel.shipments
-
-    def spy(*args, **kwargs):
-        for shipment in original(*args, **kwargs):
-            shipped.append(type(shipment).__name__)
-            yield shipment
-
-    monkeypatch.setattr(parallel, "shipments", spy)
     reports = []
     for workers in (0, 2):
         findings = []

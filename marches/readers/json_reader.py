@@ -7,6 +7,8 @@
 Records are built one at a time by ijson's C backend, so memory does not grow with the file; the
 lists of a plain well-formed 2022 file are read by orjson a few megabytes at a time
 (:mod:`marches.readers.json_segment`), ijson taking over wherever orjson would not read as it does.
+For worker processes (``Source.unparsed``), chunks of 2022 records proved whole are handed unparsed
+(``base.UnparsedRecords``): the workers parse them, the reading process only proves their bounds.
 No value longer than ``MAX_VALUE_BYTES`` is ever parsed: the first pass over the bytes refuses the file.
 The object shape is read in one pass per list. Bare ``NaN``/``Infinity`` tokens, which JSON
 forbids but real exports contain, are turned into a sentinel string on the fly, so that the
