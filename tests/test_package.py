@@ -256,6 +256,25 @@ def test_update_adds_new_files_only_and_is_idempotent(tmp_path, inputs):
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
 
 
+def test_the_tables_of_the_package_already_there_are_read_a_batch_at_a_time(tmp_path, inputs, monkeypatch):
+    """``--update`` reads the previous package's CSV tables through an Arrow copy in the work directory,
+    a batch at a time (polars' ``collect_batches`` reads a CSV ahead of a slow loop without limit):
+    the same rows, in the same order, as the whole table."""
+    import polars as pl
+
+    from marches.package import common
+
+    target = tmp_path / "decp"
+    package([inputs["json"]], target, config=CONFIG)
+    monkeypatch.setattr(common, "BATCH_ROWS", 70)
+    spill = tmp_path / "work" / "precedent"
+    batches = list(common.stored_batches(target, "marches_titulaires", spill))
+    whole = common.read_table(target, "marches_titulaires")
+    assert len(batches) > 3 and all(b.height <= 70 for b in batches)
+    assert pl.concat(batches).equals(whole)
+    assert (spill / "marches_titulaires.arrow").is_file() and not (target / "marches_titulaires.arrow").exists()
+
+
 def test_update_with_a_newer_copy_moves_the_old_one_to_the_duplicates(tmp_path):
     target = tmp_path / "decp"
     package([_file(tmp_path / "v1.json", _contract())], target, config=CONFIG)

@@ -73,6 +73,12 @@ class _Previous:
     def table(self, name: str) -> pl.DataFrame:
         return read_table(self.directory, name)
 
+    def take_records(self) -> pl.DataFrame:
+        """The records of the package already there, handed over once (``_decide`` weighs them with the
+        new ones): this object keeps none of them (1.5 million at national scale, 0,4 GB)."""
+        records, self.records = self.records, self.records.clear()
+        return records
+
 
 # -- reading the new inputs -----------------------------------------------------------------------------
 
@@ -405,10 +411,11 @@ def _decide(new: _New, findings: Findings, previous: _Previous | None, drop_inva
         .alias("statut")
     )
     if previous is not None:  # an invalid record stays as it was; the others are weighed again with the new ones
-        old = previous.records.with_columns(
+        old = previous.take_records().with_columns(
             pl.when(pl.col("statut").is_in(["quarantaine", "supprimé"])).then(pl.col("statut")).otherwise(None)
         )
         frame = pl.concat([old.select(frame.columns), frame], how="vertical_relaxed")
+        del old  # copied into ``frame``: every record of the package is not held twice
     # ranked by a few columns: copies of every column of 1.5 million records were this step's peak
     valid = frame.filter(pl.col("statut").is_null()).select(
         "record_key", "uid", "datePublicationDonnees", "completude", "nombreModifications", "ordre"

@@ -29,7 +29,6 @@ from marches.package.common import (
     read_table,
     scan_table,
     stored_batches,
-    table_batches,
     write_batches,
 )
 from marches.package.contracts import MODIFICATIONS, current_state, merge_modifications, reconstructed
@@ -37,6 +36,10 @@ from marches.package.state import _New, _Previous, published_entry
 from marches.report import CSV_COLUMNS
 from marches.rules import Config
 from marches.validation.structure import typed_frame
+
+# the work directory's copy of the tables of the package already there (``--update``), as Arrow files
+# read a batch at a time (``stored_batches``)
+PREVIOUS_SPILL = "precedent"
 
 # -- writing the package ---------------------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ def _write(
         """The rows of the retained records, batch by batch, each batch read when the writing asks for it
         (``stored_batches``): the current state of a batch of contracts takes longer than reading it."""
         for directory in ([previous.directory] if previous is not None else []) + [new.work]:
-            for batch in stored_batches(directory, name):
+            for batch in stored_batches(directory, name, new.work / PREVIOUS_SPILL):
                 yield batch.filter(among)
 
     # the modifications (a small part of the data) are merged whole; every other table goes by batches
@@ -246,7 +249,7 @@ def _write_side_tables(
     copies_frame = pl.DataFrame(copies, schema=dict.fromkeys(models["doublons"].field_names, pl.String))
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
-    found = table_batches(scan_table(previous.directory, "constats")) if previous is not None else iter(())
+    found = stored_batches(previous.directory, "constats", new.work / PREVIOUS_SPILL) if previous else iter(())
     write_batches(staging / "constats.csv", list(CSV_COLUMNS), itertools.chain(found, findings.batches()))
     out = (
         records.slice(start, common.BATCH_ROWS).with_columns(
