@@ -184,16 +184,17 @@ class UnparsedShipment:
 def shipments(
     records: Iterator[RawRecord | UnparsedRecords], size: int, keep_text: bool = False, batch: int = 0
 ) -> Iterator[Shipment | UnparsedShipment]:
-    """The records packed for the worker processes: those parsed ``size`` at a time, those a reader
-    handed unparsed as they came; with ``batch``, no shipment holds records of two batches of ``batch``
-    records (the ``batch`` first records, the ``batch`` next…), so that whole shipments make up each batch."""
+    """The records packed for the worker processes, ``size`` at a time at most: those parsed, and those a
+    reader handed unparsed (as they came, cut where needed); with ``batch``, no shipment holds records of
+    two batches of ``batch`` records (the ``batch`` first records, the ``batch`` next…), so that whole
+    shipments make up each batch."""
     stream = _Ahead(records)
     shipped = 0
     while stream.head is not None:
         room = batch - shipped % batch if batch else None
         if stream.head.__class__ is UnparsedRecords:
             unparsed, skip = stream.head, stream.skip
-            take = min(unparsed.count - skip, room or unparsed.count)
+            take = min(unparsed.count - skip, room or size, size)
             stream.advance(take)
             shipment = UnparsedShipment(unparsed, skip, take)
         else:

@@ -117,6 +117,19 @@ def test_chunks_handed_unparsed_hold_the_same_values(tmp_path, monkeypatch, slow
         assert chunks == [], "a chunk with an element that is not such an object is parsed"
 
 
+def test_a_chunk_of_many_tiny_records_is_parsed_by_the_reader(tmp_path, monkeypatch):
+    """More than ``RAW_MOST`` elements in a chunk (tiny records): parsed by the reader, never handed
+    unparsed, so that a worker never holds more records than a shipment of parsed ones."""
+    path = _file(tmp_path, TRICKY["records"])
+    chunks: list = []
+    monkeypatch.setattr(json_segment, "RAW_MOST", 39)
+    values, _size = _by_segment(path, frozenset({"id"}), chunks)
+    assert values == _by_ijson(path) and chunks == []
+    monkeypatch.setattr(json_segment, "RAW_MOST", 40)
+    values, _size = _by_segment(path, frozenset({"id"}), chunks)
+    assert values == _by_ijson(path) and [c.count for c in chunks] == [40]
+
+
 def test_a_boundary_is_found_even_when_the_last_candidates_are_inside_a_record(tmp_path, monkeypatch, slow):
     """Candidates inside nested lists and strings are refused by the parse; reading goes on by orjson."""
     parsed = []

@@ -25,8 +25,8 @@ class _Elements:
 
 
 def test_shipments_keep_the_reading_order_and_never_straddle_a_batch():
-    """Records parsed and records handed unparsed, mixed: shipped in order, the parsed ones ``size`` at a
-    time at most, no shipment holding records of two batches; a chunk a batch ends in goes in two."""
+    """Records parsed and records handed unparsed, mixed: shipped in order, ``size`` at a time at most
+    (parsed or not), no shipment holding records of two batches; a chunk a batch ends in goes in two."""
     from pathlib import Path
 
     from marches.readers.base import RawRecord, Source, UnparsedRecords
@@ -58,7 +58,6 @@ def test_shipments_keep_the_reading_order_and_never_straddle_a_batch():
     for shipment in shipments:
         size = len(shipment)
         assert size > 0 and start // 10 == (start + size - 1) // 10, (start, size)
-        if isinstance(shipment, parallel.Shipment):
-            assert size <= 4
+        assert size <= 4, "parsed or not, a shipment holds size records at most"
         start += size
     assert start == position

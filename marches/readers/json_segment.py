@@ -41,7 +41,7 @@ Chunks handed unparsed
 ----------------------
 For worker processes (``raw``: the keys a record must carry, one of them at least), a chunk is proved
 by simdjson instead of orjson: a validating parser, ten times faster, that builds no Python value.
-A chunk whose elements are all objects carrying one of those keys is handed as it is, a
+A chunk of at most ``RAW_MOST`` elements, all objects carrying one of those keys, is handed as it is, a
 :class:`RawChunk`: its bytes and its number of elements, for orjson to parse in a worker (the parse
 ``_loads`` does here). Any other chunk, and any chunk simdjson refuses (it stops at integers beyond
 64 bits, which orjson reads), gets the orjson parse above. The elements are the same either way; only
@@ -66,6 +66,9 @@ ATTEMPTS = 3  # candidates tried a round, last first
 ROUNDS = 2  # failed rounds in a row (candidates, no true boundary among them) before ijson reads the rest
 GROW_LIMIT = 64 << 20  # a chunk grows up to this size to hold one huge record, then ijson reads the rest
 HEAD = 1 << 16  # the list's key, colon, bracket and blanks are read within this many bytes
+# elements of a chunk handed unparsed at most (a real record takes about 1 KB, 4 000 a chunk): a chunk
+# of tiny records is parsed here, so that a worker never holds more records than a shipment of parsed ones
+RAW_MOST = 8_000
 
 _CANDIDATE = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 _FIRST_KEY = re.compile(rb'\{[ \t\r\n]*("[^"\\]{0,64}")')
@@ -223,7 +226,7 @@ def _prover(keys: frozenset[str]) -> Callable[[bytes], list | None]:
             count = len(elements)
         finally:
             del elements  # the parser's next document needs its buffer back
-        return [RawChunk(data, count)] if whole and count else _loads(data)
+        return [RawChunk(data, count)] if whole and 0 < count <= RAW_MOST else _loads(data)
 
     return parse
 
