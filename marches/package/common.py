@@ -111,10 +111,15 @@ def arrow_tables(directory: Path) -> None:
     for name in TABLES:
         path = directory / f"{name}.csv"
         if path.is_file():
-            pl.scan_csv(path, infer_schema=False).sink_ipc(
-                directory / f"{name}.arrow", compression="lz4", record_batch_size=BATCH_ROWS
-            )
+            _sink_arrow(pl.scan_csv(path, infer_schema=False), directory / f"{name}.arrow")
             path.unlink()
+
+
+def _sink_arrow(scan: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+    """``scan`` written, streaming, as an Arrow IPC file of ``BATCH_ROWS``-row record batches (what
+    ``stored_batches`` reads one at a time); returns its scan."""
+    scan.sink_ipc(path, compression="lz4", record_batch_size=BATCH_ROWS)
+    return pl.scan_ipc(path)
 
 
 def table_batches(scan: pl.LazyFrame, rows: int | None = None) -> Iterator[pl.DataFrame]:
@@ -146,8 +151,7 @@ def stored_batches(directory: Path, name: str, spill: Path | None = None) -> Ite
             yield from table_batches(scan)
             return
         spill.mkdir(parents=True, exist_ok=True)
-        scan.sink_ipc(spill / f"{name}.arrow", compression="lz4", record_batch_size=BATCH_ROWS)
-        scan = pl.scan_ipc(spill / f"{name}.arrow")
+        scan = _sink_arrow(scan, spill / f"{name}.arrow")
     start = 0
     while True:
         frame = scan.slice(start, BATCH_ROWS).collect()
