@@ -188,9 +188,9 @@ class Validator:
         self.lines.update(piece.lines)
 
     def _in_workers(self, records: Iterator[RawRecord | UnparsedRecords], size: int) -> None:
-        """Batches of ``size`` records flattened by the worker processes in pieces of about ``size`` /
-        ``PIECES`` records (records the reader left unparsed: as many as it handed at once), their rules
-        run here on each whole batch.
+        """Batches of ``size`` records flattened by the worker processes in pieces of ``size`` / ``PIECES``
+        records at most (fewer where the reader handed fewer unparsed at once), their rules run here on
+        each whole batch.
 
         The pieces come back in reading order and make up the batches ``_process`` makes, so the report
         is byte for byte the one of a single process; a worker holds a piece, not a batch, and flattens

@@ -210,8 +210,8 @@ def _loads(data: bytes) -> list | None:
 
 def _prover(keys: frozenset[str]) -> Callable[[bytes], list | None]:
     """A ``parse`` for ``_by_orjson`` that proves a chunk by simdjson and hands it unparsed, as a
-    one-element list ``[RawChunk]``, when its elements are all objects carrying one of ``keys``; the
-    chunk's values (``_loads``) otherwise, None when neither parser reads it."""
+    one-element list ``[RawChunk]``, when its elements (``RAW_MOST`` at most) are all objects carrying one
+    of ``keys``; the chunk's values (``_loads``) otherwise, None when neither parser reads it."""
     parser = simdjson.Parser()
 
     def parse(data: bytes) -> list | None:
