@@ -7,6 +7,8 @@ d'outre-mer). The full CPV list is not shipped: ``marches cpv install`` adds its
 
 from __future__ import annotations
 
+import polars as pl
+
 DIVISIONS_CPV = {
     "03": "Produits agricoles, de l'élevage, de la pêche et de la sylviculture",
     "09": "Produits pétroliers, combustibles, électricité et autres sources d'énergie",
@@ -183,4 +185,29 @@ def departement_sql(code: str, type_code: str) -> str:
         f"WHEN substr({code}, 1, 2) = '20' THEN CASE WHEN {code} < '20200' THEN '2A' ELSE '2B' END "
         f"ELSE substr({code}, 1, 2) END "
         f"END"
+    )
+
+
+def departement_expr(code: str, type_code: str) -> pl.Expr:
+    """``departement_sql`` as a polars expression, the same value for every row (tested against SQLite).
+
+    SQLite's ``upper`` changes ASCII letters only and polars' every letter: the codes kept (those of
+    ``DEPARTEMENTS``) are digits, "2A" and "2B", which no other letter turns into.
+    """
+    value, kind = pl.col(code), pl.col(type_code)
+    first_two = value.str.slice(0, 2)
+    overseas = first_two.is_in(["97", "98"])
+    return (
+        pl.when(kind == "Code département")
+        .then(value.str.to_uppercase())
+        .when(kind == "Code commune")
+        .then(pl.when(overseas).then(value.str.slice(0, 3)).otherwise(first_two.str.to_uppercase()))
+        .when(kind == "Code postal")
+        .then(
+            pl.when(overseas)
+            .then(value.str.slice(0, 3))
+            .when(first_two == "20")
+            .then(pl.when(value < "20200").then(pl.lit("2A")).otherwise(pl.lit("2B")))
+            .otherwise(first_two)
+        )
     )

@@ -141,6 +141,39 @@ def test_derived_columns_views_and_summaries(built):
 
 
 @pytest.mark.skipif(not CPV_FILE.is_file(), reason="../shared/reference absent (CPV list)")
+def test_summaries_order_ties_by_their_key_whatever_the_order_of_the_rows(tmp_path):
+    """Two divisions, two procedures, two rules with as many contracts: their order in the statistics
+    tables is their code's, not the order in which the rows came (the same tables from one build to
+    the next)."""
+    import sqlite_utils
+
+    from marches import enrich
+
+    rows = [
+        {"record_key": f"k{i}", "annee_fiable": 2024, "division_cpv": division, "procedure": procedure}
+        for i, (division, procedure) in enumerate([("80", "Procédure adaptée"), ("48", "Appel d'offres ouvert")] * 3)
+    ]
+    tables = []
+    for order in (rows, rows[::-1]):
+        db = sqlite_utils.Database(tmp_path / f"{len(tables)}.db")
+        enrich.create_reference_tables(db)
+        columns = ["montant", "montant_fiable", "offre_unique", "consideration_sociale"]
+        columns += ["consideration_environnementale", "date_fiable", "dateNotification", "nature", "departement"]
+        db["marches"].insert_all([{**r, **dict.fromkeys(columns)} | {"categorie_entreprise": None} for r in order])
+        db["constats"].insert_all(
+            {"record_key": r["record_key"], "code": code, "severity": "warning"}
+            for r in order
+            for code in ("siret-checksum", "cpv-unknown")
+        )
+        db["enregistrements"].insert_all({"record_key": r["record_key"], "statut": "signalé"} for r in order)
+        enrich.summaries(db)
+        tables.append({name: db.execute(f"SELECT * FROM {name}").fetchall() for name in enrich.SUMMARIES})
+    assert tables[0] == tables[1]
+    assert [r[0] for r in tables[0]["stats_division"]] == ["48", "80"]
+    assert [r[1] for r in tables[0]["stats_procedure"]] == ["Appel d'offres ouvert", "Procédure adaptée"]
+    assert [r[0] for r in tables[0]["stats_constats"]] == ["cpv-unknown", "siret-checksum"]
+
+
 def test_cpv_labels_when_the_nomenclature_is_installed(built):
     database, _ = built
     db = connect(database)
