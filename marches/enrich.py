@@ -70,6 +70,8 @@ class Derived:
     # The same value as ``sql`` computed by polars as the rows are inserted, on the other core while SQLite writes
     # (tests hold the two equal on every kind of value); None: ``derive`` runs ``sql`` once the rows are in.
     polars: Callable[[Insertion], pl.Expr] | None = None
+    # SQL condition outside of which ``sql`` is NULL: ``derive`` updates only these rows (the others stay NULL)
+    rows: str | None = None
 
 
 def _at_insertion(table: str) -> list[Derived]:
@@ -218,6 +220,7 @@ DERIVED = (
         f"CASE WHEN nombreModifications > 0 AND montant_fiable >= {GROWTH_MIN_AMOUNT} AND montantActuel BETWEEN 0 "
         f"AND {GROWTH_MAX_AMOUNT} THEN round(100.0 * (montantActuel - montant_fiable) / montant_fiable, 1) END",
         stage=2,
+        rows="nombreModifications > 0",
     ),
     Derived(
         "marches",
@@ -540,6 +543,7 @@ def derive(db: sqlite_utils.Database, as_of: str, stages: tuple[int, ...] = (1, 
     A column some index already covers is set apart, only in the rows where its value changes:
     SQLite rewrites the index entries of every row an UPDATE sets, changed or not. The expressions
     of a stage read only columns of earlier stages, so setting them in two statements changes nothing.
+    Columns that say where they can have a value (``rows``) are set in those rows only.
     """
     for stage in stages:
         for table in dict.fromkeys(d.table for d in DERIVED):
@@ -548,7 +552,8 @@ def derive(db: sqlite_utils.Database, as_of: str, stages: tuple[int, ...] = (1, 
             plain = [d for d in columns if d.name not in indexed]
             if plain:
                 assignments = ", ".join(f'"{d.name}" = {d.sql.format(as_of=as_of)}' for d in plain)
-                db.execute(f'UPDATE "{table}" SET {assignments}')
+                rows = " OR ".join(f"({d.rows})" for d in plain) if all(d.rows for d in plain) else None
+                db.execute(f'UPDATE "{table}" SET {assignments}' + (f" WHERE {rows}" if rows else ""))
             for d in columns:
                 if d.name in indexed:
                     value = d.sql.format(as_of=as_of)

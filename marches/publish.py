@@ -68,7 +68,7 @@ INDEX_CACHE_KIB = 512
 
 INDEXES = {
     "marches": [
-        ["acheteur_id"],
+        # a buyer's contracts (equality on acheteur_id) come from the first of its two indexes below
         ["codeCPV"],
         ["cpv8"],
         # a default facet (annee_fiable, procedure, division_cpv) clicked: the rows come in the page's

@@ -247,6 +247,19 @@ def test_growth_is_measured_on_reliable_amounts_only(built):
     assert rows and all(m is not None and m >= 1000 for (m,) in rows)
 
 
+def test_derived_columns_set_in_some_rows_only_are_empty_in_the_others(built):
+    from marches.enrich import DERIVED
+
+    db = connect(built[0])
+    limited = [d for d in DERIVED if d.rows]
+    assert limited
+    for d in limited:
+        outside = f'SELECT count(*) FROM "{d.table}" WHERE ({d.rows}) IS NOT 1 AND ({d.sql.format(as_of="2026-12-31")}) IS NOT NULL'
+        assert db.execute(outside).fetchone()[0] == 0, d.name
+        inside = f'SELECT count(*) FROM "{d.table}" WHERE "{d.name}" IS NOT NULL'
+        assert db.execute(inside).fetchone()[0] > 0, d.name
+
+
 def test_rows_handed_to_sqlite_in_small_parts_give_the_same_database(built, tmp_path, monkeypatch):
     """The thread that prepares the rows hands them over in parts: their size changes nothing."""
     from marches import publish as module
