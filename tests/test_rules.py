@@ -226,3 +226,30 @@ def test_the_fast_luhn_pass_never_accepts_what_stdnum_rejects():
     fast = frame.filter("fast").get_column("_id").to_list()
     assert all(siret.is_valid(v) for v in fast)
     assert set(valid) <= set(fast), "ordinary valid SIRETs never need stdnum"
+
+
+def test_arrays_repeated_malformed_or_empty_are_typed_cell_by_cell():
+    """A text repeated in many rows is decoded once; every cell gets what decoding it alone gives,
+    a malformed array among them included (null: a type error)."""
+    import json
+
+    texts = [
+        '["Sans objet"]',
+        None,
+        '["Sans objet"]',
+        "Sans objet",
+        "[1, 2]",
+        '["a", "b"]',
+        "[",
+        "[]",
+        '["Sans objet"]',
+    ]
+    rows = [{"techniques": t} for t in texts]
+    raw = _raw("marches", rows)
+    typed, errors = structure.typed_frame(raw, load_tables()["marches"])
+    expected = []
+    for text in texts:
+        value = json.loads(text) if text is not None and text.startswith("[") and text.endswith("]") else None
+        expected.append([str(v) for v in value] if isinstance(value, list) else None)
+    assert typed.get_column("techniques").to_list() == expected
+    assert sorted(errors.filter(pl.col("field") == "techniques").get_column("value").to_list()) == ["Sans objet", "["]

@@ -69,20 +69,34 @@ def cast_expr(name: str, type_: str) -> pl.Expr:
 
 
 def _decode_arrays(series: pl.Series) -> pl.Series:
-    """JSON arrays of strings; anything else null (reported as a type error)."""
-    candidate = series.str.contains(_JSON_ARRAY).fill_null(False)
+    """JSON arrays of strings; anything else null (reported as a type error).
+
+    The same texts come back again and again (« Sans objet », « Pas de considération sociale »…): each
+    distinct text is decoded once (50 000 contracts, 7 array columns: 0.23 -> 0.06 s)."""
+    texts = series.unique()
+    decoded = pl.DataFrame({"text": texts, "value": _decoded(texts)})
+    return (
+        series.to_frame("text")
+        .join(decoded, on="text", how="left", maintain_order="left")
+        .get_column("value")
+        .alias(series.name)
+    )
+
+
+def _decoded(texts: pl.Series) -> pl.Series:
+    candidate = texts.str.contains(_JSON_ARRAY).fill_null(False)
     try:
-        only_arrays = pl.select(pl.when(candidate).then(series)).to_series()
-        return only_arrays.str.json_decode(pl.List(pl.String)).alias(series.name)
+        only_arrays = pl.select(pl.when(candidate).then(texts)).to_series()
+        return only_arrays.str.json_decode(pl.List(pl.String))
     except pl.exceptions.PolarsError:  # a malformed array among them: decode cell by cell
         values = []
-        for text in series.to_list():
+        for text in texts.to_list():
             try:
                 value = json.loads(text) if text is not None else None
             except ValueError:
                 value = None
             values.append([str(v) for v in value] if isinstance(value, list) else None)
-        return pl.Series(series.name, values, dtype=pl.List(pl.String))
+        return pl.Series(values, dtype=pl.List(pl.String))
 
 
 def typed_frame(raw: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
