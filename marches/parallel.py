@@ -12,6 +12,8 @@ import itertools
 import multiprocessing
 import operator
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -50,10 +52,31 @@ def default_workers() -> int:
 
 
 def pool(workers: int, initializer: Callable[..., None], initargs: tuple = ()) -> ProcessPoolExecutor:
-    """``workers`` processes started by ``spawn`` (polars' threads do not survive a fork)."""
+    """``workers`` processes started by ``spawn`` (polars' threads do not survive a fork), each ending by
+    itself if this process is gone (``_start_worker``)."""
     return ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
     )
+
+
+PARENT_CHECK_SECONDS = 0.5  # how often a worker checks that the process that started it is still there
+
+
+def _start_worker(parent: int, initializer: Callable[..., None], initargs: tuple) -> None:
+    """A worker's start: ``initializer(*initargs)``, and a thread that ends the worker once ``parent`` is
+    gone. A process stopped by a signal (a CI job's timeout sends SIGTERM, then SIGKILL) runs no clean-up:
+    without this, its workers ran on, orphaned, each holding a batch's memory, until killed by hand."""
+    threading.Thread(target=_end_with, args=(parent,), name="marches-parent-watch", daemon=True).start()
+    initializer(*initargs)
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 @dataclass

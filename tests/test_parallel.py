@@ -1,5 +1,9 @@
 """The worker processes validate and package share."""
 
+from pathlib import Path
+
+import pytest
+
 from marches import gcpause, parallel
 
 
@@ -61,3 +65,44 @@ def test_shipments_keep_the_reading_order_and_never_straddle_a_batch():
         assert size <= 4, "parsed or not, a shipment holds size records at most"
         start += size
     assert start == position
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the processes' states in /proc (Linux)")
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A parent stopped by SIGKILL runs no clean-up: its workers still end by themselves."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "from marches import gcpause, parallel\n"
+        "if __name__ == '__main__':\n"
+        "    workers = parallel.Workers(2, gcpause.paused_for_life)\n"
+        "    pids = set(workers.map(os.getpid, [()] * 8))\n"
+        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out, err = tmp_path / "out", tmp_path / "err"  # files, not pipes: orphaned workers would hold a pipe open
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run([sys.executable, str(script)], stdout=stdout, stderr=stderr, timeout=120)
+    assert done.returncode == -9, err.read_text()
+    pids = [int(p) for p in out.read_text().split()]
+    assert pids
+
+    def alive(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    still = [pid for pid in pids if alive(pid)]
+    for pid in still:
+        os.kill(pid, 9)
+    assert not still, "orphaned workers"
