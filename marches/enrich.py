@@ -10,7 +10,7 @@ contract that names the same titulaire twice counts once in every statistic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 import sqlite_utils
@@ -32,6 +32,8 @@ class Insertion:
 
     as_of: str  # YYYY-MM-DD
     flagged_dates: pl.DataFrame  # field, record_key
+    # table -> its expressions, stage by stage: built at its first batch, not at every batch
+    _stages: dict[str, list[list[pl.Expr]]] = field(default_factory=dict, compare=False, repr=False)
 
     def names(self, table: str) -> list[str]:
         """The derived columns of ``table`` computed at insertion, in the order ``frame`` adds them."""
@@ -39,20 +41,23 @@ class Insertion:
 
     def frame(self, table: str, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (values as stored: dates as text) with the derived columns of ``table`` computed at insertion."""
-        for stage in (1, 2):
-            rows = rows.with_columns(
-                d.polars(self)
-                .cast(pl.String if d.type is str else pl.Int64 if d.type is int else pl.Float64)
-                .alias(d.name)
-                for d in _at_insertion(table)
-                if d.stage == stage
-            )
+        if table not in self._stages:
+            derived = _at_insertion(table)
+            self._stages[table] = [
+                [d.polars(self).cast(_POLARS_TYPES[d.type]).alias(d.name) for d in derived if d.stage == stage]
+                for stage in sorted({d.stage for d in derived})
+            ]
+        for expressions in self._stages[table]:
+            rows = rows.with_columns(expressions)
         return rows
 
     def flagged(self, column: str) -> pl.Expr:
         """True for the rows whose ``column`` the validation flagged (date before the floor or in the future)."""
         keys = self.flagged_dates.filter(pl.col("field") == column).get_column("record_key")
         return pl.col("record_key").is_in(keys.implode())
+
+
+_POLARS_TYPES = {str: pl.String, int: pl.Int64, float: pl.Float64}
 
 
 @dataclass(frozen=True)

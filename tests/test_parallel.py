@@ -1,5 +1,9 @@
 """The worker processes validate and package share."""
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,11 +74,6 @@ def test_shipments_keep_the_reading_order_and_never_straddle_a_batch():
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the processes' states in /proc (Linux)")
 def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
     """A parent stopped by SIGKILL runs no clean-up: its workers still end by themselves."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, signal\n"

@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
-from marches import cpv
+from marches import cpv, enrich
 from marches.errors import InputError
 from marches.generate import generate
 from marches.model import TABLES
@@ -145,10 +146,6 @@ def test_summaries_order_ties_by_their_key_whatever_the_order_of_the_rows(tmp_pa
     """Two divisions, two procedures, two rules with as many contracts: their order in the statistics
     tables is their code's, not the order in which the rows came (the same tables from one build to
     the next)."""
-    import sqlite_utils
-
-    from marches import enrich
-
     rows = [
         {"record_key": f"k{i}", "annee_fiable": 2024, "division_cpv": division, "procedure": procedure}
         for i, (division, procedure) in enumerate([("80", "Procédure adaptée"), ("48", "Appel d'offres ouvert")] * 3)
@@ -248,10 +245,8 @@ def test_growth_is_measured_on_reliable_amounts_only(built):
 
 
 def test_derived_columns_set_in_some_rows_only_are_empty_in_the_others(built):
-    from marches.enrich import DERIVED
-
     db = connect(built[0])
-    limited = [d for d in DERIVED if d.rows]
+    limited = [d for d in enrich.DERIVED if d.rows]
     assert limited
     for d in limited:
         outside = f'SELECT count(*) FROM "{d.table}" WHERE ({d.rows}) IS NOT 1 AND ({d.sql.format(as_of="2026-12-31")}) IS NOT NULL'
