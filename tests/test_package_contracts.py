@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -175,6 +176,59 @@ def test_publish_of_packages_holding_the_same_contract_shows_it_once(tmp_path):
     (copy,) = db.execute("SELECT retenu_record_key, format_publie, publie FROM doublons")
     assert copy[0] == kept[0] and copy[1] == "json-reconstitué" and json.loads(copy[2])["montant"] == 85000
     assert db.execute("SELECT sum(nombre) FROM stats_annee").fetchone()[0] == 2
+
+
+def _copy_of(data: dict, published: Callable[[int], str], number: int) -> dict:
+    """``data`` (a file's JSON) with each contract's publication date ``published(i)`` and its last
+    modification replaced by modification ``number``, which for a marché names a titulaire."""
+    copy = json.loads(json.dumps(data))
+    for i, record in enumerate(copy["marches"]["marche"] + copy["marches"]["contrat-concession"]):
+        record["datePublicationDonnees"] = published(i)
+        marche = "acheteur" in record
+        change = {
+            "id": number,
+            "dateNotificationModification" if marche else "dateSignatureModification": "2026-10-01",
+            "datePublicationDonneesModification": "2026-10-02",
+            "dureeMois": 60,
+        }
+        if marche:
+            change["titulaires"] = [{"titulaire": {"typeIdentifiant": "SIRET", "id": "35600000000048"}}]
+        record["modifications"] = [*record.get("modifications", [])[:-1], {"modification": change}]
+    return copy
+
+
+def test_every_copy_set_aside_by_publish_is_stored_as_it_was_published(tmp_path):
+    """Copies set aside are typed and rebuilt all together: each one keeps only its own modifications (and
+    their titulaires), not those merged into it from other copies, and reads back as its file published it."""
+    generate(tmp_path / "a.json", "json-2022", contracts=120, seed=7, concession_share=0.3, defect_rate=0)
+    published = {"a.json": json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))}
+    # in package a, each contract of a.json takes the modification 8 of its older copy in a2.json
+    published["a2.json"] = _copy_of(published["a.json"], lambda i: "2020-01-01", 8)
+    # package b's copies: half of them later (kept, setting a.json's aside), half older (set aside)
+    published["b.json"] = _copy_of(published["a.json"], lambda i: "2026-11-01" if i % 2 else "2020-06-01", 7)
+    for name, data in published.items():
+        (tmp_path / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    package([tmp_path / "a.json", tmp_path / "a2.json"], tmp_path / "a", config=CONFIG)
+    package([tmp_path / "b.json"], tmp_path / "b", config=CONFIG)
+    publish([tmp_path / "a", tmp_path / "b"], tmp_path / "decp.db")
+    db = sqlite3.connect(tmp_path / "decp.db")
+    copies = db.execute(
+        "SELECT e.source_file, e.kind, d.publie FROM doublons d JOIN enregistrements e USING (record_key) "
+        "WHERE d.format_publie = 'json-reconstitué'"
+    ).fetchall()
+    assert len(copies) == 120 and {f for f, _, _ in copies} == {"a.json", "b.json"}
+    for source_file, kind, text in copies:
+        record = json.loads(text)
+        (original,) = [
+            r
+            for r in published[source_file]["marches"]["marche" if kind == "marche" else "contrat-concession"]
+            if r["id"] == record["id"]
+        ]
+        assert record == original, (source_file, record["id"])
+    rebuilt = [json.loads(text) for _, _, text in copies]
+    assert sum("titulaires" in m["modification"] for r in rebuilt for m in r.get("modifications", [])) >= 30
+    (merged,) = db.execute("SELECT count(*) FROM marches_modifications WHERE source_record_key != record_key")
+    assert merged[0] >= 100, "the kept copies hold the modifications of the copies set aside"
 
 
 def _database_content(database: Path) -> dict[str, list[tuple]]:

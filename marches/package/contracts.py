@@ -179,33 +179,37 @@ def reconstructed(tables: dict[str, pl.DataFrame], copies: pl.DataFrame) -> list
 
     Each copy is rebuilt from the package's ``tables`` in the 2022 JSON shape, with only the
     modifications it published itself (not those merged into it from other copies). ``copies``:
-    record_key, kind, uid, retenu_record_key.
+    record_key, kind, uid, retenu_record_key. Each table is typed once for all the copies (a national
+    publication sets aside tens of thousands of them), then its rows are dealt out by record_key.
     """
     if copies.height == 0:
         return []
     models = load_tables()
     keys = copies["record_key"].implode()
-    groups = {
-        name: frame.filter(pl.col("record_key").is_in(keys)).partition_by("record_key", as_dict=True)
-        for name, frame in tables.items()
-    }
+    kinds = set(copies["kind"].to_list())
+    names = (MARCHE_TABLES if "marche" in kinds else ()) + (CONCESSION_TABLES if "concession" in kinds else ())
+    own: dict[str, dict[str, list[dict]]] = {}  # table -> record_key -> the copy's rows, typed
+    positions: pl.DataFrame | None = None  # (record_key, modification_position) of each copy's own modifications
+    for name in names:
+        frame = tables[name].filter(pl.col("record_key").is_in(keys))
+        if PROVENANCE in frame.columns:
+            frame = frame.filter(pl.coalesce(PROVENANCE, "record_key") == pl.col("record_key"))
+            positions = frame.select("record_key", pl.col("position").alias("modification_position"))
+        elif "modification_position" in frame.columns:
+            frame = frame.join(positions, on=["record_key", "modification_position"], how="semi", maintain_order="left")
+        typed, _ = typed_frame(frame, models[name])
+        typed = typed.drop([f["name"] for f in models[name].fields if "x-computed" in f])
+        by_key: dict[str, list[dict]] = {}
+        for r in typed.to_dicts():
+            by_key.setdefault(r["record_key"], []).append(
+                {k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
+            )
+        own[name] = by_key
     out = []
     for row in copies.iter_rows(named=True):
         key = row["record_key"]
-        rows: dict[str, list[dict]] = {}
-        own_positions: list[str] = []
-        for name in MARCHE_TABLES if row["kind"] == "marche" else CONCESSION_TABLES:
-            frame = groups[name].get((key,), tables[name].clear())
-            if PROVENANCE in frame.columns:
-                frame = frame.filter(pl.coalesce(PROVENANCE, "record_key") == key)
-                own_positions = frame["position"].to_list()
-            elif "modification_position" in frame.columns:
-                frame = frame.filter(pl.col("modification_position").is_in(own_positions))
-            typed, _ = typed_frame(frame, models[name])
-            typed = typed.drop([f["name"] for f in models[name].fields if "x-computed" in f])
-            rows[name] = [
-                {k: v for k, v in r.items() if not (isinstance(v, float) and v != v)} for r in typed.to_dicts()
-            ]
+        kind_tables = MARCHE_TABLES if row["kind"] == "marche" else CONCESSION_TABLES
+        rows = {name: own[name].get(key, []) for name in kind_tables}
         record = (unflatten.marche if row["kind"] == "marche" else unflatten.concession)(rows)
         out.append(
             {
