@@ -343,13 +343,16 @@ class _Plan:
         """The copies set aside: ``doublon`` in enregistrements, their content in doublons."""
         if self.copies.height == 0:
             return
-        rows = []
         for index, directory in enumerate(self.directories):
             copies = self.copies.filter(pl.col("paquet") == index)
             if copies.height:
                 keys = copies["record_key"].implode()
                 tables = {name: read_table(directory, name).filter(pl.col("record_key").is_in(keys)) for name in TABLES}
-                rows += reconstructed(tables, copies)
+                for rows in reconstructed(tables, copies):
+                    self._store_aside(db, rows)
+
+    @staticmethod
+    def _store_aside(db: sqlite_utils.Database, rows: list[dict]) -> None:
         with db.conn:
             db.conn.executemany(
                 "UPDATE enregistrements SET statut = 'doublon', retenu = 0 WHERE record_key = ?",

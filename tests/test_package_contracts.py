@@ -15,7 +15,7 @@ import pytest
 
 from marches.generate import generate
 from marches.model import load_tables
-from marches.package import package
+from marches.package import contracts, package
 from marches.publish import publish
 from marches.rules import Config
 from marches.validate import validate
@@ -197,9 +197,12 @@ def _copy_of(data: dict, published: Callable[[int], str], number: int) -> dict:
     return copy
 
 
-def test_every_copy_set_aside_by_publish_is_stored_as_it_was_published(tmp_path):
-    """Copies set aside are typed and rebuilt all together: each one keeps only its own modifications (and
-    their titulaires), not those merged into it from other copies, and reads back as its file published it."""
+@pytest.mark.parametrize("at_once", [7, 20_000])
+def test_every_copy_set_aside_by_publish_is_stored_as_it_was_published(tmp_path, monkeypatch, at_once):
+    """Copies set aside are typed and rebuilt together, ``at_once`` at a time: each one keeps only its own
+    modifications (and their titulaires), not those merged into it from other copies, and reads back as
+    its file published it."""
+    monkeypatch.setattr(contracts, "REBUILT_AT_ONCE", at_once)
     generate(tmp_path / "a.json", "json-2022", contracts=120, seed=7, concession_share=0.3, defect_rate=0)
     published = {"a.json": json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))}
     # in package a, each contract of a.json takes the modification 8 of its older copy in a2.json

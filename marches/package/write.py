@@ -245,7 +245,7 @@ def _write_side_tables(
             name: scan_table(previous.directory, name).filter(pl.col("record_key").is_in(demoted_keys)).collect()
             for name in (TABLES if demoted.height else ())
         }
-        copies = old_copies.to_dicts() + copies + reconstructed(tables, demoted)
+        copies = [*old_copies.to_dicts(), *copies, *itertools.chain.from_iterable(reconstructed(tables, demoted))]
     copies_frame = pl.DataFrame(copies, schema=dict.fromkeys(models["doublons"].field_names, pl.String))
     quarantine.write_csv(staging / "quarantaine.csv", null_value="")
     copies_frame.select(models["doublons"].field_names).write_csv(staging / "doublons.csv", null_value="")
