@@ -284,6 +284,9 @@ LISTS = {
         "tarifs", "tarif", frozenset(GENERATIONS), (("2019", 1), ("2022", 1)), unique=False
     ),
 }
+# The one list item the two 2022 schemas name differently: the XSD 2.0.2's spelling of an item LISTS names
+# as the JSON Schema 2.0.3 does. Each schema refuses the other's spelling.
+XSD_ITEM_NAMES = {"modificationActeSousTraitance": "modificationActesSousTraitance"}
 # The 2022 closed lists: {"technique": [...]} in JSON, repeated <technique> in XML; at least one value, each once.
 VALUE_LISTS = {
     "techniques": "technique",

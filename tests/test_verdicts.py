@@ -7,18 +7,24 @@ with the facts in force at its date, and one defect gives one finding.
 from __future__ import annotations
 
 import copy
+import io
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 from marches.cli import cli
 from marches.findings import Finding
+from marches.flatten import flatten
+from marches.generate.formats import writer_for
+from marches.readers import open_input
 from marches.report import Report
 from marches.rules import Config
 from marches.validate import validate
+from tests.official_schemas import SCHEMAS, oracle
 
 AS_OF_2019 = Config(as_of=date(2019, 4, 6))
 AS_OF_2026 = Config(as_of=date(2026, 11, 30))
@@ -617,3 +623,70 @@ def test_a_cpv_code_of_zeros_is_not_said_to_have_lost_a_zero(tmp_path):
     found = check_2022(tmp_path, m2022(codeCPV="0000000"))
     assert [f.code for f in found if f.severity == "error"] == ["pattern"]
     assert "zéro initial" not in found[0].message
+
+
+# -- the one item the two 2022 schemas spell differently ------------------------------------------------
+
+ACT = {
+    "id": 1,
+    "sousTraitant": {"typeIdentifiant": "SIRET", "id": "38012986643097"},
+    "dureeMois": 12,
+    "dateNotification": "2025-04-01",
+    "datePublicationDonnees": "2025-04-03",
+    "montant": 20000,
+    "variationPrix": "Ferme",
+}
+ACT_CHANGE = {
+    "id": 1,
+    "dateNotificationModificationSousTraitance": "2025-06-02",
+    "datePublicationDonnees": "2025-06-04",
+}
+JSON_NAME, XSD_NAME = "modificationActeSousTraitance", "modificationActesSousTraitance"
+
+
+def _act_changes_document(tmp_path: Path, shape: str, item: str, second_published: str = "2025-06-04") -> Path:
+    """A file holding a 2022 marché with one acte de sous-traitance and two changes of it (25 000 then
+    27 000 €, the second published on ``second_published``), their items named ``item``."""
+    changes = [
+        {JSON_NAME: {**ACT_CHANGE, "montant": 25000}},
+        {JSON_NAME: {**ACT_CHANGE, "montant": 27000, "datePublicationDonnees": second_published}},
+    ]
+    record = m2022(
+        sousTraitanceDeclaree=True,
+        actesSousTraitance=[{"acteSousTraitance": copy.deepcopy(ACT)}],
+        modificationsActesSousTraitance=changes,
+    )
+    if shape == "json":
+        record["modificationsActesSousTraitance"] = [{item: c[JSON_NAME]} for c in changes]
+        return write(tmp_path, {"marches": {"marche": [record]}})
+    out = io.BytesIO()
+    writer = writer_for("xml-2022", out)
+    writer.write(record, "marche")
+    writer.close()
+    text = out.getvalue().decode()
+    assert f"<{XSD_NAME}>" in text, "the generator writes the XSD's spelling"
+    path = tmp_path / "decp.xml"
+    path.write_text(text.replace(XSD_NAME, item), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("shape", "item", "refused"),
+    [("json", JSON_NAME, False), ("json", XSD_NAME, True), ("xml", XSD_NAME, False), ("xml", JSON_NAME, True)],
+)
+def test_each_2022_schema_refuses_the_other_s_name_of_a_change_of_subcontracting(tmp_path, shape, item, refused):
+    """The JSON Schema 2.0.3 names the item modificationActeSousTraitance, the XSD 2.0.2
+    modificationActesSousTraitance: the other spelling is one error on the list, the changes are read all the
+    same (both: a repeated item is not a repeated element), and a finding inside names what was published."""
+    path = _act_changes_document(tmp_path, shape, item)
+    if SCHEMAS.is_dir():  # the official schema agrees
+        document = etree.parse(str(path)) if shape == "xml" else json.loads(path.read_text(encoding="utf-8"))
+        assert bool(oracle(f"{shape}-2022").errors(document)) == refused
+    where = "marches.marche[0].modificationsActesSousTraitance"
+    assert serious(findings([path])) == ([("list-shape", where)] if refused else [])
+    (raw,) = open_input(path).records
+    assert [r["montant"] for r in flatten(raw).rows["marches_modifications_actes_sous_traitance"]] == [25000, 27000]
+    late = _act_changes_document(tmp_path, shape, item, second_published="2025-06-01")  # before its notification
+    (dated,) = [f for f in findings([late]) if f.code == "date-order"]
+    inside = f".{item}[1]" if shape == "xml" else f"[1].{item}"
+    assert dated.path == f"{where}{inside}.datePublicationDonnees"

@@ -38,6 +38,7 @@ from marches.flatten.vocabulary import (
     NATURE_2019,
 )
 from marches.normalize import RecordContext
+from marches.regulation import XSD_ITEM_NAMES
 
 # -- marchés -----------------------------------------------------------------------------------------
 
@@ -238,18 +239,31 @@ def _marche(ctx: RecordContext, published: dict) -> dict[str, list[dict]]:
 
 
 def _act_modifications(ctx: RecordContext, d: dict, table: str):
-    """The XSD spells the item ``modificationActesSousTraitance``, the JSON Schema ``modificationActeSousTraitance``:
-    the XSD's spelling is the format's in XML, and read without a finding in JSON too (both are published)."""
-    container = d.get("modificationsActesSousTraitance")
-    xsd = "modificationActesSousTraitance"
-    uses_xsd = (isinstance(container, dict) and set(container) == {xsd}) or (
-        isinstance(container, list) and container and isinstance(container[0], dict) and set(container[0]) == {xsd}
-    )
-    if not (uses_xsd or ctx.xml):
-        return items(ctx, d, "marche", "modificationsActesSousTraitance", "", table)
-    renamed = {**d, "modificationsActesSousTraitance": _rename(container, xsd, "modificationActeSousTraitance")}
-    found = items(ctx, renamed, "marche", "modificationsActesSousTraitance", "", table)
-    return [(rel.replace(".modificationActeSousTraitance", f".{xsd}"), item) for rel, item in found]
+    """The items of ``modificationsActesSousTraitance``, whichever of the format's two spellings names them.
+
+    The JSON Schema 2.0.3 names the item ``modificationActeSousTraitance`` (the name ``LISTS`` knows),
+    the XSD 2.0.2 ``modificationActesSousTraitance``: each schema refuses the other's spelling, so a
+    record using it is in error (``list-shape``). It is read all the same, its paths as published."""
+    key, item = "modificationsActesSousTraitance", "modificationActeSousTraitance"
+    xsd = XSD_ITEM_NAMES[item]
+    container = d.get(key)
+    wrappers = container if isinstance(container, list) else [container]
+    spellings = {name for w in wrappers if isinstance(w, dict) and len(w) == 1 for name in w} & {item, xsd}
+    expected = xsd if ctx.xml else item
+    for published in sorted(spellings - {expected}):
+        ctx.note(
+            "list-shape",
+            key,
+            None,
+            f"« {key} » : au format {'XML (XSD 2.0.2)' if ctx.xml else 'JSON (schéma 2.0.3)'}, ses éléments "
+            f"s'appellent « {expected} » ; « {published} » est le nom que leur donne "
+            f"{'le schéma JSON' if ctx.xml else 'le XSD'}, et le {'XSD' if ctx.xml else 'schéma JSON'} le refuse. "
+            "Lus quand même.",
+        )
+    if xsd not in spellings:
+        return items(ctx, d, "marche", key, "", table)
+    found = items(ctx, {**d, key: _rename(container, xsd, item)}, "marche", key, "", table)
+    return [(rel.replace(f".{item}", f".{xsd}"), value) for rel, value in found]
 
 
 def _rename(container, old: str, new: str):

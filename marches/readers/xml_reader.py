@@ -30,7 +30,7 @@ from lxml import etree
 from marches import french
 from marches.errors import InputError
 from marches.readers.base import RawRecord, Source, hash_file, value_too_long
-from marches.regulation import LISTS, OBJECT_KEYS, VALUE_LISTS
+from marches.regulation import LISTS, OBJECT_KEYS, VALUE_LISTS, XSD_ITEM_NAMES
 
 RECORD_TAGS = {"marche": "marche", "contrat-concession": "concession"}
 ROOT_TAGS = {"marches", *RECORD_TAGS}
@@ -39,10 +39,15 @@ CONTAINERS = frozenset(
     {"marches", *RECORD_TAGS, *OBJECT_KEYS, *VALUE_LISTS}
     | {spec.name for spec in LISTS.values()}
     | {spec.item for spec in LISTS.values()}
-    | {"modificationActesSousTraitance"}
+    | set(XSD_ITEM_NAMES.values())
 )
-# (list element, item element): an item's published path always carries its index (titulaire[0])
-LIST_ITEMS = frozenset({(spec.name, spec.item) for spec in LISTS.values()} | set(VALUE_LISTS.items()))
+# (list element, item element): an item's published path always carries its index (titulaire[0]); an item
+# spelt as either schema spells it
+LIST_ITEMS = frozenset(
+    {(spec.name, spec.item) for spec in LISTS.values()}
+    | {(spec.name, XSD_ITEM_NAMES[spec.item]) for spec in LISTS.values() if spec.item in XSD_ITEM_NAMES}
+    | set(VALUE_LISTS.items())
+)
 # elements a record may repeat: list items, and lists themselves (a repeated list is read whole by the flattener)
 REPEATABLE = frozenset({name for pair in LIST_ITEMS for name in pair})
 _NAME = re.compile(r"[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?")
