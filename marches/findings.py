@@ -84,8 +84,10 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     FindingType(
         "ignored-key",
         "warning",
-        "Clé ignorée à côté de « marches »",
-        "Le format ne prévoit rien d'autre que « marches » à la racine du fichier : la clé est ignorée.",
+        "Clé ignorée hors des contrats",
+        "Le format ne prévoit rien d'autre que « marches » à la racine du fichier, ni, au format 2022, que "
+        "« marche » et « contrat-concession » sous « marches » : une autre clé ne contient aucun contrat, elle "
+        "est ignorée. Les schémas JSON l'admettent (le XSD, non : en XML, c'est une erreur).",
         "reading",
     ),
     FindingType(

@@ -690,3 +690,16 @@ def test_each_2022_schema_refuses_the_other_s_name_of_a_change_of_subcontracting
     (dated,) = [f for f in findings([late]) if f.code == "date-order"]
     inside = f".{item}[1]" if shape == "xml" else f"[1].{item}"
     assert dated.path == f"{where}{inside}.datePublicationDonnees"
+
+
+def test_a_value_beside_the_2022_lists_under_marches_is_ignored_not_an_error(tmp_path):
+    """The JSON Schema 2.0.3 admits other keys under « marches »: a value that holds no contract is a warning,
+    while contracts under an unknown key stay an error (no conforming reader sees them)."""
+    document = {"marches": {"marche": [m2022()], "version": "2.0.3", "meta": {"source": "plateforme"}}}
+    if SCHEMAS.is_dir():
+        assert oracle("json-2022").errors(document) == []
+    found = findings([write(tmp_path, document)])
+    assert [(f.code, f.severity) for f in found] == [("ignored-key", "warning")] * 2
+    assert "« marches.version » (du texte)" in found[0].message
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "decp.json"), "--as-of", "2026-11-30", "-q"])
+    assert result.exit_code == 0 and "CONFORME" in result.output

@@ -817,11 +817,11 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
                 "mais aucun outil conforme ne les lirait. Renommez la clé.",
             )
             yield from reading.list(f"marches.{key}", kind)
-        else:
+        else:  # the JSON Schema 2.0.3 admits other keys under "marches": nothing is lost but the value
             source.note(
-                "unknown-container",
+                "ignored-key",
                 f"« marches.{key} » ({_EVENTS.get(event, event)}) : le format 2022 n'a sous « marches » que "
-                "« marche » et « contrat-concession » ; valeur ignorée.",
+                "« marche » et « contrat-concession » ; cette clé ne contient aucun contrat, elle est ignorée.",
             )
 
 
