@@ -82,6 +82,15 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "rule",
     ),
     FindingType(
+        "xml-mixed-text",
+        "warning",
+        "Texte libre entre les éléments d'« acheteur » (XML)",
+        "Les XSD déclarent « acheteur » mixte : du texte peut y figurer entre ses éléments, et le fichier reste "
+        "valide. Mais ce texte n'est aucune donnée du format et aucun outil ne le lit ; il est conservé dans "
+        "extra_fields.",
+        "reading",
+    ),
+    FindingType(
         "ignored-key",
         "warning",
         "Clé ignorée hors des contrats",

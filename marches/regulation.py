@@ -284,6 +284,9 @@ LISTS = {
         "tarifs", "tarif", frozenset(GENERATIONS), (("2019", 1), ("2022", 1)), unique=False
     ),
 }
+# Elements both XSDs (1.5.0 line 47, 2.0.2 line 31) declare mixed="true": text may stand between their child
+# elements. It carries no data of the format.
+XML_MIXED = frozenset({"acheteur"})
 # The one list item the two 2022 schemas name differently: the XSD 2.0.2's spelling of an item LISTS names
 # as the JSON Schema 2.0.3 does. Each schema refuses the other's spelling.
 XSD_ITEM_NAMES = {"modificationActeSousTraitance": "modificationActesSousTraitance"}

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from marches.errors import InputError
 from marches.flatten import flatten
 from marches.readers import detect_format, open_input
 from tests.conftest import FIXTURES, example_params
+from tests.official_schemas import SCHEMAS, oracle
 
 DEFECTS = FIXTURES / "defects"
 MALFORMED = FIXTURES / "malformed"
@@ -357,6 +360,25 @@ def test_text_mixed_with_elements_is_read_whole_with_a_finding(tmp_path):
     assert record.rows["marches"][0]["objet"].startswith("Lot 1 : ")
     (finding,) = [f for f in record.findings if f.code == "wrong-type"]
     assert finding.path.endswith(".objet") and "<b>" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("element", "code", "severity"),
+    [("acheteur", "xml-mixed-text", "warning"), ("lieuExecution", "wrong-type", "error")],
+)
+def test_text_between_the_elements_of_an_object_is_an_error_unless_the_xsd_says_mixed(
+    tmp_path, element, code, severity
+):
+    """Both XSDs declare <acheteur> mixed: text between its elements leaves the file valid (a warning, the
+    text kept in extra_fields); in an object the XSD does not declare mixed, it makes the file invalid."""
+    text = re.sub(rf"<{element}>", f"<{element}>Ville de Lyon", XML_RECORD, count=1)
+    if SCHEMAS.is_dir():  # the official XSD agrees
+        assert bool(oracle("xml-2022").errors(etree.fromstring(text.encode()).getroottree())) == (severity == "error")
+    _, (record,) = read_all(_xml(tmp_path, text))
+    (finding,) = [f for f in record.findings if f.path.endswith(f"marche[0].{element}")]
+    assert (finding.code, finding.severity, finding.value) == (code, severity, "Ville de Lyon")
+    if severity == "warning":
+        assert record.rows["marches"][0]["extra_fields"] == {"acheteur#texte": "Ville de Lyon"}
 
 
 def test_an_element_under_marches_that_is_not_a_record_is_reported(tmp_path):

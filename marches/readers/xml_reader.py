@@ -30,7 +30,7 @@ from lxml import etree
 from marches import french
 from marches.errors import InputError
 from marches.readers.base import RawRecord, Source, hash_file, value_too_long
-from marches.regulation import LISTS, OBJECT_KEYS, VALUE_LISTS, XSD_ITEM_NAMES
+from marches.regulation import LISTS, OBJECT_KEYS, VALUE_LISTS, XML_MIXED, XSD_ITEM_NAMES
 
 RECORD_TAGS = {"marche": "marche", "contrat-concession": "concession"}
 ROOT_TAGS = {"marches", *RECORD_TAGS}
@@ -394,9 +394,23 @@ def element_to_value(el, walk: _Walk | None = None, rel: str = "", where: str = 
                     f"texte « {text.strip()} ». Publiez du texte seul.",
                 )
             return text
-        if walk is not None:
+        if walk is not None and name in XML_MIXED:  # the XSD admits it: kept aside, a warning
+            walk.extra[f"{where or name}#texte"] = stray
             walk.note(
-                rel, where, "wrong-type", f"« {where or name} » : du texte hors des éléments (« {stray} ») ; ignoré."
+                rel,
+                where,
+                "xml-mixed-text",
+                f"« {where or name} » : du texte entre ses éléments (« {stray} ») ; le XSD l'admet, mais ce texte "
+                "n'est aucune donnée du format : il est conservé dans extra_fields. Retirez-le.",
+                stray,
+            )
+        elif walk is not None:
+            walk.note(
+                rel,
+                where,
+                "wrong-type",
+                f"« {where or name} » : du texte hors des éléments (« {stray} ») ; ignoré.",
+                stray,
             )
     out: dict = {}
     seen: dict[str, int] = {}
