@@ -413,6 +413,9 @@ class Validator:
             fields = part.get_column("field").to_list()
             rows = part.get_column("row").to_list()
             values = [frame[f][r] for r, f in zip(rows, fields, strict=True)]
+            if code == "enum":  # a list's message names its values outside the closed list (a JSON list)
+                found = part.get_column("value").to_list()
+                values = [v if model.types[f] == "array" else p for f, v, p in zip(fields, found, values, strict=True)]
             self._emit(
                 name,
                 frame,
@@ -421,7 +424,7 @@ class Validator:
                 code,
                 fields,
                 [
-                    structure.message(code, f, v, c, generation=g)
+                    structure.message(code, f, v, c, model.types[f], g)
                     for f, v, c, g in zip(
                         fields,
                         values,

@@ -703,3 +703,20 @@ def test_a_value_beside_the_2022_lists_under_marches_is_ignored_not_an_error(tmp
     assert "« marches.version » (du texte)" in found[0].message
     result = CliRunner().invoke(cli, ["validate", str(tmp_path / "decp.json"), "--as-of", "2026-11-30", "-q"])
     assert result.exit_code == 0 and "CONFORME" in result.output
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (["Clause sociale", "Clause  sociale x"], "« Clause  sociale x » n'est pas une valeur autorisée"),
+        (["Inconnue", "Clause sociale", "Autre"], "« Inconnue », « Autre » ne sont pas des valeurs autorisées"),
+    ],
+)
+def test_a_closed_list_names_only_its_values_outside_the_list(tmp_path, values, named):
+    """One error on the list, whose message names the values the format refuses, never the good ones."""
+    found = check_2022(tmp_path, m2022(considerationsSociales={"considerationSociale": values}))
+    (error,) = [f for f in found if f.severity == "error"]
+    assert (error.code, error.path) == ("enum", "marches.marche[0].considerationsSociales")
+    assert named in error.message and "« Clause sociale »," in error.message.split("valeurs possibles")[1]
+    assert "« Clause sociale »" not in error.message.split("valeurs possibles")[0]
+    assert json.loads(error.value) == values, "the value is the list as published"

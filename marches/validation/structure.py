@@ -282,11 +282,13 @@ def _failures_of(typed: pl.DataFrame, table_name: str, generation: str | None) -
         if len(rows):
             m = meta[(name, number)]
             column_values = typed.get_column(name).gather(rows)
-            values = (
-                column_values.list.join(", ")
-                if column_values.dtype == pl.List(pl.String)
-                else column_values.cast(pl.String)
-            )
+            if column_values.dtype == pl.List(pl.String) and m.code == "enum":  # the values outside, as a JSON list
+                outside = column_values.list.eval(pl.element().filter(~pl.element().is_in(list(m.constraint))))
+                values = pl.Series([json.dumps(v, ensure_ascii=False) for v in outside.to_list()], dtype=pl.String)
+            elif column_values.dtype == pl.List(pl.String):
+                values = column_values.list.join(", ")
+            else:
+                values = column_values.cast(pl.String)
             parts.append(_failures(rows, name, m.code, values, m.constraint))
     if not parts:
         return _empty_failures()
@@ -371,7 +373,10 @@ def message(
         return f"« {name} » est obligatoire {where} et absent."
     if code == "enum":
         allowed = ", ".join(f"« {v} »" for v in constraint[:8]) + (" …" if len(constraint) > 8 else "")
-        return f"« {name} » : {shown} n'est pas une valeur autorisée {where}{damaged} ; valeurs possibles : {allowed}."
+        outside = json.loads(value) if type_ == "array" else [value]  # of a list: the values outside it
+        shown = ", ".join(f"« {v} »" for v in outside)
+        verdict = "ne sont pas des valeurs autorisées" if len(outside) > 1 else "n'est pas une valeur autorisée"
+        return f"« {name} » : {shown} {verdict} {where}{damaged} ; valeurs possibles : {allowed}."
     if code == "pattern":
         return f"« {name} » : {shown} n'a pas le format attendu ({_pattern_hint(field, value, constraint)})."
     if code in ("minimum", "maximum") and (exact := french.published_number(str(value))):
