@@ -139,6 +139,13 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "les copies sont conservées dans extra_fields.",
     ),
     FindingType(
+        "xml-order",
+        "error",
+        "Éléments XML dans le désordre",
+        "Le XSD fixe l'ordre des éléments de certains objets (xs:sequence) : au format 2019, <id> puis <nom> dans "
+        "<acheteur>. Dans un autre ordre, le fichier n'est pas valide ; les valeurs sont lues quand même.",
+    ),
+    FindingType(
         "xml-namespace",
         "error",
         "Espace de noms XML hors du format",

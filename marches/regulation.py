@@ -284,6 +284,9 @@ LISTS = {
         "tarifs", "tarif", frozenset(GENERATIONS), (("2019", 1), ("2022", 1)), unique=False
     ),
 }
+# The objects whose elements an XSD orders (xs:sequence; the others are xs:all), by (generation, object kind):
+# the only one with more than one element is the 2019 acheteur (XSD 1.5.0 line 48: id, then nom).
+XML_SEQUENCES = {("2019", "acheteur"): ("id", "nom")}
 # Elements both XSDs (1.5.0 line 47, 2.0.2 line 31) declare mixed="true": text may stand between their child
 # elements. It carries no data of the format.
 XML_MIXED = frozenset({"acheteur"})

@@ -720,3 +720,53 @@ def test_a_closed_list_names_only_its_values_outside_the_list(tmp_path, values, 
     assert named in error.message and "« Clause sociale »," in error.message.split("valeurs possibles")[1]
     assert "« Clause sociale »" not in error.message.split("valeurs possibles")[0]
     assert json.loads(error.value) == values, "the value is the list as published"
+
+
+XML_2019 = """<?xml version="1.0" encoding="UTF-8"?>
+<marches>
+  <marche>
+    <id>2019LY000100</id>
+    <acheteur>
+      {acheteur}
+    </acheteur>
+    <nature>Marché</nature>
+    <objet>Entretien des espaces verts</objet>
+    <codeCPV>77313000</codeCPV>
+    <procedure>Procédure adaptée</procedure>
+    <lieuExecution><code>69123</code><typeCode>Code commune</typeCode><nom>Lyon</nom></lieuExecution>
+    <dureeMois>12</dureeMois>
+    <dateNotification>2019-02-04</dateNotification>
+    <datePublicationDonnees>2019-02-11</datePublicationDonnees>
+    <montant>85000</montant>
+    <formePrix>Ferme</formePrix>
+    <titulaires>
+      <titulaire>
+        <typeIdentifiant>SIRET</typeIdentifiant>
+        <id>38012986643097</id>
+        <denominationSociale>Jardins du Rhône</denominationSociale>
+      </titulaire>
+    </titulaires>
+    <modifications/>
+  </marche>
+</marches>
+"""
+
+
+@pytest.mark.parametrize(
+    ("acheteur", "errors"),
+    [
+        ("<id>21690123100011</id><nom>Ville de Lyon</nom>", []),
+        ("<nom>Ville de Lyon</nom><id>21690123100011</id>", [("xml-order", "marches.marche[0].acheteur")]),
+    ],
+)
+def test_the_2019_xsd_orders_the_elements_of_acheteur(tmp_path, acheteur, errors):
+    """The 1.5.0 XSD declares <acheteur> as a sequence, <id> then <nom> (its other objects are xs:all): the
+    other order is one error, the values read all the same."""
+    path = tmp_path / "decp.xml"
+    path.write_text(XML_2019.format(acheteur=acheteur), encoding="utf-8")
+    if SCHEMAS.is_dir():
+        assert bool(oracle("xml-2019").errors(etree.parse(str(path)))) == bool(errors)
+    assert serious(findings([path], AS_OF_2019)) == errors
+    (raw,) = open_input(path).records
+    root = flatten(raw).rows["marches"][0]
+    assert (root["acheteur_id"], root["acheteur_nom"]) == ("21690123100011", "Ville de Lyon")

@@ -22,6 +22,7 @@ from marches.regulation import (
     REQUIRED_OBJECTS,
     UNTYPED_OBJECTS,
     VALUE_LISTS,
+    XML_SEQUENCES,
     ListSpec,
     readable_keys,
     strict_keys,
@@ -195,11 +196,26 @@ def _object(ctx: RecordContext, value: Any, rel: str, kind: str, table: str, pre
         )
         ctx.extra[rel] = value
         return {}
+    if ctx.xml and (order := XML_SEQUENCES.get((ctx.generation, kind))):
+        _in_sequence(ctx, value, rel, order)
     if value.keys() <= OBJECT_KEYS[kind][ctx.generation or "2022"]:  # the format's keys only: nothing to expand
         return _nulls(ctx, value, rel, table, kind, prefix)
     value = _nulls(ctx, _expand_flat_keys(ctx, value, rel, kind), rel, table, kind, prefix)
     check_keys(ctx, value, rel, kind)
     return value
+
+
+def _in_sequence(ctx: RecordContext, value: dict, rel: str, order: tuple[str, ...]) -> None:
+    """An object whose elements the XSD orders (xs:sequence): any other order makes the file invalid."""
+    published = [k for k in value if k in order]  # the elements, in the document's order
+    if published != sorted(published, key=order.index):
+        ctx.note(
+            "xml-order",
+            rel,
+            None,
+            f"« {rel} » : ses éléments sont publiés dans l'ordre <{'>, <'.join(published)}> ; le XSD impose "
+            f"<{'>, <'.join(order)}>, et un outil conforme refuse le contrat. Lus quand même.",
+        )
 
 
 def required_object(ctx: RecordContext, d: dict, key: str, parent: str, rel: str, published: dict) -> None:
