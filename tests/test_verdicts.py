@@ -770,3 +770,28 @@ def test_the_2019_xsd_orders_the_elements_of_acheteur(tmp_path, acheteur, errors
     (raw,) = open_input(path).records
     root = flatten(raw).rows["marches"][0]
     assert (root["acheteur_id"], root["acheteur_nom"]) == ("21690123100011", "Ville de Lyon")
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "place"),
+    [
+        ({"montant": 999999999}, "amount-placeholder", "acteSousTraitance.montant"),
+        ({"montant": 1e17}, "amount-implausible", "acteSousTraitance.montant"),
+        ({"montant": 1}, "amount-symbolic", "acteSousTraitance.montant"),
+        ({"dureeMois": 365}, "duration-implausible", "acteSousTraitance.dureeMois"),
+        ({"change_montant": 123456789}, "amount-placeholder", "modificationActeSousTraitance.montant"),
+    ],
+)
+def test_amounts_and_durations_of_subcontracting_are_checked_as_the_contract_s(tmp_path, change, code, place):
+    """A placeholder, implausible or symbolic amount, or a duration in days, is the same fault in an acte de
+    sous-traitance (and its changes) as in the marché: one finding where it lies."""
+    acte = {**ACT, **{k: v for k, v in change.items() if k != "change_montant"}}
+    changes = [{JSON_NAME: {**ACT_CHANGE, "montant": change.get("change_montant", 25000)}}]
+    record = m2022(
+        sousTraitanceDeclaree=True,
+        actesSousTraitance=[{"acteSousTraitance": acte}],
+        modificationsActesSousTraitance=changes,
+    )
+    found = serious(check_2022(tmp_path, record))
+    assert [c for c, _ in found] == [code]
+    assert found[0][1].endswith(f"[0].{place}")

@@ -37,6 +37,8 @@ AMOUNTS = (
     ("concessions", "valeurGlobale", "Valeur globale"),
     ("marches_modifications", "montant", "Montant modifié"),
     ("concessions_modifications", "valeurGlobale", "Valeur globale modifiée"),
+    ("marches_actes_sous_traitance", "montant", "Montant sous-traité"),
+    ("marches_modifications_actes_sous_traitance", "montant", "Montant sous-traité modifié"),
 )
 for table, column, label in AMOUNTS:
     rule(
@@ -172,7 +174,11 @@ rule(
 )
 
 
-for table, limit in (("marches", "duration_implausible"), ("concessions", "concession_duration_implausible")):
+for table, limit in (
+    ("marches", "duration_implausible"),
+    ("marches_actes_sous_traitance", "duration_implausible"),
+    ("concessions", "concession_duration_implausible"),
+):
     rule(
         code="duration-implausible",
         severity="warning",
@@ -183,7 +189,7 @@ for table, limit in (("marches", "duration_implausible"), ("concessions", "conce
         reason="Au-delà de 15 ans pour un marché, de 40 ans pour une concession (seuils réglables), une durée en "
         "mois est rare : c'est souvent une durée en jours.",
         params=lambda c, name=limit: {"limit": french.number(getattr(c, name))},
-        reads=("montant",) if table == "marches" else (),
+        reads=("montant",) if table == "marches" else (),  # the marché's day-like durations have their own rule
         ok=lambda c, name=limit, days=table == "marches": (
             (pl.col("dureeMois") <= getattr(c, name)) | (_days(c) if days else pl.lit(False))
         ),
