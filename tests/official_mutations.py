@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from marches.regulation import XSD_ITEM_NAMES
 from tests.official_schemas import Facets
 
 UNKNOWN_KEY = "champInconnu"
@@ -317,6 +318,8 @@ def _json_wrapping(path: Path, value, generation: str) -> dict[str, Op]:
             singular = item[0]
         if singular and singular != key:
             out["singular-name"] = _rename(path, singular)
+        if isinstance(key, int) and inner and inner[0] in XSD_ITEM_NAMES:  # the XSD's name of the item
+            out["xsd-item-name"] = _edit(path, lambda v: {XSD_ITEM_NAMES[k]: x for k, x in v.items()})
     else:
         name = ITEM_NAMES.get(path[-2]) if len(path) > 1 and isinstance(key, int) else None
         if name and isinstance(value, dict):
@@ -403,6 +406,9 @@ def xml_mutations(record, path: tuple, facets: Facets | None, wraps_list: bool) 
     if children or not path:
         out["unknown-element"] = _at(path, _add_unknown)
     out["attribute"] = _at(path, lambda e: e.set(UNKNOWN_ATTRIBUTE, "fr"))
+    json_name = {xsd: name for name, xsd in XSD_ITEM_NAMES.items()}.get(element.tag)
+    if json_name:  # the JSON Schema's name of the item
+        out["json-item-name"] = _at(path, lambda e: setattr(e, "tag", json_name))
     if path and wraps_list:
         out["wrapper-removed"] = _at(path, _unwrap)
         out["empty-list"] = _at(path, _empty)

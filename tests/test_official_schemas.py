@@ -66,8 +66,8 @@ COMMON_XML = [
 ]  # fmt: skip
 KINDS = {
     "json-2019": [*COMMON_JSON, "wrap-item", "wrap-list"],
-    "json-2022": [*COMMON_JSON, "above-maximum", "unwrap-item", "bare-list", "singular-name"],
-    "xml-2022": [*COMMON_XML, "above-maximum"],
+    "json-2022": [*COMMON_JSON, "above-maximum", "unwrap-item", "bare-list", "singular-name", "xsd-item-name"],
+    "xml-2022": [*COMMON_XML, "above-maximum", "json-item-name"],
     "xml-2019": COMMON_XML,
 }
 CONTAINERS = {
