@@ -295,6 +295,62 @@ def test_a_subsequent_marche_of_2019_is_not_asked_for_idaccordcadre(tmp_path):
     assert serious(check_2022(tmp_path, subsequent)) == [("accord-cadre-id", "marches.marche[0].idAccordCadre")]
 
 
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("AC-2023-000000017", "maxLength"), ("", "placeholder"), (True, "wrong-type"), ({}, "wrong-type")],
+    ids=["too-long", "empty", "bool", "object"],
+)
+def test_an_identifier_the_format_rejects_is_not_said_to_be_missing(tmp_path, value, code):
+    """One defect, one finding: an idAccordCadre too long is there, not « sans identifiant »."""
+    subsequent = m2022(modalitesExecution={"modaliteExecution": ["Marchés subséquents"]}, idAccordCadre=value)
+    assert serious(check_2022(tmp_path, subsequent)) == [(code, "marches.marche[0].idAccordCadre")]
+
+
+ACT = {
+    "acteSousTraitance": {
+        "id": 1,
+        "sousTraitant": {"id": "38012986643097", "typeIdentifiant": "SIRET"},
+        "dureeMois": 12,
+        "dateNotification": "2025-04-01",
+        "datePublicationDonnees": "2025-04-05",
+        "montant": 10000,
+        "variationPrix": "Ferme",
+    }
+}
+ACT_CHANGE = {
+    "modificationActeSousTraitance": {
+        "id": 1,
+        "dureeMois": 12,
+        "dateNotificationModificationSousTraitance": "2025-06-01",
+        "datePublicationDonnees": "2025-06-05",
+        "montant": 12000,
+    }
+}
+
+
+@pytest.mark.parametrize(("number", "code"), [(0, "minimum"), ("un", "wrong-type"), (None, "null-value")])
+def test_an_act_whose_number_the_format_rejects_is_not_said_to_be_unpublished(tmp_path, number, code):
+    """The change names act 1; the only act's number is unreadable: one finding, on that number."""
+    act = copy.deepcopy(ACT)
+    act["acteSousTraitance"]["id"] = number
+    record = m2022(actesSousTraitance=[act], modificationsActesSousTraitance=[ACT_CHANGE])
+    assert serious(check_2022(tmp_path, record)) == [
+        (code, "marches.marche[0].actesSousTraitance[0].acteSousTraitance.id")
+    ]
+    assert (
+        serious(check_2022(tmp_path, m2022(actesSousTraitance=[ACT], modificationsActesSousTraitance=[ACT_CHANGE])))
+        == []
+    )
+    other = copy.deepcopy(ACT_CHANGE)
+    other["modificationActeSousTraitance"]["id"] = 2
+    assert serious(check_2022(tmp_path, m2022(actesSousTraitance=[ACT], modificationsActesSousTraitance=[other]))) == [
+        (
+            "subcontracting-reference",
+            "marches.marche[0].modificationsActesSousTraitance[0].modificationActeSousTraitance.id",
+        )
+    ]
+
+
 def test_dates_with_an_offset_the_format_allows_get_no_finding(tmp_path):
     assert check_2019(tmp_path, m2019(dateNotification="2019-02-04+01:00")) == []
     found = check_2019(tmp_path, m2019(dateNotification="2019-02-04T10:30:00"))
