@@ -216,6 +216,20 @@ def test_a_false_la_poste_siret_is_told_la_postes_rule_not_luhn(rule):
         assert f"« {siret} » invalide : " in messages[0] and says in messages[0] and never not in messages[0]
 
 
+CONCESSION_RULES = [r for r in all_rules() if r.table.startswith("concessions")]
+
+
+@pytest.mark.parametrize("rule", CONCESSION_RULES, ids=lambda r: f"{r.code}-{r.table}-{r.field}")
+def test_a_concession_is_told_in_its_own_words(rule):
+    """A concession is signed (not notified) by an autorité concédante (not an acheteur), with concessionnaires
+    (not titulaires), and has no accord-cadre: its messages say so."""
+    for example in rule.invalid:
+        _, messages = evaluate(rule, example)
+        for message in messages:
+            for word in ("notifi", "acheteur", "titulaire", "accord-cadre"):
+                assert word not in message.lower(), message
+
+
 def test_every_siret_is_checked_for_la_poste():
     """buyer, autorité concédante, titulaire (and the one a modification names), sous-traitant, concessionnaire"""
     assert {r.table for r in SIRET_CHECKSUM_RULES} == {

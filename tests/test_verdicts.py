@@ -295,6 +295,42 @@ def test_a_subsequent_marche_of_2019_is_not_asked_for_idaccordcadre(tmp_path):
     assert serious(check_2022(tmp_path, subsequent)) == [("accord-cadre-id", "marches.marche[0].idAccordCadre")]
 
 
+CONCESSION_2019 = {
+    "_type": "Contrat de concession",
+    "id": "2019CC000007",
+    "autoriteConcedante": {"id": "21690123100011", "nom": "Ville de Lyon"},
+    "nature": "Délégation de service public",
+    "objet": "Exploitation du réseau de chaleur",
+    "procedure": "Procédure négociée ouverte",
+    "lieuExecution": {"code": "69123", "typeCode": "Code commune", "nom": "Lyon"},
+    "dureeMois": 120,
+    "dateSignature": "2019-02-04",
+    "datePublicationDonnees": "2019-02-11",
+    "dateDebutExecution": "2019-03-01",
+    "valeurGlobale": 5000000,
+    "montantSubventionPublique": 0,
+    "donneesExecution": [],
+    "concessionnaires": [{"typeIdentifiant": "SIRET", "id": "38012986643097", "denominationSociale": "Chaleur SA"}],
+    "modifications": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "words"),
+    [
+        ({"uid": "216901231000122019CC000007"}, "uid-mismatch", "SIRET de l'autorité concédante suivi de l'id"),
+        ({"uid": "2019CC000007"}, "pattern", "SIRET de l'autorité concédante suivi de l'identifiant"),
+        ({"datePublicationDonnees": "2019-01-15"}, "date-order", "se publient après la signature."),
+    ],
+    ids=["uid-mismatch", "uid-pattern", "date-order"],
+)
+def test_a_concession_is_signed_by_an_autorite_concedante_not_notified_by_an_acheteur(tmp_path, changes, code, words):
+    found = check_2019(tmp_path, {**copy.deepcopy(CONCESSION_2019), **changes})
+    assert [f.code for f in found] == [code]
+    assert words in found[0].message and "acheteur" not in found[0].message and "notifi" not in found[0].message
+    assert check_2019(tmp_path, CONCESSION_2019) == []
+
+
 @pytest.mark.parametrize(
     ("value", "code"),
     [("AC-2023-000000017", "maxLength"), ("", "placeholder"), (True, "wrong-type"), ({}, "wrong-type")],

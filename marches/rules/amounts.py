@@ -38,6 +38,14 @@ AMOUNTS = (
     ("marches_modifications", "montant", "Montant modifié"),
     ("concessions_modifications", "valeurGlobale", "Valeur globale modifiée"),
 )
+# What to publish instead of a 0 € or 1 € amount: a concession has no maximum of an accord-cadre
+EXPECTED_AMOUNT = {
+    "montant": (
+        "le montant HT (pour un accord-cadre sans maximum, le montant estimé)",
+        "le montant HT, ou le montant maximum estimé d'un accord-cadre",
+    ),
+    "valeurGlobale": ("la valeur globale HT du contrat (estimée)", "la valeur globale HT du contrat (estimée)"),
+}
 for table, column, label in AMOUNTS:
     rule(
         code="amount-placeholder",
@@ -76,8 +84,8 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant nul ou inférieur à 1 €",
-        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez le "
-        "montant HT (pour un accord-cadre sans maximum, le montant estimé).",
+        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez "
+        f"{EXPECTED_AMOUNT[column][0]}.",
         reason="Le format 2019 admettait 0 € et les centimes ; un montant nul ou de quelques centimes n'est pas "
         "une donnée et fausse les moyennes. Le format 2022 exige au moins 1 €.",
         ok=lambda c, col=column: pl.col(col) >= 1,
@@ -90,8 +98,8 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant symbolique de 1 €",
-        message=f"{label} de 1 € : montant symbolique plutôt que le montant du contrat. Publiez le montant HT, "
-        "ou le montant maximum estimé d'un accord-cadre.",
+        message=f"{label} de 1 € : montant symbolique plutôt que le montant du contrat. Publiez "
+        f"{EXPECTED_AMOUNT[column][1]}.",
         reason="Le montant minimal de 1 € du format sert souvent de valeur de remplissage ; le montant réel "
         "est attendu (le maximum estimé pour un accord-cadre).",
         ok=lambda c, col=column: pl.col(col) != 1,

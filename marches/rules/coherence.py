@@ -71,7 +71,8 @@ for table, date_column in (
         field="id",
         title="Numéros de modification incohérents",
         message="Modification numéro {value} : les numéros doivent être uniques et croître avec la date de "
-        "notification (numéro précédent le plus grand : {_previous_max}).",
+        f"{'signature' if table.startswith('concessions') else 'notification'} (numéro précédent le plus grand : "
+        "{_previous_max}).",
         reason="Arrêtés du 22/12/2022 : l'identifiant d'une modification est unique dans le contrat et forme une "
         "séquence croissante dans l'ordre des notifications.",
         prepare=_modification_order(date_column),
