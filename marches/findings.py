@@ -173,7 +173,8 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
         "error",
         "Valeur à la place d'un objet",
         "Un acheteur (format 2019) ou un titulaire, un concessionnaire (format 2022) est un objet ; le schéma "
-        "officiel ne vérifie pas leur type, mais sans objet le contrat perd son acheteur ou son titulaire. "
+        "officiel ne vérifie pas leur type, mais sans objet le contrat perd son acheteur, son titulaire ou son "
+        "concessionnaire. "
         "La valeur est conservée dans extra_fields.",
         "rule",
         consumes=True,
@@ -325,7 +326,7 @@ READER_FINDINGS: dict[str, FindingType] = _catalogue(
     FindingType(
         "uid-mismatch",
         "warning",
-        "uid publié différent de SIRET de l'acheteur + id",
+        "uid publié différent du SIRET de l'acheteur (ou de l'autorité concédante) suivi de l'id",
         "L'uid est recalculé ; la valeur publiée est conservée dans original_values.",
         "rule",
     ),

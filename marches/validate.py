@@ -498,10 +498,17 @@ class Validator:
             and (self.sirene or not r.needs_sirene)
             and clean[r.table].height
         ]
+        reported = defective
         for level in (1, 2):
-            flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations)
+            flagged = self._evaluate([r for r in usable if r.level == level], clean, raw, locations, reported)
             if level == 1:
                 clean = {name: _hide(frame, flagged.get(name)) for name, frame in clean.items()}
+                reported = {
+                    name: pl.concat(
+                        [c for c in (defective.get(name), flagged.get(name)) if c is not None], how="vertical_relaxed"
+                    )
+                    for name in defective.keys() | flagged.keys()
+                }
 
     def _evaluate(
         self,
@@ -509,10 +516,14 @@ class Validator:
         frames: dict[str, pl.DataFrame],
         raw: dict[str, pl.DataFrame],
         locations: pl.DataFrame,
+        reported: dict[str, pl.DataFrame] | None = None,
         global_scope: bool = False,
     ) -> dict[str, pl.DataFrame]:
         """Run rules as Pandera checks (evaluated together); one finding per cell, the first rule's.
 
+        ``reported``: cells (row, field) already found by table, by the structure or by the rules of a
+        cell's own value. They are hidden (null) from the rules, and no rule speaks of them again: a rule
+        that finds its field missing ("sans identifiant") is not told of a value the format rejected.
         Returns the cells found, by table (row, field)."""
         if not rules:
             return {}
@@ -540,6 +551,9 @@ class Validator:
         taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
         for r, frame, output in zip(rules, inputs, outputs, strict=True):
             rows = [row for row in (~output.to_series()).arg_true().to_list() if (row, r.field) not in taken[r.table]]
+            if rows and reported and (cells := reported.get(r.table)) is not None and cells.height:
+                said = set(cells.filter(pl.col("field") == r.field).get_column("row").to_list())
+                rows = [row for row in rows if row not in said]
             if not rows:
                 continue
             taken[r.table].update((row, r.field) for row in rows)

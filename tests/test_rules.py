@@ -199,6 +199,49 @@ def test_la_poste_sirets_follow_their_own_rule():
     assert identifier_status("SIRET", "35600000049838") == "checksum"
 
 
+SIRET_CHECKSUM_RULES = [r for r in all_rules() if r.code == "siret-checksum"]
+
+
+@pytest.mark.parametrize("rule", SIRET_CHECKSUM_RULES, ids=lambda r: f"{r.table}-{r.field}")
+def test_a_false_la_poste_siret_is_told_la_postes_rule_not_luhn(rule):
+    """35600000000014 passes the Luhn check: what it fails is La Poste's digit sum, whoever holds it."""
+    base = {} if rule.table in ("marches", "concessions") else {rule.reads[0]: "SIRET"}
+    for siret, says, never in (
+        ("35600000000014", "somme de ses chiffres n'est pas un multiple de 5", "algorithme de Luhn) est fausse"),
+        ("35600000049838", "La Poste (SIREN 356000000)", "algorithme de Luhn) est fausse"),
+        ("21750001630066", "la clé de contrôle (algorithme de Luhn) est fausse", "La Poste"),
+    ):
+        verdicts, messages = evaluate(rule, {**base, rule.field: siret})
+        assert verdicts == [False] and len(messages) == 1
+        assert f"« {siret} » invalide : " in messages[0] and says in messages[0] and never not in messages[0]
+
+
+CONCESSION_RULES = [r for r in all_rules() if r.table.startswith("concessions")]
+
+
+@pytest.mark.parametrize("rule", CONCESSION_RULES, ids=lambda r: f"{r.code}-{r.table}-{r.field}")
+def test_a_concession_is_told_in_its_own_words(rule):
+    """A concession is signed (not notified) by an autorité concédante (not an acheteur), with concessionnaires
+    (not titulaires), and has no accord-cadre: its messages say so."""
+    for example in rule.invalid:
+        _, messages = evaluate(rule, example)
+        for message in messages:
+            for word in ("notifi", "acheteur", "titulaire", "accord-cadre"):
+                assert word not in message.lower(), message
+
+
+def test_every_siret_is_checked_for_la_poste():
+    """buyer, autorité concédante, titulaire (and the one a modification names), sous-traitant, concessionnaire"""
+    assert {r.table for r in SIRET_CHECKSUM_RULES} == {
+        "marches",
+        "concessions",
+        "marches_titulaires",
+        "marches_modifications_titulaires",
+        "marches_actes_sous_traitance",
+        "concessions_concessionnaires",
+    }
+
+
 def test_thresholds_are_configurable():
     rule = next(r for r in all_rules() if r.code == "amount-implausible" and r.table == "marches")
     frame = _frame("marches", [{"montant": 2_000_000_000}])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -286,6 +287,119 @@ def test_thresholds_from_a_config_file(tmp_path):
     assert "amount-below-threshold" in {f["code"] for f in raised["findings"]}
     config.write_text("[seuils]\nseuil_inconnu = 1\n")
     assert run("validate", source, "--config", str(config)).exit_code == 2
+
+
+# Every setting given a wrong type, a bool for a number, or a value out of its range: (TOML line, what the message shows)
+BAD_SETTINGS = {
+    "as_of": ["as_of = 5", 'as_of = "2026-13-01"', "as_of = 2026-01-01T10:00:00", "as_of = true"],
+    "year_floor": ['year_floor = "2000"', "year_floor = true", "year_floor = 2000.5", "year_floor = 0"],
+    "publication_delay_months": [
+        "publication_delay_months = 2.5",
+        "publication_delay_months = false",
+        "publication_delay_months = 0",
+        "publication_delay_months = -2",
+        "publication_delay_months = 1000000000",
+    ],
+    "amount_implausible": [
+        'amount_implausible = "abc"',
+        "amount_implausible = -5",
+        "amount_implausible = 0",
+        "amount_implausible = true",
+        "amount_implausible = nan",
+        "amount_implausible = inf",
+    ],
+    "amount_placeholder_floor": ['amount_placeholder_floor = "1e8"', "amount_placeholder_floor = -1"],
+    "amount_repeated_digits": [
+        "amount_repeated_digits = 7.0",
+        "amount_repeated_digits = true",
+        "amount_repeated_digits = 0",
+        "amount_repeated_digits = 1000000000000",
+    ],
+    "publication_threshold": [
+        'publication_threshold = "40000"',
+        "publication_threshold = 0",
+        "publication_threshold = false",
+    ],
+    "duration_implausible": ['duration_implausible = "180"', "duration_implausible = 0", "duration_implausible = true"],
+    "concession_duration_implausible": [
+        "concession_duration_implausible = -480",
+        "concession_duration_implausible = 4.8",
+    ],
+    "day_like_durations": [
+        'day_like_durations = "360"',
+        'day_like_durations = ["a"]',
+        "day_like_durations = 360",
+        "day_like_durations = [360, true]",
+        "day_like_durations = [360.5]",
+        "day_like_durations = [0, 365]",
+        "day_like_durations = { a = 1 }",
+    ],
+    "day_like_amount_max": [
+        "day_like_amount_max = [200000]",
+        "day_like_amount_max = -200000",
+        "day_like_amount_max = true",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "line", [line for lines in BAD_SETTINGS.values() for line in lines], ids=lambda line: line.replace(" ", "")
+)
+def test_a_wrong_setting_is_a_usage_error_naming_key_and_value(tmp_path, line):
+    """Exit 2 and one French sentence naming the key, the value and what is expected: never a traceback, never
+    a rule silently switched off (a bool is an int in Python) or flagging every contract (a negative limit)."""
+    key, value = (part.strip() for part in line.split("=", 1))
+    config = tmp_path / "seuils.toml"
+    config.write_text(f"[seuils]\n{line}\n")
+    for command in (["validate", str(FIXTURES / "valid-2022.json")], ["package", "-o", str(tmp_path / "pkg")]):
+        if command[0] == "package":
+            command.append(str(FIXTURES / "valid-2022.json"))
+        result = CliRunner().invoke(cli, [*command, "--config", str(config)])
+        assert result.exit_code == 2, (line, result.output, result.exception)
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith("Erreur : valeur invalide pour « --config » : "), error
+        assert f"« {key} » = " in error and ": attendu " in error, error
+        shown = value.replace("true", "true (booléen)").replace("false", "false (booléen)")
+        if not value.startswith(("[", "{")):
+            assert f"« {key} » = {shown.split('T')[0] if key == 'as_of' else shown}" in error, error
+        assert "Traceback" not in result.output and "Error" not in result.output
+        assert not (tmp_path / "pkg").exists()
+
+
+def test_every_setting_is_checked():
+    """A setting added to Config without its check would let a wrong value through."""
+    assert set(BAD_SETTINGS) == {f.name for f in dataclasses.fields(Config)}
+    with pytest.raises(ValueError, match="« year_floor » = true \\(booléen\\)"):
+        Config(year_floor=True)
+    with pytest.raises(ValueError, match="« day_like_amount_max » = -1 : attendu"):
+        Config(day_like_amount_max=-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seuils = 3\n", "attendu une table de paramètres [seuils], reçu 3."),
+        ("[seuils]\nyear_floor = \n", "TOML invalide, ligne 2, colonne 14."),
+        ("[seuils]\nseuil_inconnu = 1\nyear_floor = 0\n", "paramètres inconnus : seuil_inconnu (paramètres possibles"),
+    ],
+    ids=["not-a-table", "toml-syntax", "unknown-and-wrong"],
+)
+def test_an_unreadable_config_file_is_a_usage_error_in_french(tmp_path, text, message):
+    config = tmp_path / "seuils.toml"
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["validate", str(FIXTURES / "valid-2022.json"), "--config", str(config)])
+    assert result.exit_code == 2
+    assert f"Erreur : valeur invalide pour « --config » : {config} : {message}" in result.stderr
+
+
+def test_settings_at_their_bounds_are_accepted(tmp_path):
+    config = tmp_path / "seuils.toml"
+    config.write_text(
+        "[seuils]\nas_of = 2026-11-22\nyear_floor = 1\npublication_delay_months = 1\namount_implausible = 0.5\n"
+        "amount_repeated_digits = 2\npublication_threshold = 40000.0\nday_like_durations = []\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(FIXTURES / "valid-2022.json"), "--config", str(config)])
+    assert result.exit_code in (0, 1) and "Erreur :" not in result.stderr, result.stderr
 
 
 @needs_shared

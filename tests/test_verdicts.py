@@ -301,6 +301,98 @@ def test_a_subsequent_marche_of_2019_is_not_asked_for_idaccordcadre(tmp_path):
     assert serious(check_2022(tmp_path, subsequent)) == [("accord-cadre-id", "marches.marche[0].idAccordCadre")]
 
 
+CONCESSION_2019 = {
+    "_type": "Contrat de concession",
+    "id": "2019CC000007",
+    "autoriteConcedante": {"id": "21690123100011", "nom": "Ville de Lyon"},
+    "nature": "Délégation de service public",
+    "objet": "Exploitation du réseau de chaleur",
+    "procedure": "Procédure négociée ouverte",
+    "lieuExecution": {"code": "69123", "typeCode": "Code commune", "nom": "Lyon"},
+    "dureeMois": 120,
+    "dateSignature": "2019-02-04",
+    "datePublicationDonnees": "2019-02-11",
+    "dateDebutExecution": "2019-03-01",
+    "valeurGlobale": 5000000,
+    "montantSubventionPublique": 0,
+    "donneesExecution": [],
+    "concessionnaires": [{"typeIdentifiant": "SIRET", "id": "38012986643097", "denominationSociale": "Chaleur SA"}],
+    "modifications": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "words"),
+    [
+        ({"uid": "216901231000122019CC000007"}, "uid-mismatch", "SIRET de l'autorité concédante suivi de l'id"),
+        ({"uid": "2019CC000007"}, "pattern", "SIRET de l'autorité concédante suivi de l'identifiant"),
+        ({"datePublicationDonnees": "2019-01-15"}, "date-order", "se publient après la signature."),
+    ],
+    ids=["uid-mismatch", "uid-pattern", "date-order"],
+)
+def test_a_concession_is_signed_by_an_autorite_concedante_not_notified_by_an_acheteur(tmp_path, changes, code, words):
+    found = check_2019(tmp_path, {**copy.deepcopy(CONCESSION_2019), **changes})
+    assert [f.code for f in found] == [code]
+    assert words in found[0].message and "acheteur" not in found[0].message and "notifi" not in found[0].message
+    assert check_2019(tmp_path, CONCESSION_2019) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("AC-2023-000000017", "maxLength"), ("", "placeholder"), (True, "wrong-type"), ({}, "wrong-type")],
+    ids=["too-long", "empty", "bool", "object"],
+)
+def test_an_identifier_the_format_rejects_is_not_said_to_be_missing(tmp_path, value, code):
+    """One defect, one finding: an idAccordCadre too long is there, not « sans identifiant »."""
+    subsequent = m2022(modalitesExecution={"modaliteExecution": ["Marchés subséquents"]}, idAccordCadre=value)
+    assert serious(check_2022(tmp_path, subsequent)) == [(code, "marches.marche[0].idAccordCadre")]
+
+
+ACT = {
+    "acteSousTraitance": {
+        "id": 1,
+        "sousTraitant": {"id": "38012986643097", "typeIdentifiant": "SIRET"},
+        "dureeMois": 12,
+        "dateNotification": "2025-04-01",
+        "datePublicationDonnees": "2025-04-05",
+        "montant": 10000,
+        "variationPrix": "Ferme",
+    }
+}
+ACT_CHANGE = {
+    "modificationActeSousTraitance": {
+        "id": 1,
+        "dureeMois": 12,
+        "dateNotificationModificationSousTraitance": "2025-06-01",
+        "datePublicationDonnees": "2025-06-05",
+        "montant": 12000,
+    }
+}
+
+
+@pytest.mark.parametrize(("number", "code"), [(0, "minimum"), ("un", "wrong-type"), (None, "null-value")])
+def test_an_act_whose_number_the_format_rejects_is_not_said_to_be_unpublished(tmp_path, number, code):
+    """The change names act 1; the only act's number is unreadable: one finding, on that number."""
+    act = copy.deepcopy(ACT)
+    act["acteSousTraitance"]["id"] = number
+    record = m2022(actesSousTraitance=[act], modificationsActesSousTraitance=[ACT_CHANGE])
+    assert serious(check_2022(tmp_path, record)) == [
+        (code, "marches.marche[0].actesSousTraitance[0].acteSousTraitance.id")
+    ]
+    assert (
+        serious(check_2022(tmp_path, m2022(actesSousTraitance=[ACT], modificationsActesSousTraitance=[ACT_CHANGE])))
+        == []
+    )
+    other = copy.deepcopy(ACT_CHANGE)
+    other["modificationActeSousTraitance"]["id"] = 2
+    assert serious(check_2022(tmp_path, m2022(actesSousTraitance=[ACT], modificationsActesSousTraitance=[other]))) == [
+        (
+            "subcontracting-reference",
+            "marches.marche[0].modificationsActesSousTraitance[0].modificationActeSousTraitance.id",
+        )
+    ]
+
+
 def test_dates_with_an_offset_the_format_allows_get_no_finding(tmp_path):
     assert check_2019(tmp_path, m2019(dateNotification="2019-02-04+01:00")) == []
     found = check_2019(tmp_path, m2019(dateNotification="2019-02-04T10:30:00"))
@@ -627,7 +719,7 @@ def test_a_cpv_code_of_zeros_is_not_said_to_have_lost_a_zero(tmp_path):
 
 # -- the one item the two 2022 schemas spell differently ------------------------------------------------
 
-ACT = {
+SUBCONTRACT = {
     "id": 1,
     "sousTraitant": {"typeIdentifiant": "SIRET", "id": "38012986643097"},
     "dureeMois": 12,
@@ -636,7 +728,7 @@ ACT = {
     "montant": 20000,
     "variationPrix": "Ferme",
 }
-ACT_CHANGE = {
+SUBCONTRACT_CHANGE = {
     "id": 1,
     "dateNotificationModificationSousTraitance": "2025-06-02",
     "datePublicationDonnees": "2025-06-04",
@@ -648,12 +740,12 @@ def _act_changes_document(tmp_path: Path, shape: str, item: str, second_publishe
     """A file holding a 2022 marché with one acte de sous-traitance and two changes of it (25 000 then
     27 000 €, the second published on ``second_published``), their items named ``item``."""
     changes = [
-        {JSON_NAME: {**ACT_CHANGE, "montant": 25000}},
-        {JSON_NAME: {**ACT_CHANGE, "montant": 27000, "datePublicationDonnees": second_published}},
+        {JSON_NAME: {**SUBCONTRACT_CHANGE, "montant": 25000}},
+        {JSON_NAME: {**SUBCONTRACT_CHANGE, "montant": 27000, "datePublicationDonnees": second_published}},
     ]
     record = m2022(
         sousTraitanceDeclaree=True,
-        actesSousTraitance=[{"acteSousTraitance": copy.deepcopy(ACT)}],
+        actesSousTraitance=[{"acteSousTraitance": copy.deepcopy(SUBCONTRACT)}],
         modificationsActesSousTraitance=changes,
     )
     if shape == "json":
@@ -785,8 +877,8 @@ def test_the_2019_xsd_orders_the_elements_of_acheteur(tmp_path, acheteur, errors
 def test_amounts_and_durations_of_subcontracting_are_checked_as_the_contract_s(tmp_path, change, code, place):
     """A placeholder, implausible or symbolic amount, or a duration in days, is the same fault in an acte de
     sous-traitance (and its changes) as in the marché: one finding where it lies."""
-    acte = {**ACT, **{k: v for k, v in change.items() if k != "change_montant"}}
-    changes = [{JSON_NAME: {**ACT_CHANGE, "montant": change.get("change_montant", 25000)}}]
+    acte = {**SUBCONTRACT, **{k: v for k, v in change.items() if k != "change_montant"}}
+    changes = [{JSON_NAME: {**SUBCONTRACT_CHANGE, "montant": change.get("change_montant", 25000)}}]
     record = m2022(
         sousTraitanceDeclaree=True,
         actesSousTraitance=[{"acteSousTraitance": acte}],

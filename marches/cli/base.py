@@ -278,20 +278,29 @@ def _workers_option(work: str, by_default: str | None = None):
 
 
 def _config(config_file: Path | None, as_of):
+    """The Config of ``--config`` and ``--as-of``; any unreadable file or wrong value is a usage error (exit 2)."""
     import tomllib
 
+    from marches.errors import display_path
     from marches.rules import Config
 
     values: dict = {}
+    where = display_path(config_file) if config_file is not None else ""
     if config_file is not None:
         try:
             data = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise click.BadParameter(f"{config_file} : {exc}", param_hint="--config") from exc
+        except OSError as exc:
+            raise click.BadParameter(f"{where} : {os_problem(exc, with_file=False)}.", param_hint="'--config'") from exc
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"{where} : fichier qui n'est pas en UTF-8.", param_hint="'--config'") from exc
+        except tomllib.TOMLDecodeError as exc:
+            at = re.search(r"at line (\d+), column (\d+)", str(exc))
+            place = f", ligne {at[1]}, colonne {at[2]}" if at else ""
+            raise click.BadParameter(f"{where} : TOML invalide{place}.", param_hint="'--config'") from exc
         values = data.get("seuils", data)
-    if as_of is not None:
-        values["as_of"] = as_of.date()
     try:
+        if as_of is not None and isinstance(values, dict):
+            values = {**values, "as_of": as_of.date()}
         return Config.from_mapping(values)
     except (TypeError, ValueError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--config") from exc
+        raise click.BadParameter(f"{where} : {exc}." if where else f"{exc}.", param_hint="'--config'") from exc

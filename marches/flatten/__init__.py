@@ -122,13 +122,14 @@ def flatten(raw: RawRecord) -> FlatRecord:
 def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | None) -> str | None:
     """Check ``_type`` and ``uid``, two fields of the 2019 format only (schema 1.5.0); return the uid.
 
-    The uid is the buyer's SIRET followed by the contract's ``id``. When those cannot be read (acheteur
+    The uid is the buyer's (autorité concédante's) SIRET followed by the contract's ``id``. When those cannot be read (acheteur
     null or not an object: already one finding), the published uid is kept as it is, unchecked, so that
     the contract keeps its identity (duplicates); otherwise a different published uid is reported and
     the computed one used.
     """
     published_type = data.get("_type")
     expected = TYPE_2019[kind]
+    whose = "de l'acheteur" if kind == "marche" else "de l'autorité concédante"
     if published_type is not None and not isinstance(published_type, str):
         ctx.note(
             "wrong-type",
@@ -153,7 +154,7 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
             "pattern",
             "uid",
             published_uid,
-            f"« uid » : « {n._show(published_uid)} » n'est pas le SIRET de l'acheteur suivi de l'identifiant "
+            f"« uid » : « {n._show(published_uid)} » n'est pas le SIRET {whose} suivi de l'identifiant "
             "du contrat (14 chiffres puis 7 à 16 caractères).",
         )
     elif uid is None:
@@ -163,7 +164,7 @@ def _check_2019_identity(ctx: RecordContext, data: dict, kind: str, uid: str | N
             "uid-mismatch",
             "uid",
             published_uid,
-            f"« uid » publié « {published_uid} » différent de SIRET de l'acheteur + id « {uid} » ; "
+            f"« uid » publié « {published_uid} » différent du SIRET {whose} suivi de l'id : « {uid} » ; "
             "l'uid est recalculé, la valeur publiée conservée.",
         )
         ctx.changed("uid", published_uid)

@@ -28,6 +28,9 @@ from marches.regulation import (
     strict_keys,
 )
 
+# « le contrat n'a plus … identifié »: the party an object left as null stood for
+NO_PARTY = {"acheteur": "d'acheteur", "titulaire": "de titulaire", "concessionnaire": "de concessionnaire"}
+
 
 def join(rel: str, key: str) -> str:
     return f"{rel}.{key}" if rel else key
@@ -111,7 +114,7 @@ def _nulls(ctx: RecordContext, obj: dict, rel: str, table: str, kind: str, prefi
                     join(rel, k),
                     None,
                     f"« {join(rel, k)} » vaut null : le schéma du {_label(ctx)} l'admet, mais le contrat n'a plus "
-                    f"d'{'acheteur' if k == 'acheteur' else k} identifié ; publiez l'objet avec son identifiant.",
+                    f"{NO_PARTY.get(k, f'de « {k} »')} identifié ; publiez l'objet avec son identifiant.",
                     table,
                     prefix + k,
                 )

@@ -9,11 +9,14 @@ that need the SIRENE register (``needs_sirene``) run only when it is installed o
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import string
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -34,6 +37,10 @@ class Config:
     Regulatory facts (publication threshold at a date, publication delay) come from
     :mod:`marches.regulation`; ``publication_threshold`` set here replaces the dated threshold
     by one amount for every date.
+
+    Every value is checked when the configuration is made (its type, then its range, see
+    ``SETTINGS``): a wrong one raises ``ValueError`` with a French message naming the key, the
+    value and what is expected, never a failure later in the rules.
     """
 
     as_of: date = field(default_factory=date.today)
@@ -48,18 +55,98 @@ class Config:
     day_like_durations: tuple[int, ...] = (360, 365, 366)
     day_like_amount_max: float = 200_000
 
+    def __post_init__(self) -> None:
+        problems = [p for name in SETTINGS if (p := setting_problem(name, getattr(self, name))) is not None]
+        if problems:
+            raise ValueError(" ; ".join(problems))
+
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Config:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"paramètres inconnus : {', '.join(sorted(unknown))}")
+        """A Config from the values of a ``[seuils]`` table (``as_of`` may be a TOML date or a string AAAA-MM-JJ).
+
+        Raises ``ValueError`` (French message) naming every unknown key and every wrong value."""
+        if not isinstance(values, dict):
+            raise ValueError(f"attendu une table de paramètres [seuils], reçu {_shown(values)}")
         converted = dict(values)
         if isinstance(converted.get("as_of"), str):
-            converted["as_of"] = date.fromisoformat(converted["as_of"])
+            with contextlib.suppress(ValueError):  # else reported below, as published
+                converted["as_of"] = date.fromisoformat(converted["as_of"])
+        unknown = set(converted) - set(SETTINGS)
+        problems = [p for name, value in converted.items() if name in SETTINGS and (p := setting_problem(name, value))]
+        if unknown:
+            problems.insert(
+                0, f"paramètres inconnus : {', '.join(sorted(unknown))} (paramètres possibles : {', '.join(SETTINGS)})"
+            )
+        if problems:
+            raise ValueError(" ; ".join(problems))
         if "day_like_durations" in converted:
             converted["day_like_durations"] = tuple(converted["day_like_durations"])
         return cls(**converted)
+
+
+# What each setting of Config must be: its kind ("date", "int", "amount", "ints"), its lowest and highest
+# value (ints, inclusive) and, in French, what a reader is told is expected. An amount is a finite number
+# above 0. Bounds keep every value meaningful (a year 0 or an amount of -5 € would switch a rule off or
+# flag every contract) and within what the rules compute with (dates end in 9999).
+SETTINGS: dict[str, tuple[str, int, int, str]] = {
+    "as_of": ("date", 0, 0, "une date AAAA-MM-JJ (comme 2026-11-30)"),
+    "year_floor": ("int", 1, 9999, "une année, nombre entier de 1 à 9999"),
+    "publication_delay_months": ("int", 1, 1200, "un nombre entier de mois, de 1 à 1200"),
+    "amount_implausible": ("amount", 0, 0, "un montant en euros HT, nombre supérieur à 0"),
+    "amount_placeholder_floor": ("amount", 0, 0, "un montant en euros HT, nombre supérieur à 0"),
+    "amount_repeated_digits": ("int", 2, 20, "un nombre entier de chiffres, de 2 à 20"),
+    "publication_threshold": ("amount", 0, 0, "un montant en euros HT, nombre supérieur à 0"),
+    "duration_implausible": ("int", 1, 2**53, "un nombre entier de mois supérieur à 0"),
+    "concession_duration_implausible": ("int", 1, 2**53, "un nombre entier de mois supérieur à 0"),
+    "day_like_durations": (
+        "ints",
+        1,
+        2**53,
+        "une liste de durées en mois, nombres entiers supérieurs à 0 (comme [360, 365, 366])",
+    ),
+    "day_like_amount_max": ("amount", 0, 0, "un montant en euros HT, nombre supérieur à 0"),
+}
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """None if ``value`` suits the setting ``name`` of Config, else the French sentence saying why not."""
+    kind, low, high, expected = SETTINGS[name]
+
+    def whole(v: Any) -> bool:  # a bool is an int in Python, never a number here
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+    if kind == "date":
+        fits = isinstance(value, date) and not isinstance(value, datetime)
+    elif kind == "int":
+        fits = whole(value)
+    elif kind == "ints":
+        fits = isinstance(value, list | tuple) and all(whole(v) for v in value)
+    else:
+        fits = (name == "publication_threshold" and value is None) or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        )
+    return None if fits else f"« {name} » = {_shown(value)} : attendu {expected}"
+
+
+def _shown(value: Any, kind: bool = True) -> str:
+    """A value as TOML writes it, with its kind when that is what is wrong (« "abc" (texte) », « true (booléen) »)."""
+    if isinstance(value, bool):
+        text, what = str(value).lower(), "booléen"
+    elif isinstance(value, int | float):
+        text, what = str(value).lower(), ""
+    elif isinstance(value, str):
+        text, what = json.dumps(value, ensure_ascii=False), "texte"
+    elif isinstance(value, datetime):
+        text, what = value.isoformat(), "date et heure"
+    elif isinstance(value, date):
+        text, what = value.isoformat(), ""
+    elif isinstance(value, list | tuple):
+        text, what = "[" + ", ".join(_shown(v, kind=False) for v in value) + "]", ""
+    elif isinstance(value, dict):
+        text, what = "{…}", "table"
+    else:
+        text, what = repr(value), ""
+    return f"{text} ({what})" if kind and what else text
 
 
 @dataclass

@@ -32,15 +32,23 @@ def _placeholder(column: str):
     return ok
 
 
-AMOUNTS = (
-    ("marches", "montant", "Montant"),
-    ("concessions", "valeurGlobale", "Valeur globale"),
-    ("marches_modifications", "montant", "Montant modifié"),
-    ("concessions_modifications", "valeurGlobale", "Valeur globale modifiée"),
-    ("marches_actes_sous_traitance", "montant", "Montant sous-traité"),
-    ("marches_modifications_actes_sous_traitance", "montant", "Montant sous-traité modifié"),
+# What to publish instead of a 0 € or 1 € amount (a concession has no maximum of an accord-cadre): for a
+# 0 € amount, then for a 1 € one
+MONTANT = (
+    "le montant HT (pour un accord-cadre sans maximum, le montant estimé)",
+    "le montant HT, ou le montant maximum estimé d'un accord-cadre",
 )
-for table, column, label in AMOUNTS:
+VALEUR = ("la valeur globale HT du contrat (estimée)",) * 2
+SOUS_TRAITE = ("le montant HT sous-traité (ou le montant maximum estimé attribué)",) * 2  # schema 2.0.3
+AMOUNTS = (  # table, column, how the message names it, what to publish instead of 0 € or 1 €
+    ("marches", "montant", "Montant", MONTANT),
+    ("concessions", "valeurGlobale", "Valeur globale", VALEUR),
+    ("marches_modifications", "montant", "Montant modifié", MONTANT),
+    ("concessions_modifications", "valeurGlobale", "Valeur globale modifiée", VALEUR),
+    ("marches_actes_sous_traitance", "montant", "Montant sous-traité", SOUS_TRAITE),
+    ("marches_modifications_actes_sous_traitance", "montant", "Montant sous-traité modifié", SOUS_TRAITE),
+)
+for table, column, label, expected in AMOUNTS:
     rule(
         code="amount-placeholder",
         severity="error",
@@ -78,8 +86,7 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant nul ou inférieur à 1 €",
-        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez le "
-        "montant HT (pour un accord-cadre sans maximum, le montant estimé).",
+        message=f"{label} de {{value}} € : moins de 1 €, ce n'est pas le montant d'un contrat. Publiez {expected[0]}.",
         reason="Le format 2019 admettait 0 € et les centimes ; un montant nul ou de quelques centimes n'est pas "
         "une donnée et fausse les moyennes. Le format 2022 exige au moins 1 €.",
         ok=lambda c, col=column: pl.col(col) >= 1,
@@ -92,8 +99,7 @@ for table, column, label in AMOUNTS:
         table=table,
         field=column,
         title="Montant symbolique de 1 €",
-        message=f"{label} de 1 € : montant symbolique plutôt que le montant du contrat. Publiez le montant HT, "
-        "ou le montant maximum estimé d'un accord-cadre.",
+        message=f"{label} de 1 € : montant symbolique plutôt que le montant du contrat. Publiez {expected[1]}.",
         reason="Le montant minimal de 1 € du format sert souvent de valeur de remplissage ; le montant réel "
         "est attendu (le maximum estimé pour un accord-cadre).",
         ok=lambda c, col=column: pl.col(col) != 1,

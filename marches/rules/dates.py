@@ -69,9 +69,9 @@ for table, event, published in ORDERS:
         severity="error",
         table=table,
         field=published,
-        title="Publication antérieure à la notification",
+        title="Publication antérieure à la notification ou à la signature",
         message=f"« {published} » (le {{value}}) est antérieure à « {event} » (le {{{event}}}) : "
-        "les données se publient après la notification.",
+        f"les données se publient après la {'signature' if table.startswith('concessions') else 'notification'}.",
         reason=ORDER_REASON,
         reads=(event,),
         ok=lambda c, e=event, p=published: pl.col(p) >= pl.col(e),
@@ -90,7 +90,8 @@ rule(
     severity="warning",
     table="marches",
     field="datePublicationDonnees",
-    title="Publication plus de deux mois après la notification",
+    title="Publication hors délai (marché : plus de deux mois après la notification ; concession : après le "
+    "début de l'exécution)",
     message="Données publiées le {value}, plus de {months} mois après la notification du {dateNotification} : "
     "elles devaient l'être au plus tard le {_deadline}.",
     reason=f"Délai en mois calendaires ({PUBLICATION_DELAY_SOURCE}) : un marché notifié le 21/12 se publie "

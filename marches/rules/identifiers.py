@@ -15,6 +15,14 @@ SIRET_REASON = (
     "clé de Luhn ; les établissements de La Poste, SIREN 356000000, suivent une règle propre). "
     "Un SIRET faux rend le contrat introuvable dans SIRENE."
 )
+LA_POSTE_SIREN = "356000000"
+# The check a false SIRET failed, as its message says it: La Poste's establishments (but its head office
+# 35600000000048, which passes the Luhn check) follow their own rule (stdnum.fr.siret)
+LUHN_KEY = "la clé de contrôle (algorithme de Luhn) est fausse"
+LA_POSTE_KEY = (
+    f"la somme de ses chiffres n'est pas un multiple de 5, règle des SIRET des établissements de La Poste "
+    f"(SIREN {LA_POSTE_SIREN}), qui remplace pour eux la clé de Luhn"
+)
 OTHER_PATTERNS = {
     "TAHITI": re.compile(r"^[A-Za-z0-9]{9}$"),
     "RIDET": re.compile(r"^[A-Za-z0-9]{10}$"),
@@ -48,7 +56,7 @@ def luhn_ok() -> pl.Expr:
     A fast first pass: what it accepts is valid; stdnum decides everything else.
     """
     digits = [pl.col("_id").str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(14)]
-    return _luhn(digits[:9]) & _luhn(digits) & ~pl.col("_id").str.starts_with("356000000")
+    return _luhn(digits[:9]) & _luhn(digits) & ~pl.col("_id").str.starts_with(LA_POSTE_SIREN)
 
 
 def identifier_status(kind: str | None, value: str) -> str:
@@ -88,6 +96,10 @@ def with_status(type_column: str | None, id_column: str):
             # an identifier whose type is unknown or broken is not judged (the type gets its own finding)
             pl.when(pl.col("_kind").is_null()).then(None).otherwise(pl.col("_id_status")).alias("_id_status"),
             pl.col("_kind").replace_strict(FORMAT_HINTS, default="un identifiant valide").alias("_hint"),
+            pl.when(pl.col("_id").str.starts_with(LA_POSTE_SIREN))
+            .then(pl.lit(LA_POSTE_KEY))
+            .otherwise(pl.lit(LUHN_KEY))
+            .alias("_key_rule"),
         )
 
     return prepare
@@ -104,13 +116,17 @@ def _siret_rules(table: str, id_column: str, type_column: str | None, who: str) 
         field=id_column,
         reads=reads,
         title="SIRET à la clé de contrôle fausse",
-        message=f"SIRET {who} « {{value}} » invalide : la clé de contrôle (algorithme de Luhn) est fausse. "
-        "Vérifiez-le dans l'annuaire des entreprises (SIRENE).",
+        message=f"SIRET {who} « {{value}} » invalide : {{_key_rule}}. Vérifiez-le dans l'annuaire des entreprises "
+        "(SIRENE).",
         reason=SIRET_REASON,
         prepare=prepare,
         ok=lambda c: pl.col("_id_status") != "checksum",
         valid=({**base, id_column: "55204599900869"}, {**base, id_column: "35600000049837"}),
-        invalid=({**base, id_column: "21750001630066"}, {**base, id_column: "12345678901234"}),
+        invalid=(
+            {**base, id_column: "21750001630066"},
+            {**base, id_column: "12345678901234"},
+            {**base, id_column: "35600000000014"},  # passes Luhn, not La Poste's digit sum
+        ),
     )
     if type_column is not None:  # the buyer's SIRET has a pattern in the Table Schema already
         rule(

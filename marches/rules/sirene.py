@@ -202,9 +202,9 @@ _sirene_rules(
 )
 
 PUBLIC = ", ".join(PUBLIC_CATEGORIES)
-for table, id_column, who in (
-    ("marches", "acheteur_id", "L'acheteur"),
-    ("concessions", "autoriteConcedante_id", "L'autorité concédante"),
+for table, id_column, who, role, party in (
+    ("marches", "acheteur_id", "L'acheteur", "acheteurs", "titulaire"),
+    ("concessions", "autoriteConcedante_id", "L'autorité concédante", "autorités concédantes", "concessionnaire"),
 ):
     rule(
         code="buyer-not-public",
@@ -212,10 +212,10 @@ for table, id_column, who in (
         table=table,
         field=id_column,
         needs_sirene=True,
-        title="Acheteur qui n'est pas une personne publique",
+        title="Acheteur ou autorité concédante qui n'est pas une personne publique",
         message=f"{who} « {{value}} »{{_qui}} est de catégorie juridique {{_categorie}}, qui n'est pas celle d'une "
-        "personne publique : vérifiez que ce SIRET est bien le sien et non celui d'un titulaire. Certains organismes "
-        "de droit privé sont acheteurs (sociétés d'économie mixte, sociétés publiques locales, organismes de "
+        f"personne publique : vérifiez que ce SIRET est bien le sien et non celui d'un {party}. Certains organismes "
+        f"de droit privé sont {role} (sociétés d'économie mixte, sociétés publiques locales, organismes de "
         "sécurité sociale, bailleurs sociaux).",
         reason="Les acheteurs publics sont pour la plupart des personnes publiques (catégories juridiques SIRENE "
         f"{PUBLIC} : État, collectivités, établissements publics) ; un SIRET d'entreprise à la place de celui de "
