@@ -406,9 +406,6 @@ def xml_mutations(record, path: tuple, facets: Facets | None, wraps_list: bool) 
     if children or not path:
         out["unknown-element"] = _at(path, _add_unknown)
     out["attribute"] = _at(path, lambda e: e.set(UNKNOWN_ATTRIBUTE, "fr"))
-    json_name = {xsd: name for name, xsd in XSD_ITEM_NAMES.items()}.get(element.tag)
-    if json_name:  # the JSON Schema's name of the item
-        out["json-item-name"] = _at(path, lambda e: setattr(e, "tag", json_name))
     if path and wraps_list:
         out["wrapper-removed"] = _at(path, _unwrap)
         out["empty-list"] = _at(path, _empty)

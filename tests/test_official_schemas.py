@@ -67,9 +67,12 @@ COMMON_XML = [
 KINDS = {
     "json-2019": [*COMMON_JSON, "wrap-item", "wrap-list"],
     "json-2022": [*COMMON_JSON, "above-maximum", "unwrap-item", "bare-list", "singular-name", "xsd-item-name"],
-    "xml-2022": [*COMMON_XML, "above-maximum", "json-item-name"],
+    "xml-2022": [*COMMON_XML, "above-maximum"],
     "xml-2019": COMMON_XML,
 }
+# Kinds that apply only to fields the official examples have (the generated bases have no change of an acte de
+# sous-traitance; no XML base has one, hence no XML counterpart: tests/test_verdicts.py covers it)
+OFFICIAL_ONLY = {"xsd-item-name"}
 CONTAINERS = {
     "json-2019": ["container-object", "container-empty", "container-root-extra"],
     "json-2022": ["container-key-case", "container-single-object", "container-extra-key", "container-empty"],
@@ -309,6 +312,8 @@ def _params():
         for base in bases:
             kinds = ["none", *KINDS[generation], *(CONTAINERS[generation] if base == "official" else ())]
             for kind in kinds:
+                if kind in OFFICIAL_ONLY and base != "official":
+                    continue
                 yield pytest.param(generation, base, kind, False, id=f"{generation}/{base}/{kind}")
                 if kind in CPV_KINDS[generation.split("-")[0]]:
                     marks = pytest.mark.skipif(not CPV_FILE.is_file(), reason="../shared/reference/cpv absent")
