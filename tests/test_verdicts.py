@@ -887,3 +887,45 @@ def test_amounts_and_durations_of_subcontracting_are_checked_as_the_contract_s(t
     found = serious(check_2022(tmp_path, record))
     assert [c for c, _ in found] == [code]
     assert found[0][1].endswith(f"[0].{place}")
+
+
+BUYER = "21690123100011"  # the acheteur of m2022() and the autorité concédante of CONCESSION_2019
+
+
+@pytest.mark.parametrize(
+    ("place", "words"),
+    [
+        ("titulaires[0].titulaire.id", "Le titulaire « 21690123100011 » a le même SIRET que l'acheteur"),
+        ("modifications[0].modification.titulaires[0].titulaire.id", "Le titulaire de la modification"),
+        ("actesSousTraitance[0].acteSousTraitance.sousTraitant.id", "Le sous-traitant"),
+        ("concessionnaires[0].id", "Le concessionnaire « 21690123100011 » a le même SIRET que l'autorité concédante"),
+    ],
+)
+def test_a_buyer_named_as_the_company_it_contracts_with_is_one_warning_wherever(tmp_path, place, words):
+    """The buyer's SIRET published as a titulaire's, a titulaire's in a modification, a sous-traitant's, or the
+    autorité concédante's as a concessionnaire's: the same slip of the pen, one warning where it lies."""
+    holder = {"typeIdentifiant": "SIRET", "id": BUYER}
+    if place.startswith("concessionnaires"):
+        record = copy.deepcopy(CONCESSION_2019)
+        record["concessionnaires"][0]["id"] = BUYER
+        found = check_2019(tmp_path, record)
+        where = "marches[0]"
+    else:
+        record = m2022()
+        if place.startswith("titulaires"):
+            record["titulaires"] = [{"titulaire": holder}]
+        elif place.startswith("modifications"):
+            change = {
+                "id": 1,
+                "dateNotificationModification": "2025-06-02",
+                "datePublicationDonneesModification": "2025-06-04",
+            }
+            record["modifications"] = [{"modification": {**change, "titulaires": [{"titulaire": holder}]}}]
+        else:
+            record["sousTraitanceDeclaree"] = True
+            record["actesSousTraitance"] = [{"acteSousTraitance": {**SUBCONTRACT, "sousTraitant": holder}}]
+        found = check_2022(tmp_path, record)
+        where = "marches.marche[0]"
+    (warning,) = [f for f in found if f.severity in ("error", "warning")]
+    assert (warning.code, warning.path) == ("buyer-is-holder", f"{where}.{place}")
+    assert words in warning.message

@@ -27,22 +27,45 @@ def _parent_column(column: str, parent: str = "marches"):
     return prepare
 
 
-rule(
-    code="buyer-is-holder",
-    severity="warning",
-    table="marches_titulaires",
-    field="id",
-    title="L'acheteur est titulaire de son propre marché",
-    message="Le titulaire « {value} » a le même SIRET que l'acheteur : vérifiez l'identifiant du titulaire "
-    "(erreur fréquente de saisie).",
-    reads=("acheteur_id",),
-    reason="Un acheteur ne contracte pas avec lui-même : l'identifiant du titulaire a souvent été rempli avec "
-    "celui de l'acheteur.",
-    prepare=_parent_column("acheteur_id"),
-    ok=lambda c: pl.col("id") != pl.col("_parent_acheteur_id"),
-    valid=({"id": "55204599900869", "@marches.acheteur_id": "21690123100011"},),
-    invalid=({"id": "21690123100011", "@marches.acheteur_id": "21690123100011"},),
+# where a contract names the company it went to: (table, field, what the message calls it, the parent table and
+# its column naming the buyer, what the message calls the buyer)
+HOLDERS = (
+    ("marches_titulaires", "id", "Le titulaire", "marches", "acheteur_id", "l'acheteur"),
+    (
+        "marches_modifications_titulaires",
+        "id",
+        "Le titulaire de la modification",
+        "marches",
+        "acheteur_id",
+        "l'acheteur",
+    ),
+    ("marches_actes_sous_traitance", "sousTraitant_id", "Le sous-traitant", "marches", "acheteur_id", "l'acheteur"),
+    (
+        "concessions_concessionnaires",
+        "id",
+        "Le concessionnaire",
+        "concessions",
+        "autoriteConcedante_id",
+        "l'autorité concédante",
+    ),
 )
+for table, field, holder, parent, buyer_id, buyer in HOLDERS:
+    rule(
+        code="buyer-is-holder",
+        severity="warning",
+        table=table,
+        field=field,
+        title="L'acheteur (ou l'autorité concédante) est titulaire de son propre contrat",
+        message=f"{holder} « {{value}} » a le même SIRET que {buyer} : vérifiez son identifiant (erreur "
+        "fréquente de saisie).",
+        reads=(buyer_id,),
+        reason="Un acheteur ne contracte pas avec lui-même : l'identifiant du titulaire (du concessionnaire, du "
+        "sous-traitant) a souvent été rempli avec celui de l'acheteur ou de l'autorité concédante.",
+        prepare=_parent_column(buyer_id, parent),
+        ok=lambda c, f=field, b=buyer_id: pl.col(f) != pl.col(f"_parent_{b}"),
+        valid=({field: "55204599900869", f"@{parent}.{buyer_id}": "21690123100011"},),
+        invalid=({field: "21690123100011", f"@{parent}.{buyer_id}": "21690123100011"},),
+    )
 
 
 def _modification_order(date_column: str):
