@@ -929,3 +929,39 @@ def test_a_buyer_named_as_the_company_it_contracts_with_is_one_warning_wherever(
     (warning,) = [f for f in found if f.severity in ("error", "warning")]
     assert (warning.code, warning.path) == ("buyer-is-holder", f"{where}.{place}")
     assert words in warning.message
+
+
+@pytest.mark.parametrize(
+    ("notified", "changed", "expected"),
+    [
+        (
+            "2025-03-12",
+            "2025-01-05",
+            [("modification-before-contract", "modifications[0].modification.dateNotificationModification")],
+        ),
+        ("2025-03-12", "2025-03-12", []),
+        ("5021-03-12", "2025-01-05", [("date-future", "dateNotification")]),  # the contract's date is the fault
+    ],
+)
+def test_a_modification_notified_before_its_contract_is_one_warning(tmp_path, notified, changed, expected):
+    """An amendment cannot predate the contract it amends: one warning on the amendment's date, unless the
+    contract's own date already has its finding (one defect, one finding)."""
+    change = {"id": 1, "dateNotificationModification": changed, "datePublicationDonneesModification": "2025-06-04"}
+    record = m2022(dateNotification=notified, modifications=[{"modification": change}])
+    found = serious(check_2022(tmp_path, record))
+    assert [(code, path.removeprefix("marches.marche[0].")) for code, path in found if code != "date-order"] == expected
+
+
+def test_a_concession_changed_before_its_signature_is_one_warning(tmp_path):
+    change = {
+        "objetModification": "Avenant 1",
+        "dateSignatureModification": "2019-01-02",
+        "datePublicationDonneesModification": "2019-02-20",
+    }
+    record = {**copy.deepcopy(CONCESSION_2019), "modifications": [change]}
+    (warning,) = [f for f in check_2019(tmp_path, record) if f.severity in ("error", "warning")]
+    assert (warning.code, warning.path) == (
+        "modification-before-contract",
+        "marches[0].modifications[0].dateSignatureModification",
+    )
+    assert "signé le 04/02/2019" in warning.message

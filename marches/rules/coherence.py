@@ -16,7 +16,9 @@ NONE_VALUES = {
 }
 
 
-def _parent_column(column: str, parent: str = "marches"):
+def parent_column(column: str, parent: str = "marches"):
+    """A rule's ``prepare``: the row's contract's ``column`` (from the ``parent`` table) as ``_parent_<column>``."""
+
     def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
         parents = ctx.frames.get(parent)
         if parents is None or column not in parents.columns:
@@ -61,7 +63,7 @@ for table, field, holder, parent, buyer_id, buyer in HOLDERS:
         reads=(buyer_id,),
         reason="Un acheteur ne contracte pas avec lui-même : l'identifiant du titulaire (du concessionnaire, du "
         "sous-traitant) a souvent été rempli avec celui de l'acheteur ou de l'autorité concédante.",
-        prepare=_parent_column(buyer_id, parent),
+        prepare=parent_column(buyer_id, parent),
         ok=lambda c, f=field, b=buyer_id: pl.col(f) != pl.col(f"_parent_{b}"),
         valid=({field: "55204599900869", f"@{parent}.{buyer_id}": "21690123100011"},),
         invalid=({field: "21690123100011", f"@{parent}.{buyer_id}": "21690123100011"},),

@@ -8,6 +8,7 @@ from marches import french
 from marches.model import TABLES, load_tables
 from marches.regulation import FORMATS, PUBLICATION_DELAY_SOURCE
 from marches.rules import rule
+from marches.rules.coherence import parent_column
 
 FLOOR_REASON = (
     "Les années avant 2000 (ou le plancher choisi) sont des erreurs de saisie (« 0002-11-30 ») : "
@@ -77,6 +78,45 @@ for table, event, published in ORDERS:
         ok=lambda c, e=event, p=published: pl.col(p) >= pl.col(e),
         valid=({event: "2024-03-12", published: "2024-03-20"}, {event: "2024-03-12", published: "2024-03-12"}),
         invalid=({event: "2024-03-12", published: "2023-03-15"},),
+    )
+
+
+def _contract_date(column: str, parent: str):
+    """The contract's ``column`` beside each of its modifications, as ``_parent_<column>``; empty where that date
+    has its own finding (before the year floor, after the reference date): one defect, one finding."""
+    with_parent = parent_column(column, parent)
+
+    def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+        frame = with_parent(frame, ctx)
+        day = pl.col(f"_parent_{column}")
+        usable = (day.dt.year() >= ctx.config.year_floor) & (day <= pl.lit(ctx.config.as_of))
+        return frame.with_columns(pl.when(usable).then(day).alias(f"_parent_{column}"))
+
+    return prepare
+
+
+for table, changed, parent, event, word in (
+    ("marches_modifications", "dateNotificationModification", "marches", "dateNotification", "notifié"),
+    ("concessions_modifications", "dateSignatureModification", "concessions", "dateSignature", "signé"),
+):
+    rule(
+        code="modification-before-contract",
+        severity="warning",
+        table=table,
+        field=changed,
+        title="Modification antérieure au contrat qu'elle modifie",
+        message=f"Modification du {{value}}, antérieure au contrat lui-même ({word} le {{_parent_{event}}}) : "
+        f"vérifiez la date de la modification et « {event} ».",
+        reason="Un avenant modifie un contrat déjà conclu : il ne peut pas dater d'avant la notification du "
+        "marché (la signature de la concession). L'une des deux dates est fausse.",
+        prepare=_contract_date(event, parent),
+        reads=(event,),
+        ok=lambda c, d=changed, e=event: pl.col(f"_parent_{e}").is_null() | (pl.col(d) >= pl.col(f"_parent_{e}")),
+        valid=(
+            {changed: "2024-06-01", f"@{parent}.{event}": "2024-03-12"},
+            {changed: "2024-03-12", f"@{parent}.{event}": "2024-03-12"},
+        ),
+        invalid=({changed: "2024-01-05", f"@{parent}.{event}": "2024-03-12"},),
     )
 
 
