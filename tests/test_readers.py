@@ -417,3 +417,15 @@ def test_identifiers_beyond_64_bits_are_converted_to_tables(tmp_path):
     summary = convert([path], tmp_path / "tables")
     assert summary.records["marche"] == 1
     assert "12345678901234567890123" in (tmp_path / "tables" / "marches.csv").read_text()
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2003", "\u3000"])
+def test_a_unicode_space_between_xml_elements_is_text_not_white_space(tmp_path, space):
+    """XML's white space is space, tab and line ends only: a no-break (or em, or ideographic) space inside an
+    element that holds only elements is text the XSD refuses, not layout."""
+    text = XML_RECORD.replace("<titulaire>", f"<titulaire>{space}", 1)
+    if SCHEMAS.is_dir():  # the official XSD agrees
+        assert oracle("xml-2022").errors(etree.fromstring(text.encode()).getroottree())
+    _, (record,) = read_all(_xml(tmp_path, text))
+    (finding,) = [f for f in record.findings if f.code == "wrong-type"]
+    assert finding.path.endswith("titulaires.titulaire[0]") and finding.value == space

@@ -785,16 +785,20 @@ def test_each_2022_schema_refuses_the_other_s_name_of_a_change_of_subcontracting
 
 
 def test_a_value_beside_the_2022_lists_under_marches_is_ignored_not_an_error(tmp_path):
-    """The JSON Schema 2.0.3 admits other keys under « marches »: a value that holds no contract is a warning,
-    while contracts under an unknown key stay an error (no conforming reader sees them)."""
-    document = {"marches": {"marche": [m2022()], "version": "2.0.3", "meta": {"source": "plateforme"}}}
+    """The JSON Schema 2.0.3 admits other keys under « marches »: a plain value (it holds no contract) is a
+    warning; an object may hide contracts no conforming reader would see, and stays an error."""
+    document = {"marches": {"marche": [m2022()], "version": "2.0.3", "publie": True, "note": None}}
     if SCHEMAS.is_dir():
         assert oracle("json-2022").errors(document) == []
     found = findings([write(tmp_path, document)])
-    assert [(f.code, f.severity) for f in found] == [("ignored-key", "warning")] * 2
+    assert [(f.code, f.severity) for f in found] == [("ignored-key", "warning")] * 3
     assert "« marches.version » (du texte)" in found[0].message
     result = CliRunner().invoke(cli, ["validate", str(tmp_path / "decp.json"), "--as-of", "2026-11-30", "-q"])
     assert result.exit_code == 0 and "CONFORME" in result.output
+    hidden = {"marches": {"marche": [m2022()], "archive": {"marche": [m2022(id="2025-0102")]}}}
+    (error,) = findings([write(tmp_path, hidden)])
+    assert (error.code, error.severity) == ("unknown-container", "error")
+    assert "S'il contient des contrats" in error.message and "aucun contrat" not in error.message
 
 
 @pytest.mark.parametrize(

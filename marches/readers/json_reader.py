@@ -817,7 +817,14 @@ def _around(reading: _Reading, skeleton: dict[str, dict[str, str]], planned: set
                 "mais aucun outil conforme ne les lirait. Renommez la clé.",
             )
             yield from reading.list(f"marches.{key}", kind)
-        else:  # the JSON Schema 2.0.3 admits other keys under "marches": nothing is lost but the value
+        elif event in ("start_map", "start_array"):  # it may hold contracts, which no conforming reader would see
+            source.note(
+                "unknown-container",
+                f"« marches.{key} » ({_EVENTS.get(event, event)}) : le format 2022 n'a sous « marches » que "
+                "« marche » et « contrat-concession » ; son contenu n'est pas lu. S'il contient des contrats, "
+                "publiez-les sous « marche » ou « contrat-concession ».",
+            )
+        else:  # a value (the JSON Schema 2.0.3 admits other keys under "marches"): nothing is lost but the value
             source.note(
                 "ignored-key",
                 f"« marches.{key} » ({_EVENTS.get(event, event)}) : le format 2022 n'a sous « marches » que "

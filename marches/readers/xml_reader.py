@@ -41,6 +41,9 @@ CONTAINERS = frozenset(
     | {spec.item for spec in LISTS.values()}
     | set(XSD_ITEM_NAMES.values())
 )
+# XML's white space (the S production of XML 1.0): what may stand between elements. A no-break or any other
+# Unicode space is text, which str.strip() would remove.
+XML_SPACES = " \t\n\r"
 # (list element, item element): an item's published path always carries its index (titulaire[0]); an item
 # spelt as either schema spells it
 LIST_ITEMS = frozenset(
@@ -380,7 +383,7 @@ def element_to_value(el, walk: _Walk | None = None, rel: str = "", where: str = 
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
         return el.text or ""  # as published: spaces around a value the format closes are a deviation
-    stray = " ".join(t.strip() for t in [el.text, *(c.tail for c in el)] if t and t.strip())
+    stray = " ".join(t.strip(XML_SPACES) for t in [el.text, *(c.tail for c in el)] if t and t.strip(XML_SPACES))
     if stray:
         if name not in CONTAINERS:
             text = "".join(el.itertext())
