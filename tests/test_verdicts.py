@@ -969,3 +969,31 @@ def test_a_concession_changed_before_its_signature_is_one_warning(tmp_path):
         "marches[0].modifications[0].dateSignatureModification",
     )
     assert "signé le 04/02/2019" in warning.message
+
+
+@pytest.mark.parametrize("where", ["marche", "acte", "concession"])
+def test_a_new_duration_in_a_modification_is_checked_as_the_initial_one(tmp_path, where):
+    """900 months in a modification (of a marché, of an acte de sous-traitance, of a concession) is the same
+    implausible duration as in the contract itself: one warning where it lies."""
+    if where == "concession":
+        change = {"objetModification": "Avenant 1", "dateSignatureModification": "2019-03-01"}
+        change.update(datePublicationDonneesModification="2019-03-05", dureeMois=900)
+        found = check_2019(tmp_path, {**copy.deepcopy(CONCESSION_2019), "modifications": [change]})
+        place = "marches[0].modifications[0].dureeMois"
+    elif where == "marche":
+        change = {
+            "id": 1,
+            "dateNotificationModification": "2025-06-02",
+            "datePublicationDonneesModification": "2025-06-04",
+        }
+        found = check_2022(tmp_path, m2022(modifications=[{"modification": {**change, "dureeMois": 900}}]))
+        place = "marches.marche[0].modifications[0].modification.dureeMois"
+    else:
+        record = m2022(
+            sousTraitanceDeclaree=True,
+            actesSousTraitance=[{"acteSousTraitance": copy.deepcopy(SUBCONTRACT)}],
+            modificationsActesSousTraitance=[{JSON_NAME: {**SUBCONTRACT_CHANGE, "montant": 25000, "dureeMois": 900}}],
+        )
+        found = check_2022(tmp_path, record)
+        place = f"marches.marche[0].modificationsActesSousTraitance[0].{JSON_NAME}.dureeMois"
+    assert serious(found) == [("duration-implausible", place)]

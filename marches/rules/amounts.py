@@ -182,8 +182,11 @@ rule(
 
 for table, limit in (
     ("marches", "duration_implausible"),
+    ("marches_modifications", "duration_implausible"),
     ("marches_actes_sous_traitance", "duration_implausible"),
+    ("marches_modifications_actes_sous_traitance", "duration_implausible"),
     ("concessions", "concession_duration_implausible"),
+    ("concessions_modifications", "concession_duration_implausible"),
 ):
     rule(
         code="duration-implausible",
