@@ -113,3 +113,19 @@ def test_the_view_words_counts_the_french_way():
         "ligne": None,
         "valeur": None,
     }
+
+
+def test_a_doubled_space_in_a_value_stays_visible(tmp_path):
+    """HTML folds runs of spaces: « Clause  sociale » would read as the allowed « Clause sociale ». The message
+    and the value keep the published text as it is (white-space: pre-wrap, in the report's own stylesheet)."""
+    record = json.loads((FIXTURES / "valid-2022.json").read_text(encoding="utf-8"))["marches"]["marche"][0]
+    record["considerationsSociales"] = {"considerationSociale": ["Clause  sociale"]}
+    source = tmp_path / "decp.json"
+    source.write_text(json.dumps({"marches": {"marche": [record]}}, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "rapport.html"
+    run("validate", str(source), "--as-of", "2026-11-30", "-f", "html", "-o", str(out))
+    html = out.read_text(encoding="utf-8")
+    style = html[html.index("<style") : html.index("</style>")]
+    assert ".constat-message, .constat-valeur { white-space: pre-wrap;" in style
+    assert '<span class="constat-valeur">Clause  sociale</span>' in html
+    assert "« Clause  sociale » n&#39;est pas la valeur officielle" in html
