@@ -548,12 +548,15 @@ class Validator:
         outputs = pl.collect_all(
             [structure.check_output(check, frame.lazy()) for check, frame in zip(checks, inputs, strict=True)]
         )
+        said = {table: set(cells.select("row", "field").iter_rows()) for table, cells in (reported or {}).items()}
         taken: dict[str, set[tuple[int, str]]] = defaultdict(set)
         for r, frame, output in zip(rules, inputs, outputs, strict=True):
-            rows = [row for row in (~output.to_series()).arg_true().to_list() if (row, r.field) not in taken[r.table]]
-            if rows and reported and (cells := reported.get(r.table)) is not None and cells.height:
-                said = set(cells.filter(pl.col("field") == r.field).get_column("row").to_list())
-                rows = [row for row in rows if row not in said]
+            already = said.get(r.table, ())
+            rows = [
+                row
+                for row in (~output.to_series()).arg_true().to_list()
+                if (row, r.field) not in taken[r.table] and (row, r.field) not in already
+            ]
             if not rows:
                 continue
             taken[r.table].update((row, r.field) for row in rows)

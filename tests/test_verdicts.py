@@ -945,6 +945,14 @@ def test_a_buyer_named_as_the_company_it_contracts_with_is_one_warning_wherever(
         ),
         ("2025-03-12", "2025-03-12", []),
         ("5021-03-12", "2025-01-05", [("date-future", "dateNotification")]),  # the contract's date is the fault
+        (
+            "0025-03-12",
+            "0024-01-05",
+            [
+                ("date-floor", "dateNotification"),
+                ("date-floor", "modifications[0].modification.dateNotificationModification"),
+            ],
+        ),
     ],
 )
 def test_a_modification_notified_before_its_contract_is_one_warning(tmp_path, notified, changed, expected):

@@ -81,20 +81,6 @@ for table, event, published in ORDERS:
     )
 
 
-def _contract_date(column: str, parent: str):
-    """The contract's ``column`` beside each of its modifications, as ``_parent_<column>``; empty where that date
-    has its own finding (before the year floor, after the reference date): one defect, one finding."""
-    with_parent = parent_column(column, parent)
-
-    def prepare(frame: pl.DataFrame, ctx) -> pl.DataFrame:
-        frame = with_parent(frame, ctx)
-        day = pl.col(f"_parent_{column}")
-        usable = (day.dt.year() >= ctx.config.year_floor) & (day <= pl.lit(ctx.config.as_of))
-        return frame.with_columns(pl.when(usable).then(day).alias(f"_parent_{column}"))
-
-    return prepare
-
-
 for table, changed, parent, event, word in (
     ("marches_modifications", "dateNotificationModification", "marches", "dateNotification", "notifié"),
     ("concessions_modifications", "dateSignatureModification", "concessions", "dateSignature", "signé"),
@@ -109,9 +95,9 @@ for table, changed, parent, event, word in (
         f"vérifiez la date de la modification et « {event} ».",
         reason="Un avenant modifie un contrat déjà conclu : il ne peut pas dater d'avant la notification du "
         "marché (la signature de la concession). L'une des deux dates est fausse.",
-        prepare=_contract_date(event, parent),
+        prepare=parent_column(event, parent),  # a contract date with its own finding is hidden (null) here
         reads=(event,),
-        ok=lambda c, d=changed, e=event: pl.col(f"_parent_{e}").is_null() | (pl.col(d) >= pl.col(f"_parent_{e}")),
+        ok=lambda c, d=changed, e=event: pl.col(d) >= pl.col(f"_parent_{e}"),
         valid=(
             {changed: "2024-06-01", f"@{parent}.{event}": "2024-03-12"},
             {changed: "2024-03-12", f"@{parent}.{event}": "2024-03-12"},
